@@ -1,0 +1,6 @@
+mod cgroups;
+mod error;
+mod rootfs;
+mod seccomp;
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! seccomp: compiling `linux.seccomp` into a BPF filter and installing it.
