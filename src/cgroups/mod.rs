@@ -1,1 +1,290 @@
 //! cgroups: host layout detection, placement and resources (v1, v2, hybrid).
+//!
+//! A [`Cgroup`] is computed once from linux.cgroupsPath and the host layout
+//! (no filesystem change), stored in the container's state, and used by every
+//! later command. On v1 and hybrid hosts the container gets a directory in
+//! every mounted v1 hierarchy (plus the cgroup2 one on hybrid hosts, as runc
+//! does); on v2 hosts one directory. Resources go to a v1 controller's
+//! directory when the controller is on v1, else to the cgroup2 directory when
+//! the controller is available there (with the v1 → v2 conversions runc uses).
+#![allow(dead_code)]
+
+mod fsio;
+mod layout;
+mod path;
+mod tree;
+mod v1;
+mod v2;
+
+pub use layout::Mode;
+
+use crate::error::{Context, Error, Result};
+use serde::{Deserialize, Serialize};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// The container's directory in one v1 hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct V1Dir {
+    pub controllers: Vec<String>,
+    pub mount: PathBuf,
+    pub path: PathBuf,
+}
+
+/// The container's directory in the cgroup2 hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct V2Dir {
+    pub mount: PathBuf,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cgroup {
+    pub mode: Mode,
+    #[serde(default)]
+    pub v1: Vec<V1Dir>,
+    #[serde(default)]
+    pub unified: Option<V2Dir>,
+}
+
+/// Where one controller's files for this container live.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Backend<'a> {
+    V1(&'a Path),
+    V2(&'a Path),
+}
+
+impl Cgroup {
+    /// Detects the host layout and computes the container's cgroup paths.
+    /// No filesystem changes.
+    pub fn new(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
+        let placement = path::resolve(cgroups_path, id)?;
+        let l = layout::Layout::detect()?;
+        let join = |mount: &Path, root: &str, own: &str, v2_parent: bool| -> PathBuf {
+            match &placement {
+                path::Placement::Absolute(p) => mount.join(p),
+                path::Placement::Relative(p) => {
+                    // The runtime's own cgroup, seen through the mount.
+                    let mut base = path::clean_rooted(own);
+                    let root = path::clean_rooted(root);
+                    if !root.is_empty() {
+                        base = match base.strip_prefix(&root) {
+                            Some(rest) => rest.trim_start_matches('/').to_string(),
+                            None => base,
+                        };
+                    }
+                    let mut dir = mount.join(&base);
+                    // runc on pure v2 starts from the parent of its own cgroup:
+                    // its own usually holds processes, so it cannot enable
+                    // controllers for a child (no internal processes rule).
+                    if v2_parent && !base.is_empty() {
+                        dir.pop();
+                    }
+                    dir.join(p)
+                }
+            }
+        };
+        let v1 =
+            l.v1.iter()
+                .map(|h| V1Dir {
+                    controllers: h.controllers.clone(),
+                    mount: h.mountpoint.clone(),
+                    path: join(&h.mountpoint, &h.mount_root, &h.own, false),
+                })
+                .collect();
+        let unified = l.unified.as_ref().map(|m| V2Dir {
+            mount: m.clone(),
+            path: join(m, "/", &l.unified_own, l.mode == Mode::V2),
+        });
+        Ok(Cgroup {
+            mode: l.mode,
+            v1,
+            unified,
+        })
+    }
+
+    /// The container's directory in the v1 hierarchy holding `controller`.
+    pub fn v1_path(&self, controller: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|d| d.controllers.iter().any(|c| c == controller))
+            .map(|d| d.path.as_path())
+    }
+
+    /// The container's cgroup2 directory, if the host has cgroup2.
+    pub fn unified_path(&self) -> Option<&Path> {
+        self.unified.as_ref().map(|u| u.path.as_path())
+    }
+
+    /// Every directory of the container, one per hierarchy.
+    fn dirs(&self) -> Vec<&Path> {
+        let mut out: Vec<&Path> = self.v1.iter().map(|d| d.path.as_path()).collect();
+        if let Some(u) = self.unified_path() {
+            out.push(u);
+        }
+        out
+    }
+
+    /// Where `controller`'s files are: its v1 hierarchy, else cgroup2 if the
+    /// controller is available to the container's cgroup2 directory (enabled
+    /// on the way down first, on hybrid hosts lazily). None if neither.
+    pub(crate) fn backend(&self, controller: &str) -> Option<Backend<'_>> {
+        if let Some(p) = self.v1_path(controller) {
+            return Some(Backend::V1(p));
+        }
+        let u = self.unified.as_ref()?;
+        v2::enable_controller(u, controller).then_some(Backend::V2(u.path.as_path()))
+    }
+
+    /// Creates the container's directory in every hierarchy.
+    pub fn create(&self) -> Result<()> {
+        for d in &self.v1 {
+            v1::create(d).context("create cgroup")?;
+        }
+        if let Some(u) = &self.unified {
+            v2::create(u, self.mode == Mode::V2).context("create cgroup")?;
+        }
+        Ok(())
+    }
+
+    /// An fd of the cgroup2 directory for clone3(CLONE_INTO_CGROUP). The
+    /// child lands in the cgroup2 directory only: on v1 and hybrid hosts
+    /// add_pid is still needed for the v1 hierarchies.
+    pub fn unified_fd(&self) -> Option<OwnedFd> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let u = self.unified_path()?;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(u)
+            .ok()
+            .map(OwnedFd::from)
+    }
+
+    /// Moves `pid` into the container's cgroup in every hierarchy.
+    pub fn add_pid(&self, pid: i32) -> Result<()> {
+        for d in self.dirs() {
+            fsio::write(
+                &format!("add pid {pid} to cgroup"),
+                &d.join("cgroup.procs"),
+                &pid.to_string(),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn freezer(&self) -> Option<Backend<'_>> {
+        if let Some(p) = self.v1_path("freezer") {
+            return Some(Backend::V1(p));
+        }
+        // cgroup2's freezer is core (cgroup.freeze), no controller to enable.
+        self.unified_path()
+            .filter(|p| p.join("cgroup.freeze").exists())
+            .map(Backend::V2)
+    }
+
+    fn no_freezer(&self) -> Error {
+        Error::new(format!(
+            "cgroup freezer: no v1 freezer hierarchy and no cgroup.freeze in {}",
+            self.unified_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "cgroup2 (not mounted)".into())
+        ))
+    }
+
+    pub fn freeze(&self) -> Result<()> {
+        match self.freezer() {
+            Some(Backend::V1(p)) => v1::freezer::freeze(p),
+            Some(Backend::V2(p)) => v2::freezer::freeze(p),
+            None => Err(self.no_freezer()),
+        }
+    }
+
+    pub fn thaw(&self) -> Result<()> {
+        match self.freezer() {
+            Some(Backend::V1(p)) => v1::freezer::thaw(p),
+            Some(Backend::V2(p)) => v2::freezer::thaw(p),
+            None => Err(self.no_freezer()),
+        }
+    }
+
+    pub fn is_frozen(&self) -> Result<bool> {
+        match self.freezer() {
+            Some(Backend::V1(p)) => v1::freezer::is_frozen(p),
+            Some(Backend::V2(p)) => v2::freezer::is_frozen(p),
+            None => Ok(false),
+        }
+    }
+
+    /// The hierarchy whose membership is authoritative for "the container's
+    /// processes": the one the freezer acts on, so that kill --all freezes
+    /// exactly what it signals.
+    fn primary(&self) -> Option<&Path> {
+        match self.freezer() {
+            Some(Backend::V1(p)) | Some(Backend::V2(p)) => Some(p),
+            None => self.dirs().into_iter().next(),
+        }
+    }
+
+    /// Every process in the container's cgroup and its sub-cgroups.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let mut out = Vec::new();
+        if let Some(p) = self.primary() {
+            tree::pids_recursive(p, &mut out).context("list cgroup processes")?;
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Signals every process of the container. The cgroup is frozen around
+    /// it (like runc) so that no process can fork a child that escapes the
+    /// signal; without a freezer the processes are signalled as they are.
+    pub fn signal_all(&self, sig: nix::sys::signal::Signal) -> Result<()> {
+        let was_frozen = self.is_frozen().unwrap_or(false);
+        let froze = !was_frozen && self.freezer().is_some() && self.freeze().is_ok();
+        let res = self.pids().and_then(|pids| {
+            for pid in pids {
+                match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+                    Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                    Err(e) => {
+                        return Err(Error::os(
+                            format!("kill --all: signal {sig} to pid {pid}"),
+                            e,
+                        ))
+                    }
+                }
+            }
+            Ok(())
+        });
+        if froze {
+            self.thaw().context("kill --all: thaw")?;
+        }
+        res
+    }
+
+    /// Removes the container's cgroup (and any sub-cgroups) from every
+    /// hierarchy. Already-removed directories are fine.
+    pub fn remove(&self) -> Result<()> {
+        let mut first: Option<Error> = None;
+        let mut seen: Vec<&Path> = Vec::new();
+        for d in self.dirs() {
+            if seen.contains(&d) {
+                continue;
+            }
+            seen.push(d);
+            if let Err(e) = tree::remove_recursive(d) {
+                first.get_or_insert(e);
+            }
+        }
+        match first {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -1,0 +1,38 @@
+//! cgroup v1: one directory per hierarchy, resources per controller.
+
+pub mod freezer;
+
+use super::{fsio, tree, V1Dir};
+use crate::error::Result;
+use std::path::Path;
+
+/// Creates the container's directory in one v1 hierarchy. In a cpuset
+/// hierarchy a new cgroup starts with empty cpuset.cpus/mems and refuses
+/// processes (ENOSPC), so each level gets its parent's values, as runc does.
+pub fn create(d: &V1Dir) -> Result<()> {
+    let cpuset = d.controllers.iter().any(|c| c == "cpuset");
+    let mut parent = d.mount.clone();
+    for level in tree::levels(&d.mount, &d.path) {
+        tree::mkdir(&level)?;
+        if cpuset {
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                inherit_if_empty(&parent, &level, f)?;
+            }
+        }
+        parent = level;
+    }
+    Ok(())
+}
+
+fn inherit_if_empty(parent: &Path, dir: &Path, file: &str) -> Result<()> {
+    let cur = fsio::read(&dir.join(file))?;
+    if !cur.trim().is_empty() {
+        return Ok(());
+    }
+    let val = fsio::read(&parent.join(file))?;
+    fsio::write(
+        &format!("create cgroup: copy {file} from the parent"),
+        &dir.join(file),
+        val.trim(),
+    )
+}
