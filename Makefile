@@ -1,0 +1,42 @@
+# kist: build, demo, test, bench, lint.
+# `make demo` and `make test` are all a fresh Debian machine needs (as root).
+
+CARGO ?= cargo
+KIST  := $(CURDIR)/target/release/kist
+export DEBIAN_FRONTEND := noninteractive
+
+.PHONY: all build demo test test-v2 bench lint busybox
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+# The tests and the demo need a *static* busybox to populate container rootfs.
+busybox:
+	@if [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; then :; else \
+		echo "installing busybox-static"; \
+		apt-get update && apt-get install -y busybox-static; \
+	fi
+
+demo: busybox build
+	@set -e; tmp=$$(mktemp -d /tmp/kist-demo.XXXXXX); \
+	trap 'rm -rf "$$tmp"' EXIT; \
+	hack/mkbundle "$$tmp/bundle" sh -c 'echo hello from kist; echo "hostname: $$(hostname)"; id'; \
+	echo "+ $(KIST) --root $$tmp/root run -b $$tmp/bundle demo-$$$$"; \
+	$(KIST) --root "$$tmp/root" run -b "$$tmp/bundle" demo-$$$$
+
+test: busybox build
+	KIST_BIN=$(KIST) $(CARGO) test --release --test integration
+	$(CARGO) test --release --bins
+
+# Cgroup v2-only run in a VM (script maintained separately).
+test-v2:
+	hack/vm-test
+
+bench: busybox build
+	hack/bench
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings

@@ -1,0 +1,1 @@
+//! Console-socket receiver: placeholder filled in by terminal tests.
