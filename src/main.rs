@@ -1,6 +1,81 @@
+//! kist: an OCI container runtime with runc's command line.
+//!
+//! Map: `cli` (flags) → `commands/*` (one per subcommand) → `container`
+//! (process model: clone, sync, init) which applies config.json through one
+//! module per concern: `namespaces`, `rootfs`, `cgroups`, `process/*`,
+//! `hooks`, `seccomp`. `state` is the state directory. See
+//! docs/architecture.md.
+
 mod cgroups;
+mod cli;
+mod commands;
+mod config;
+mod container;
 mod error;
+mod hooks;
+mod logger;
+mod namespaces;
+mod process;
 mod rootfs;
 mod seccomp;
+mod signal;
+mod state;
+mod time;
 
-fn main() {}
+use clap::Parser;
+use cli::{Cli, Command};
+
+/// The runtime-spec version kist implements.
+pub const OCI_VERSION: &str = "1.2.0";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn main() {
+    let cli = Cli::parse();
+    logger::init(cli.log.clone(), cli.log_format, cli.debug);
+    match dispatch(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            let msg = e.to_string();
+            if logger::to_file() {
+                logger::error(&msg);
+            }
+            eprintln!("kist: {msg}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> error::Result<i32> {
+    if cli.version {
+        println!("kist version {VERSION}");
+        println!(
+            "commit: {}",
+            option_env!("KIST_COMMIT").unwrap_or("unknown")
+        );
+        println!("spec: {OCI_VERSION}");
+        return Ok(0);
+    }
+    if cli.systemd_cgroup {
+        bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet");
+    }
+    match cli.rootless.as_deref() {
+        None | Some("false") => {}
+        Some("auto") if nix::unistd::geteuid().is_root() => {}
+        Some(v) => bail!("--rootless {v}: rootless mode is not supported yet"),
+    }
+    let root = cli.root.as_path();
+    let Some(cmd) = cli.command else {
+        bail!("no command given; see kist --help");
+    };
+    match cmd {
+        Command::Create(a) => commands::create::run(root, &a).map(|_| 0),
+        Command::Start(a) => commands::start::run(root, &a.id).map(|_| 0),
+        Command::Run(a) => commands::run::run(root, &a),
+        Command::State(a) => commands::state::run(root, &a.id).map(|_| 0),
+        Command::Kill(a) => commands::kill::run(root, &a).map(|_| 0),
+        Command::Delete(a) => commands::delete::run(root, &a).map(|_| 0),
+        Command::List(a) => commands::list::run(root, &a).map(|_| 0),
+        Command::Spec(a) => commands::spec::run(&a).map(|_| 0),
+        Command::Features => bail!("features: not implemented yet"),
+    }
+}

@@ -1,0 +1,22 @@
+use crate::cli::CreateArgs;
+use crate::container::{self, CreateOptions};
+use crate::error::Result;
+use std::path::Path;
+
+pub fn options<'a>(root: &'a Path, a: &'a CreateArgs) -> CreateOptions<'a> {
+    CreateOptions {
+        root,
+        id: &a.id,
+        bundle: &a.bundle,
+        pid_file: a.pid_file.as_deref(),
+        console_socket: a.console_socket.as_deref(),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+    }
+}
+
+pub fn run(root: &Path, a: &CreateArgs) -> Result<()> {
+    container::create(&options(root, a))?;
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! One file per subcommand; each takes the parsed CLI and returns a Result
+//! whose error `main` prints and logs.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;

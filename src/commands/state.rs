@@ -1,0 +1,11 @@
+use crate::error::Result;
+use crate::state::Container;
+use std::path::Path;
+
+pub fn run(root: &Path, id: &str) -> Result<()> {
+    let c = Container::open(root, id)?;
+    let st = c.load()?;
+    let v = st.to_json(st.status(&c.dir));
+    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    Ok(())
+}

@@ -1,0 +1,325 @@
+//! The container init, child side: the order of container setup, top to
+//! bottom. Runs in the clone3 child (already in its new namespaces) and never
+//! returns: it execs the user program or exits.
+
+use super::sync::{Channel, Msg};
+use crate::error::{Context, Error, Result};
+use crate::namespaces::{self, Plan};
+use crate::process::{capabilities, exec, fds, rlimits, terminal, user};
+use crate::rootfs;
+use nix::sys::signal::{SigSet, SigmaskHow};
+use oci_spec::runtime::{LinuxNamespaceType as NS, Spec};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub id: &'a str,
+    pub plan: &'a Plan,
+    pub channel: Channel,
+    pub listener: OwnedFd,
+    pub console: Option<OwnedFd>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// The state-dir lock inherited from the parent.
+    pub close_first: Option<RawFd>,
+}
+
+pub fn run(args: InitArgs) -> ! {
+    if let Some(fd) = args.close_first {
+        let _ = nix::unistd::close(fd);
+    }
+    let channel = &args.channel;
+    let err = match setup(&args) {
+        Ok(prepared) => {
+            // From here the runtime may exit: the init must outlive it.
+            if let Err(e) = nix::sys::prctl::set_pdeathsig(None) {
+                exit_with(Error::os("init: clear pdeathsig", e));
+            }
+            if let Err(e) = channel.send(&Msg::Ready) {
+                exit_with(e);
+            }
+            match prepared {
+                Prepared::NoProcess => wait_forever(),
+                Prepared::Exec(p) => match wait_for_start(&args.listener) {
+                    Ok(conn) => exec_user(&args, p, conn),
+                    Err(e) => exit_with(e),
+                },
+            }
+        }
+        Err(e) => e,
+    };
+    let _ = channel.send(&Msg::Failed(err.to_string()));
+    // SAFETY: _exit ends this process without running the parent's atexit
+    // handlers or destructors that belong to the parent's copy of the state.
+    unsafe { libc::_exit(1) }
+}
+
+fn exit_with(e: Error) -> ! {
+    crate::logger::error(&e.to_string());
+    // SAFETY: see above.
+    unsafe { libc::_exit(1) }
+}
+
+enum Prepared {
+    NoProcess,
+    Exec(Box<ExecPlan>),
+}
+
+struct ExecPlan {
+    host_pid: i32,
+    path: std::ffi::CString,
+    argv: Vec<std::ffi::CString>,
+    envp: Vec<std::ffi::CString>,
+}
+
+fn setup(a: &InitArgs) -> Result<Prepared> {
+    let spec = a.spec;
+    // The runtime may run with signals blocked (`run` forwards them): the
+    // user program must start with a clean mask.
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .context("init: reset signal mask")?;
+    // Die with the runtime while it still supervises setup.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .context("init: set pdeathsig")?;
+    // Others in the container must not ptrace this process or open its
+    // /proc/<pid>/exe (the runtime binary) while it runs runtime code.
+    nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
+
+    a.channel
+        .expect(Msg::Go)
+        .context("init: wait for the runtime")?;
+    if a.plan.new(NS::User) {
+        become_root_in_userns()?;
+    }
+    namespaces::join_in_child(a.plan)?;
+    nix::unistd::setsid().context("init: setsid")?;
+    if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        // /proc is still the host's here: no container-planted procfs.
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).with_context(|| {
+            format!("process.oomScoreAdj {adj}: write /proc/self/oom_score_adj (lowering it needs CAP_SYS_RESOURCE)")
+        })?;
+    }
+    if !a.no_new_keyring {
+        join_session_keyring(a.id)?;
+    }
+    if let Some(h) = spec.hostname() {
+        nix::unistd::sethostname(h).with_context(|| format!("hostname {h:?}: sethostname"))?;
+    }
+    if let Some(d) = spec.domainname() {
+        set_domainname(d)?;
+    }
+
+    let rcfg = rootfs::RootfsConfig {
+        spec,
+        rootfs: a.rootfs,
+        bundle: a.bundle,
+        no_pivot: a.no_pivot,
+        in_new_userns: a.plan.new(NS::User),
+        console: None,
+        cgroupns: a.plan.new(NS::Cgroup),
+    };
+    rootfs::prepare(&rcfg).context("rootfs")?;
+
+    let hooks = spec.hooks().as_ref();
+    let runtime_hooks = hooks.is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    if runtime_hooks {
+        a.channel.send(&Msg::RunHooks)?;
+        a.channel.expect(Msg::HooksDone)?;
+    }
+    let pid = host_pid();
+    if let Some(cc) = hooks.and_then(|h| h.create_container().as_ref()) {
+        crate::hooks::run_all("createContainer", Some(cc), &hook_state(a, "created", pid))?;
+    }
+
+    rootfs::enter(&rcfg).context("rootfs: enter")?;
+    if let Some(c) = &a.console {
+        let size = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.console_size())
+            .map(|b| (b.height() as u16, b.width() as u16));
+        terminal::setup(c.as_raw_fd(), size)?;
+    }
+    rootfs::finish(&rcfg).context("rootfs: finish")?;
+    rootfs::apply_sysctl(spec)?;
+
+    let Some(proc_) = spec.process() else {
+        return Ok(Prepared::NoProcess);
+    };
+    let env = proc_.env().clone().unwrap_or_default();
+    let argv = proc_.args().clone().unwrap_or_default();
+    let arg0 = argv
+        .first()
+        .ok_or_else(|| Error::new("process.args: empty"))?;
+    let path = exec::resolve(arg0, &env)?;
+    let plan = ExecPlan {
+        host_pid: pid,
+        path: std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::new("process.args[0]: contains a NUL byte"))?,
+        argv: exec::cstrings(&argv, "process.args")?,
+        envp: exec::cstrings(&env, "process.env")?,
+    };
+
+    let cwd = proc_.cwd();
+    std::fs::create_dir_all(cwd)
+        .with_context(|| format!("process.cwd {}: create", cwd.display()))?;
+    rlimits::apply(proc_.rlimits().as_deref().unwrap_or(&[]))?;
+    if proc_.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().context("process.noNewPrivileges: prctl")?;
+    }
+    let caps = match proc_.capabilities() {
+        Some(c) => capabilities::resolve(c)?,
+        None => capabilities::none(),
+    };
+    capabilities::drop_bounding(&caps)?;
+    nix::sys::prctl::set_keepcaps(true).context("init: PR_SET_KEEPCAPS")?;
+    user::switch(proc_.user(), true)?;
+    nix::sys::prctl::set_keepcaps(false).context("init: clear PR_SET_KEEPCAPS")?;
+    capabilities::apply(&caps)?;
+    user::apply_umask(proc_.user());
+    std::env::set_current_dir(cwd)
+        .with_context(|| format!("process.cwd {}: chdir", cwd.display()))?;
+    // The cwd must be inside the container: after pivot_root "/" is its
+    // root, so any cwd we could reach resolves within it.
+    fds::prepare_for_exec(a.preserve_fds)?;
+    Ok(Prepared::Exec(Box::new(plan)))
+}
+
+/// Our pid as the host sees it: valid only before pivot_root, while /proc is
+/// the host's.
+fn host_pid() -> i32 {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_string_lossy().parse().ok())
+        .unwrap_or(0)
+}
+
+fn hook_state(a: &InitArgs, status: &str, pid: i32) -> Vec<u8> {
+    let v = serde_json::json!({
+        "ociVersion": crate::OCI_VERSION,
+        "id": a.id,
+        "status": status,
+        "pid": pid,
+        "bundle": a.bundle,
+        "annotations": a.spec.annotations().clone().unwrap_or_default(),
+    });
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+fn become_root_in_userns() -> Result<()> {
+    let root = nix::unistd::Uid::from_raw(0);
+    let rootg = nix::unistd::Gid::from_raw(0);
+    nix::unistd::setresgid(rootg, rootg, rootg)
+        .context("linux.gidMappings: become gid 0 in the user namespace (is 0 mapped?)")?;
+    nix::unistd::setresuid(root, root, root)
+        .context("linux.uidMappings: become uid 0 in the user namespace (is 0 mapped?)")?;
+    Ok(())
+}
+
+fn set_domainname(d: &str) -> Result<()> {
+    // SAFETY: setdomainname reads exactly len bytes from a buffer we own.
+    let rc = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+    if rc != 0 {
+        return Err(Error::io(
+            format!("domainname {d:?}: setdomainname"),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh session keyring so the container cannot read the host's keys.
+fn join_session_keyring(id: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = std::ffi::CString::new(format!("_ses.{id}")).unwrap_or_default();
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING) reads a NUL-terminated name.
+    let rc = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        // Keyrings may be unavailable (old kernel, nested); runc tolerates only that.
+        if e.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(Error::io(
+                "init: join a new session keyring (use --no-new-keyring to skip)",
+                e,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Blocks until `start` connects and asks to go. Returns the connection,
+/// which is close-on-exec: `start` reads EOF once exec succeeded.
+fn wait_for_start(listener: &OwnedFd) -> Result<std::os::unix::net::UnixStream> {
+    // SAFETY: we own the listener fd and only borrow it for the call.
+    let l = std::mem::ManuallyDrop::new(unsafe { UnixListener::from_raw_fd(listener.as_raw_fd()) });
+    loop {
+        match l.accept() {
+            Ok((mut conn, _)) => {
+                let mut b = [0u8; 1];
+                if matches!(conn.read(&mut b), Ok(1)) && b[0] == b'1' {
+                    return Ok(conn);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("init: wait for start", e)),
+        }
+    }
+}
+
+/// A container without `process` waits until it is killed: `start` refuses it.
+fn wait_forever() -> ! {
+    loop {
+        nix::unistd::pause();
+    }
+}
+
+fn exec_user(a: &InitArgs, p: Box<ExecPlan>, mut conn: std::os::unix::net::UnixStream) -> ! {
+    let res = (|| -> Result<()> {
+        if let Some(sc) = a
+            .spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.start_container().as_ref())
+        {
+            let state = hook_state(a, "running", p.host_pid);
+            crate::hooks::run_all("startContainer", Some(sc), &state)?;
+        }
+        Ok(())
+    })();
+    let err = match res {
+        Ok(()) => {
+            let argv: Vec<*const libc::c_char> = p
+                .argv
+                .iter()
+                .map(|s| s.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect();
+            let envp: Vec<*const libc::c_char> = p
+                .envp
+                .iter()
+                .map(|s| s.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect();
+            // SAFETY: path, argv and envp are NUL-terminated C strings kept
+            // alive by `p`, and both arrays end with a null pointer.
+            unsafe { libc::execve(p.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+            Error::io(
+                format!("exec {:?}", p.path),
+                std::io::Error::last_os_error(),
+            )
+        }
+        Err(e) => e,
+    };
+    let _ = conn.write_all(err.to_string().as_bytes());
+    // SAFETY: see run().
+    unsafe { libc::_exit(127) }
+}

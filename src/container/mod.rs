@@ -1,0 +1,358 @@
+//! The container process model, parent side.
+//!
+//! `create` runs in the runtime process and makes the container init with a
+//! single clone3 that creates every new namespace at once (and, on cgroup2,
+//! lands it directly in its cgroup). Parent and init then talk over a
+//! SOCK_SEQPACKET pair (see `sync`):
+//!
+//! ```text
+//! parent                               init (container/init.rs)
+//! clone3(new namespaces) ───────────▶  waits for Go
+//! cgroup placement, uid/gid maps
+//! Go ───────────────────────────────▶  joins namespaces by path, hostname,
+//!                                      rootfs::prepare (mounts, devices)
+//!                    ◀──────────────── RunHooks (only if hooks exist)
+//! prestart + createRuntime hooks
+//! HooksDone ────────────────────────▶  createContainer hooks, pivot_root,
+//!                                      console, masked/ro paths, sysctl,
+//!                                      rlimits, user, capabilities
+//!                    ◀──────────────── Ready; then blocks in accept() on
+//! state.json, pid file; exit           <state>/start.sock
+//! ```
+//!
+//! `start` connects to start.sock: init runs startContainer hooks and execs
+//! the user program; the connection is close-on-exec, so `start` reads EOF
+//! on success and an error message otherwise.
+
+pub mod init;
+pub mod sync;
+
+use crate::cgroups::Cgroup;
+use crate::config::{self, Bundle};
+use crate::error::{Context, Error, Result};
+use crate::namespaces::{self, Plan};
+use crate::process::{capabilities, fds};
+use crate::state::{self, Container, State};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+use sync::Msg;
+
+pub struct CreateOptions<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+pub struct Created {
+    pub container: Container,
+    pub state: State,
+}
+
+/// Everything `create` does; on error nothing is left behind.
+pub fn create(opts: &CreateOptions) -> Result<Created> {
+    fds::check_preserved(opts.preserve_fds)?;
+    state::validate_id(opts.id)?;
+    let bundle = config::load_bundle(opts.bundle)?;
+    let plan = Plan::from_spec(&bundle.spec)?;
+    check_process(&bundle, opts)?;
+    let cgroups_path = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
+
+    let container = Container::create(opts.root, opts.id)?;
+    let mut cleanup = Cleanup {
+        container: Some(container),
+        cgroup: None,
+        pid: None,
+    };
+    let state = launch(opts, &bundle, &plan, cgroup, &mut cleanup)?;
+    let container = cleanup.disarm();
+    Ok(Created { container, state })
+}
+
+/// Undoes a half-done create when dropped armed.
+struct Cleanup {
+    container: Option<Container>,
+    cgroup: Option<Cgroup>,
+    pid: Option<Pid>,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) -> Container {
+        self.cgroup = None;
+        self.pid = None;
+        self.container
+            .take()
+            .expect("container present until disarmed")
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.remove() {
+                crate::logger::warn(&format!("cleanup: {e}"));
+            }
+        }
+        if let Some(c) = self.container.take() {
+            if let Err(e) = c.remove() {
+                crate::logger::warn(&format!("cleanup: {e}"));
+            }
+        }
+    }
+}
+
+/// Checks that would otherwise only fail inside the init, where the error
+/// costs a process and a cgroup.
+fn check_process(bundle: &Bundle, opts: &CreateOptions) -> Result<()> {
+    let Some(p) = bundle.spec.process() else {
+        return Ok(());
+    };
+    if let Some(c) = p.capabilities() {
+        capabilities::resolve(c)?;
+    }
+    if p.terminal().unwrap_or(false) && opts.console_socket.is_none() {
+        return Err(Error::new(
+            "process.terminal is true: --console-socket is required (kist does not proxy a terminal yet)",
+        ));
+    }
+    if !p.terminal().unwrap_or(false) && opts.console_socket.is_some() {
+        return Err(Error::new(
+            "--console-socket given but process.terminal is false",
+        ));
+    }
+    Ok(())
+}
+
+fn launch(
+    opts: &CreateOptions,
+    bundle: &Bundle,
+    plan: &Plan,
+    cgroup: Cgroup,
+    cleanup: &mut Cleanup,
+) -> Result<State> {
+    let dir = cleanup
+        .container
+        .as_ref()
+        .map(|c| c.dir.clone())
+        .unwrap_or_default();
+    cgroup.create()?;
+    cleanup.cgroup = Some(cgroup.clone());
+
+    // The path of a unix socket is limited to 108 bytes; a long root or id
+    // would not fit, so bind through a short /proc/self/fd path to the dir.
+    let dir_fd = std::fs::File::open(&dir).with_context(|| format!("open {}", dir.display()))?;
+    let listener = UnixListener::bind(fd_path(&dir_fd, state::START_SOCKET))
+        .with_context(|| format!("create {}", dir.join(state::START_SOCKET).display()))?;
+    drop(dir_fd);
+    let console = match opts.console_socket {
+        Some(p) => Some(
+            UnixStream::connect(p)
+                .with_context(|| format!("--console-socket {}: connect", p.display()))?,
+        ),
+        None => None,
+    };
+    let (parent_ch, child_ch) = sync::pair()?;
+
+    let cgroup_fd = if cgroup.mode == crate::cgroups::Mode::V2 {
+        cgroup.unified_fd()
+    } else {
+        None
+    };
+    let child_ns = namespaces::prepare_children(plan, &bundle.spec)?;
+    let pid = clone3(plan.clone_flags.bits() as u64, cgroup_fd.as_ref())?;
+    if pid == 0 {
+        // The container init: never returns.
+        drop(parent_ch);
+        init::run(init::InitArgs {
+            spec: &bundle.spec,
+            rootfs: &bundle.rootfs,
+            bundle: &bundle.dir,
+            id: opts.id,
+            plan,
+            channel: child_ch,
+            listener: OwnedFd::from(listener),
+            console: console.map(OwnedFd::from),
+            no_pivot: opts.no_pivot,
+            no_new_keyring: opts.no_new_keyring,
+            preserve_fds: opts.preserve_fds,
+            close_first: cleanup.container.as_ref().map(|c| c.lock_fd()),
+        });
+    }
+    drop(child_ns);
+    let pid = Pid::from_raw(pid);
+    cleanup.pid = Some(pid);
+    drop(child_ch);
+    drop(listener);
+    drop(console);
+    drop(cgroup_fd);
+
+    let start_time = state::proc_stat(pid.as_raw())
+        .map(|s| s.start_time)
+        .ok_or_else(|| Error::new("container init exited right after clone"))?;
+    let mut st = State {
+        id: opts.id.to_string(),
+        pid: pid.as_raw(),
+        start_time,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::time::rfc3339_nano(SystemTime::now()),
+        owner: String::new(),
+        cgroup,
+        config: bundle.spec.clone(),
+    };
+    if st.cgroup.mode != crate::cgroups::Mode::V2 {
+        st.cgroup.add_pid(pid.as_raw())?;
+    }
+    if plan.new(LinuxNamespaceType::User) {
+        let linux = bundle.spec.linux().as_ref();
+        let uids = linux
+            .and_then(|l| l.uid_mappings().clone())
+            .unwrap_or_default();
+        let gids = linux
+            .and_then(|l| l.gid_mappings().clone())
+            .unwrap_or_default();
+        namespaces::write_id_maps(pid.as_raw(), &uids, &gids)?;
+    }
+    parent_ch.send(&Msg::Go)?;
+    loop {
+        match parent_ch.recv()? {
+            Some(Msg::RunHooks) => {
+                let json = st.hook_state("creating");
+                let hooks = bundle.spec.hooks().as_ref();
+                crate::hooks::run_all(
+                    "prestart",
+                    hooks.and_then(|h| h.prestart().as_ref()),
+                    &json,
+                )?;
+                crate::hooks::run_all(
+                    "createRuntime",
+                    hooks.and_then(|h| h.create_runtime().as_ref()),
+                    &json,
+                )?;
+                parent_ch.send(&Msg::HooksDone)?;
+            }
+            Some(Msg::Ready) => break,
+            Some(Msg::Failed(e)) => return Err(Error::new(e)),
+            Some(m) => return Err(Error::new(format!("sync: unexpected {m:?} from init"))),
+            None => return Err(Error::new("container init exited during setup")),
+        }
+    }
+    st.owner = owner_name();
+    if let Some(c) = cleanup.container.as_ref() {
+        c.save(&st)?;
+    }
+    if let Some(p) = opts.pid_file {
+        write_pid_file(p, pid.as_raw())?;
+    }
+    Ok(st)
+}
+
+/// `/proc/self/fd/N/name`: a short path to a file in an open directory.
+pub fn fd_path(dir: &std::fs::File, name: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()))
+}
+
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io("get current directory", e))?
+            .join(path)
+    };
+    state::write_atomic(&path, pid.to_string().as_bytes()).context("--pid-file")
+}
+
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// fork() with namespace flags and an optional target cgroup. Returns 0 in
+/// the child, the child's pid in the parent.
+fn clone3(ns_flags: u64, cgroup: Option<&OwnedFd>) -> Result<i32> {
+    let mut args = CloneArgs {
+        flags: ns_flags,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: 0,
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: with stack 0 clone3 behaves as fork(): the child continues on
+    // a copy of this stack. The runtime is single-threaded (no threads are
+    // ever started), so the child inherits no lock held by another thread.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret < 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(Error::io(
+            format!("clone3 the container init (namespace flags {ns_flags:#x})"),
+            err,
+        ));
+    }
+    Ok(ret as i32)
+}
+
+/// The user name of the runtime's uid, as runc reports `owner`.
+fn owner_name() -> String {
+    let uid = nix::unistd::geteuid().as_raw();
+    if uid == 0 {
+        return "root".into();
+    }
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("#{uid}"))
+}

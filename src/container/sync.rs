@@ -1,0 +1,115 @@
+//! The parent/child channel: a SOCK_SEQPACKET socketpair carrying small typed
+//! messages, one per datagram, so no framing is needed and a dead peer shows
+//! as end-of-file instead of a hang.
+
+use crate::error::{Context, Error, Result};
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// parent → child: cgroup placement and id maps are done; go on.
+    Go,
+    /// child → parent: namespaces exist and the rootfs is mounted but not yet
+    /// entered; run prestart/createRuntime hooks now.
+    RunHooks,
+    /// parent → child: hooks ran.
+    HooksDone,
+    /// child → parent: the user namespace exists; write the id maps for the
+    /// sending process (two-step launch only).
+    WriteMaps,
+    /// parent → child: maps written.
+    MapsDone,
+    /// middle process → parent: host pid of the container init (two-step).
+    InitPid(i32),
+    /// child → parent: set up and waiting for `start`.
+    Ready,
+    /// child → parent: a setup step failed.
+    Failed(String),
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .context("create sync socketpair")?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        let mut buf = Vec::with_capacity(16);
+        match msg {
+            Msg::Go => buf.push(1),
+            Msg::RunHooks => buf.push(2),
+            Msg::HooksDone => buf.push(3),
+            Msg::WriteMaps => buf.push(4),
+            Msg::MapsDone => buf.push(5),
+            Msg::InitPid(p) => {
+                buf.push(6);
+                buf.extend_from_slice(&p.to_le_bytes());
+            }
+            Msg::Ready => buf.push(7),
+            Msg::Failed(s) => {
+                buf.push(8);
+                // Datagrams are bounded; an error message never needs more.
+                let b = s.as_bytes();
+                buf.extend_from_slice(&b[..b.len().min(60_000)]);
+            }
+        }
+        send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL).context("sync: send")?;
+        Ok(())
+    }
+
+    /// Receives one message; `None` when the peer has gone away.
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        let mut buf = vec![0u8; 65_536];
+        let n = loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => break r.context("sync: receive")?,
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        let body = &buf[1..n];
+        let msg = match buf[0] {
+            1 => Msg::Go,
+            2 => Msg::RunHooks,
+            3 => Msg::HooksDone,
+            4 => Msg::WriteMaps,
+            5 => Msg::MapsDone,
+            6 if body.len() == 4 => {
+                Msg::InitPid(i32::from_le_bytes([body[0], body[1], body[2], body[3]]))
+            }
+            7 => Msg::Ready,
+            8 => Msg::Failed(String::from_utf8_lossy(body).into_owned()),
+            t => return Err(Error::new(format!("sync: unknown message tag {t}"))),
+        };
+        Ok(Some(msg))
+    }
+
+    /// Waits for `want`; a `Failed` from the peer becomes the error.
+    pub fn expect(&self, want: Msg) -> Result<()> {
+        match self.recv()? {
+            Some(m) if m == want => Ok(()),
+            Some(Msg::Failed(e)) => Err(Error::new(e)),
+            Some(m) => Err(Error::new(format!("sync: expected {want:?}, got {m:?}"))),
+            None => Err(Error::new(format!(
+                "sync: peer exited while waiting for {want:?}"
+            ))),
+        }
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

@@ -1,0 +1,270 @@
+//! `linux.namespaces` (and `linux.timeOffsets`, `uidMappings`, `gidMappings`):
+//! which namespaces are created at clone time, which are joined by path, and
+//! in which process each of those steps happens.
+//!
+//! New namespaces are created by the one clone3 that makes the container
+//! init, so the common case costs a single process. pid and time are special:
+//! they apply to children of the caller, so the runtime itself switches its
+//! `*_for_children` namespace around the clone and then switches back.
+
+use crate::error::{Context, Error, Result};
+use nix::sched::{setns, unshare, CloneFlags};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType as T, Spec};
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+
+pub struct Join {
+    pub typ: T,
+    pub index: usize,
+    pub fd: OwnedFd,
+}
+
+pub struct Plan {
+    /// Namespaces the clone creates.
+    pub clone_flags: CloneFlags,
+    pub new_time: bool,
+    pub joins: Vec<Join>,
+}
+
+pub fn flag(t: T) -> CloneFlags {
+    match t {
+        T::Mount => CloneFlags::CLONE_NEWNS,
+        T::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        T::Uts => CloneFlags::CLONE_NEWUTS,
+        T::Ipc => CloneFlags::CLONE_NEWIPC,
+        T::User => CloneFlags::CLONE_NEWUSER,
+        T::Pid => CloneFlags::CLONE_NEWPID,
+        T::Network => CloneFlags::CLONE_NEWNET,
+        T::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+fn name(t: T) -> &'static str {
+    match t {
+        T::Mount => "mount",
+        T::Cgroup => "cgroup",
+        T::Uts => "uts",
+        T::Ipc => "ipc",
+        T::User => "user",
+        T::Pid => "pid",
+        T::Network => "network",
+        T::Time => "time",
+    }
+}
+
+// From <linux/nsfs.h>: _IO(0xb7, 0x3).
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+impl Plan {
+    pub fn from_spec(spec: &Spec) -> Result<Plan> {
+        let mut plan = Plan {
+            clone_flags: CloneFlags::empty(),
+            new_time: false,
+            joins: Vec::new(),
+        };
+        let nss = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default();
+        for (i, ns) in nss.iter().enumerate() {
+            let t = ns.typ();
+            match ns.path() {
+                None if t == T::Time => plan.new_time = true,
+                None => plan.clone_flags |= flag(t),
+                Some(p) => {
+                    let field = format!("linux.namespaces[{i}].path {}", p.display());
+                    let f = File::open(p).map_err(|e| Error::io(&field, e))?;
+                    let fd = OwnedFd::from(f);
+                    // SAFETY: NS_GET_NSTYPE takes no argument and only queries fd.
+                    let kind =
+                        unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&fd), NS_GET_NSTYPE) };
+                    if kind < 0 {
+                        return Err(Error::new(format!("{field}: not a namespace file")));
+                    }
+                    if kind as i32 != flag(t).bits() {
+                        return Err(Error::new(format!("{field}: not a {} namespace", name(t))));
+                    }
+                    plan.joins.push(Join {
+                        typ: t,
+                        index: i,
+                        fd,
+                    });
+                }
+            }
+        }
+        if !plan.has(T::Mount) {
+            return Err(Error::new(
+                "linux.namespaces: a mount namespace is required to set up the root filesystem",
+            ));
+        }
+        if plan.joined(T::Mount) {
+            return Err(Error::new(
+                "linux.namespaces: joining an existing mount namespace by path is not supported",
+            ));
+        }
+        if plan.joined(T::User) {
+            return Err(Error::new(
+                "linux.namespaces: joining an existing user namespace by path is not supported yet",
+            ));
+        }
+        if plan.new(T::User)
+            && plan
+                .joins
+                .iter()
+                .any(|j| !matches!(j.typ, T::Pid | T::Time))
+        {
+            return Err(Error::new(
+                "linux.namespaces: joining a namespace by path together with a new user namespace is not supported yet",
+            ));
+        }
+        if let Some(linux) = spec.linux() {
+            if linux.time_offsets().is_some() && !plan.new_time {
+                return Err(Error::new(
+                    "linux.timeOffsets: needs a new time namespace (one without a path)",
+                ));
+            }
+            if spec.hostname().is_some() && !plan.new(T::Uts) {
+                return Err(Error::new("hostname: needs a new uts namespace"));
+            }
+        }
+        Ok(plan)
+    }
+
+    pub fn new(&self, t: T) -> bool {
+        if t == T::Time {
+            return self.new_time;
+        }
+        self.clone_flags.contains(flag(t))
+    }
+
+    pub fn joined(&self, t: T) -> bool {
+        self.joins.iter().any(|j| j.typ == t)
+    }
+
+    pub fn has(&self, t: T) -> bool {
+        self.new(t) || self.joined(t)
+    }
+}
+
+/// Switches the runtime's pid/time namespace for its next child; dropping
+/// the guard switches back, so hooks the runtime runs later stay in the
+/// host's namespaces.
+pub struct ChildNamespaces {
+    restore: Vec<(OwnedFd, CloneFlags)>,
+}
+
+pub fn prepare_children(plan: &Plan, spec: &Spec) -> Result<ChildNamespaces> {
+    let mut guard = ChildNamespaces {
+        restore: Vec::new(),
+    };
+    for j in plan
+        .joins
+        .iter()
+        .filter(|j| matches!(j.typ, T::Pid | T::Time))
+    {
+        let own = own_ns(j.typ)?;
+        setns(j.fd.as_fd(), flag(j.typ))
+            .with_context(|| format!("linux.namespaces[{}]: setns", j.index))?;
+        guard.restore.push((own, flag(j.typ)));
+    }
+    if plan.new_time {
+        let own = own_ns(T::Time)?;
+        unshare(flag(T::Time)).context("linux.namespaces: create time namespace")?;
+        guard.restore.push((own, flag(T::Time)));
+        let offsets = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.time_offsets().clone())
+            .unwrap_or_default();
+        let mut text = String::new();
+        for (clock, off) in &offsets {
+            if clock != "monotonic" && clock != "boottime" {
+                return Err(Error::new(format!(
+                    "linux.timeOffsets.{clock}: unknown clock (monotonic or boottime)"
+                )));
+            }
+            text.push_str(&format!(
+                "{clock} {} {}\n",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            ));
+        }
+        if !text.is_empty() {
+            std::fs::write("/proc/self/timens_offsets", text)
+                .context("linux.timeOffsets: write /proc/self/timens_offsets")?;
+        }
+    }
+    Ok(guard)
+}
+
+fn own_ns(t: T) -> Result<OwnedFd> {
+    let path = match t {
+        T::Pid => "/proc/self/ns/pid",
+        _ => "/proc/self/ns/time",
+    };
+    File::open(path)
+        .map(OwnedFd::from)
+        .with_context(|| format!("open {path}"))
+}
+
+impl Drop for ChildNamespaces {
+    fn drop(&mut self) {
+        for (fd, f) in self.restore.drain(..).rev() {
+            if let Err(e) = setns(fd.as_fd(), f) {
+                crate::logger::warn(&format!("restore runtime namespace {f:?}: {e}"));
+            }
+        }
+    }
+}
+
+/// In the init process: join the namespaces given by path that the clone
+/// could not (network, ipc, uts, cgroup).
+pub fn join_in_child(plan: &Plan) -> Result<()> {
+    for j in plan
+        .joins
+        .iter()
+        .filter(|j| !matches!(j.typ, T::Pid | T::Time))
+    {
+        setns(j.fd.as_fd(), flag(j.typ))
+            .with_context(|| format!("linux.namespaces[{}]: setns", j.index))?;
+    }
+    Ok(())
+}
+
+/// Writes uid_map/gid_map of a process in a new user namespace, directly
+/// when we may, through newuidmap/newgidmap otherwise.
+pub fn write_id_maps(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
+    let fmt = |m: &[LinuxIdMapping]| {
+        m.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    for (file, maps, helper, field) in [
+        ("gid_map", gids, "newgidmap", "linux.gidMappings"),
+        ("uid_map", uids, "newuidmap", "linux.uidMappings"),
+    ] {
+        if maps.is_empty() {
+            continue;
+        }
+        let path = format!("/proc/{pid}/{file}");
+        match std::fs::write(&path, fmt(maps)) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                let mut cmd = std::process::Command::new(helper);
+                cmd.arg(pid.to_string());
+                for m in maps {
+                    cmd.args([m.container_id(), m.host_id(), m.size()].map(|v| v.to_string()));
+                }
+                let st = cmd.status().map_err(|e2| {
+                    Error::io(format!("{field}: write {path} ({e}); run {helper}"), e2)
+                })?;
+                if !st.success() {
+                    return Err(Error::new(format!("{field}: {helper} failed: {st}")));
+                }
+            }
+            Err(e) => return Err(Error::io(format!("{field}: write {path}"), e)),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! File descriptors that cross into the container: only 0, 1, 2 and the
+//! `--preserve-fds` range. Everything else the runtime opened is marked
+//! close-on-exec in one syscall right before exec (CVE-2024-21626 was a
+//! leaked host directory fd).
+
+use crate::error::{Error, Result};
+
+/// Checks that the fds to preserve are really open, before we open anything
+/// ourselves: otherwise one of our own fds could take a number in the
+/// preserved range and be handed to the container.
+pub fn check_preserved(n: u32) -> Result<()> {
+    for fd in 3..3 + n as i32 {
+        // SAFETY: F_GETFD only queries the descriptor table.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(Error::new(format!(
+                "--preserve-fds {n}: file descriptor {fd} is not open"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Clears close-on-exec on the preserved range and sets it on everything above.
+pub fn prepare_for_exec(preserve: u32) -> Result<()> {
+    let first_closed = 3 + preserve;
+    for fd in 3..first_closed as i32 {
+        // SAFETY: F_SETFD on an fd number we checked is open; flags 0 only
+        // clears FD_CLOEXEC.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+            return Err(Error::io(
+                format!("--preserve-fds: clear close-on-exec on fd {fd}"),
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first_closed,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc != 0 {
+        return Err(Error::io(
+            "mark runtime fds close-on-exec (close_range)",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! The state directory: `<root>/<id>/state.json`, its lock, and the status of
+//! a container derived from its process rather than trusted from a file.
+//!
+//! Layout of `<root>/<id>/`:
+//! - `state.json`: written once by `create` (atomically), read by every other command;
+//! - `start.sock`: present while the container is `created`; the init process
+//!   listens on it and `start` connects to it to let the user program run.
+//!
+//! Every command on an id takes an exclusive flock on the directory, so
+//! concurrent commands on the same container are serialized.
+
+use crate::cgroups::Cgroup;
+use crate::error::{Context, Error, Result};
+use nix::fcntl::{Flock, FlockArg};
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+pub const START_SOCKET: &str = "start.sock";
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct State {
+    pub id: String,
+    /// Host pid of the container's init process.
+    pub pid: i32,
+    /// Field 22 of /proc/<pid>/stat when the container was created: a pid
+    /// that is reused later has another start time.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    pub cgroup: Cgroup,
+    /// The configuration the container was created with: hooks for
+    /// `start`/`delete` and what `exec` must join come from here, never from
+    /// a bundle that may have changed since.
+    pub config: Spec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// runc's rule for ids: one path component of `[A-Za-z0-9_.+-]`, so an id
+/// can never name a path outside the state root.
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::new("invalid container id: it is empty"));
+    }
+    if id.len() > 1024 {
+        return Err(Error::new(format!(
+            "invalid container id: {} bytes long, at most 1024 are allowed",
+            id.len()
+        )));
+    }
+    if id == "." || id == ".." {
+        return Err(Error::new(format!("invalid container id {id:?}")));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-')))
+    {
+        return Err(Error::new(format!(
+            "invalid container id {id:?}: character {c:?} is not allowed (only [A-Za-z0-9_.+-])"
+        )));
+    }
+    Ok(())
+}
+
+/// The state directory's name: the id itself, except for ids too long to be
+/// a file name (ids may be 1024 bytes, names only 255), which get a name
+/// made from a 128-bit hash behind a `~`, a character no id may contain.
+pub fn dir_name(id: &str) -> String {
+    if id.len() <= 200 {
+        return id.to_string();
+    }
+    let fnv = |seed: u64| {
+        id.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    format!(
+        "~{:016x}{:016x}",
+        fnv(0xcbf2_9ce4_8422_2325),
+        fnv(0x6c62_272e_07bb_0142)
+    )
+}
+
+/// A container's state directory with its lock held.
+pub struct Container {
+    pub dir: PathBuf,
+    _lock: Flock<File>,
+}
+
+impl Container {
+    /// Creates `<root>/<id>` (failing if it exists) and locks it.
+    pub fn create(root: &Path, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        fs::create_dir_all(root)
+            .with_context(|| format!("create state root {}", root.display()))?;
+        let dir = root.join(dir_name(id));
+        if let Err(e) = fs::create_dir(&dir) {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                return Err(Error::new(format!("container with id {id} already exists")));
+            }
+            return Err(Error::io(format!("create state dir {}", dir.display()), e));
+        }
+        match lock(&dir) {
+            Ok(lock) => Ok(Container { dir, _lock: lock }),
+            Err(e) => {
+                let _ = fs::remove_dir(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens and locks the state directory of an existing container.
+    pub fn open(root: &Path, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        let dir = root.join(dir_name(id));
+        let lock = lock(&dir).map_err(|e| match e.errno() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => not_exist(id),
+            _ => e,
+        })?;
+        // A concurrent delete may have removed the directory while we waited.
+        if !dir.join(STATE_FILE).exists() {
+            return Err(not_exist(id));
+        }
+        Ok(Container { dir, _lock: lock })
+    }
+
+    /// Opens a state directory by its name (for `list`).
+    pub fn open_dir(root: &Path, name: &str) -> Result<Container> {
+        let dir = root.join(name);
+        let lock = lock(&dir)?;
+        Ok(Container { dir, _lock: lock })
+    }
+
+    pub fn load(&self) -> Result<State> {
+        let path = self.dir.join(STATE_FILE);
+        let data = fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+        serde_json::from_slice(&data)
+            .map_err(|e| Error::new(format!("parse {}: {e}", path.display())))
+    }
+
+    /// Writes state.json atomically: a reader sees the old file or the new one.
+    pub fn save(&self, state: &State) -> Result<()> {
+        let data =
+            serde_json::to_vec(state).map_err(|e| Error::new(format!("serialize state: {e}")))?;
+        write_atomic(&self.dir.join(STATE_FILE), &data)
+    }
+
+    /// The raw fd holding the lock: a forked child must close it, or it
+    /// would keep the container locked for as long as it lives.
+    pub fn lock_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self._lock.as_raw_fd()
+    }
+
+    pub fn start_socket(&self) -> PathBuf {
+        self.dir.join(START_SOCKET)
+    }
+
+    /// Gives up the lock while keeping nothing else: `run` must not hold it
+    /// while the container runs, or `kill` and `state` would block.
+    pub fn unlock(self) {}
+
+    /// Removes the state directory; the lock goes with the handle.
+    pub fn remove(self) -> Result<()> {
+        fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("remove state dir {}", self.dir.display()))
+    }
+}
+
+pub fn not_exist(id: &str) -> Error {
+    Error::new(format!("container {id} does not exist"))
+}
+
+fn lock(dir: &Path) -> Result<Flock<File>> {
+    let f = File::open(dir).with_context(|| format!("open state dir {}", dir.display()))?;
+    Flock::lock(f, FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::os(format!("lock state dir {}", dir.display()), e))
+}
+
+/// Write to a temporary file in the same directory, then rename over `path`.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    let res = File::create(&tmp)
+        .and_then(|mut f| f.write_all(data))
+        .and_then(|_| fs::rename(&tmp, path));
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(format!("write {}", path.display()), e));
+    }
+    Ok(())
+}
+
+/// What /proc/<pid>/stat says about a process.
+pub struct ProcStat {
+    pub state: char,
+    pub start_time: u64,
+}
+
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let data = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &data[data.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // After state come fields 4..; starttime is field 22, i.e. 19 further on.
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+impl State {
+    /// The status, derived from the process: alive only when its pid still
+    /// has the recorded start time and is not a zombie (pid 1 here does not
+    /// reap orphans, so a dead container can linger as one).
+    pub fn status(&self, dir: &Path) -> Status {
+        if !self.is_alive() {
+            return Status::Stopped;
+        }
+        if dir.join(START_SOCKET).exists() {
+            return Status::Created;
+        }
+        if self.cgroup.is_frozen().unwrap_or(false) {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    pub fn is_alive(&self) -> bool {
+        match proc_stat(self.pid) {
+            Some(st) => st.start_time == self.start_time && !matches!(st.state, 'Z' | 'X' | 'x'),
+            None => false,
+        }
+    }
+
+    /// The state given to hooks on stdin.
+    pub fn hook_state(&self, status: &str) -> Vec<u8> {
+        let mut v = self.to_json(Status::Created);
+        v["status"] = serde_json::Value::from(status);
+        serde_json::to_vec(&v).unwrap_or_default()
+    }
+
+    /// The OCI state object plus runc's extra fields.
+    pub fn to_json(&self, status: Status) -> serde_json::Value {
+        let annotations: HashMap<String, String> =
+            self.config.annotations().clone().unwrap_or_default();
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        };
+        serde_json::json!({
+            "ociVersion": crate::OCI_VERSION,
+            "id": self.id,
+            "pid": pid,
+            "status": status.as_str(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+            "annotations": annotations,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-DEF_1.2+3", "x".repeat(1024).as_str()] {
+            assert!(validate_id(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../x",
+            "a b",
+            "é",
+            "a\0b",
+            "x".repeat(1025).as_str(),
+        ] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn own_stat_parses() {
+        let st = proc_stat(std::process::id() as i32).expect("stat of self");
+        assert_eq!(st.state, 'R');
+        assert!(st.start_time > 0);
+    }
+}
