@@ -64,6 +64,156 @@ pub enum Command {
     Spec(SpecArgs),
     /// Show the enabled features (JSON, per the runtime spec's features.md)
     Features,
+    /// Execute a new process inside a running container
+    Exec(Box<ExecArgs>),
+    /// Suspend all processes of the container (cgroup freezer)
+    Pause(IdArg),
+    /// Resume all processes of a paused container
+    Resume(IdArg),
+    /// List the processes running inside a container
+    Ps(PsArgs),
+    /// Update the container's resource limits
+    Update(Box<UpdateArgs>),
+    /// Display container events (OOM, stats)
+    Events(EventsArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ExecArgs {
+    /// JSON file with an OCI `process` object (overrides the other process flags)
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Detach from the process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// File to write the process id to
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master (SCM_RIGHTS)
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Current working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (KEY=VALUE)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// UID[:GID] to run as
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional gids
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to the bounding, effective, permitted and ambient sets
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// AppArmor profile for the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label for the process
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// Pass N additional file descriptors (3 .. 3+N-1)
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Allow exec in a paused container
+    #[arg(long)]
+    pub ignore_paused: bool,
+    /// Run in this sub-cgroup of the container (path relative to its cgroup)
+    #[arg(long)]
+    pub cgroup: Option<String>,
+    /// Container id
+    pub id: String,
+    /// Command and arguments (unless --process)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Output format: table or json
+    #[arg(short = 'f', long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    /// Container id
+    pub id: String,
+    /// Options passed to ps(1) (table format only)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct UpdateArgs {
+    /// JSON LinuxResources from a file, or - for stdin
+    #[arg(short = 'r', long)]
+    pub resources: Option<PathBuf>,
+    /// Memory limit in bytes (suffixes k, m, g accepted)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Total memory + swap limit; -1 for unlimited
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// Memory reservation (soft limit)
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Kernel memory limit (v1, deprecated)
+    #[arg(long)]
+    pub kernel_memory: Option<String>,
+    /// Kernel TCP memory limit (v1)
+    #[arg(long)]
+    pub kernel_memory_tcp: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(long)]
+    pub cpu_shares: Option<u64>,
+    /// CPU CFS quota in microseconds
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CPU realtime runtime in microseconds
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPU realtime period in microseconds
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    /// CPUs to use (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to use (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of pids; -1 or 0 for unlimited
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    /// Block IO weight (10-1000)
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    /// Intel RDT L3 cache schema (not supported)
+    #[arg(long)]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema (not supported)
+    #[arg(long)]
+    pub mem_bw_schema: Option<String>,
+    /// Container id
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Display the container's stats once, then exit
+    #[arg(long)]
+    pub stats: bool,
+    /// Stats collection interval (e.g. 5s, 500ms)
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    /// Container id
+    pub id: String,
 }
 
 #[derive(Args, Debug)]
@@ -75,8 +225,8 @@ pub struct IdArg {
 #[derive(Args, Debug, Clone, Default)]
 pub struct CreateArgs {
     /// Path to the root of the bundle directory
-    #[arg(short = 'b', long, default_value = "")]
-    pub bundle: PathBuf,
+    #[arg(short = 'b', long)]
+    pub bundle: Option<PathBuf>,
     /// File to write the process id of the container's init to
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
@@ -148,8 +298,8 @@ pub enum ListFormat {
 #[derive(Args, Debug)]
 pub struct SpecArgs {
     /// Path to the root of the bundle directory
-    #[arg(short = 'b', long, default_value = "")]
-    pub bundle: PathBuf,
+    #[arg(short = 'b', long)]
+    pub bundle: Option<PathBuf>,
     /// Generate a configuration for a rootless container
     #[arg(long)]
     pub rootless: bool,

@@ -7,7 +7,7 @@ pub fn options<'a>(root: &'a Path, a: &'a CreateArgs) -> CreateOptions<'a> {
     CreateOptions {
         root,
         id: &a.id,
-        bundle: &a.bundle,
+        bundle: a.bundle.as_deref().unwrap_or(Path::new("")),
         pid_file: a.pid_file.as_deref(),
         console_socket: a.console_socket.as_deref(),
         no_pivot: a.no_pivot,

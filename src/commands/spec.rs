@@ -9,11 +9,7 @@ pub fn run(a: &SpecArgs) -> Result<()> {
             "spec --rootless: rootless containers are not supported yet",
         ));
     }
-    let dir = if a.bundle.as_os_str().is_empty() {
-        std::path::PathBuf::from(".")
-    } else {
-        a.bundle.clone()
-    };
+    let dir = a.bundle.clone().unwrap_or_else(|| ".".into());
     let path = dir.join("config.json");
     if path.exists() {
         return Err(Error::new(format!(
