@@ -55,10 +55,6 @@ impl Error {
             errno: self.errno,
         }
     }
-
-    pub fn message(&self) -> &str {
-        &self.msg
-    }
 }
 
 impl fmt::Display for Error {

@@ -14,9 +14,7 @@ use std::path::Path;
 pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     // Blocked before the clone so no signal is lost between start and the
     // wait loop; the init resets its own mask first thing.
-    let mut set = SigSet::all();
-    set.remove(Signal::SIGKILL);
-    set.remove(Signal::SIGSTOP);
+    let set = forwarded_signals();
     if !a.detach {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
             .context("run: block signals")?;
@@ -30,23 +28,9 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     if a.detach {
         return Ok(0);
     }
-    let pid = Pid::from_raw(created.state.pid);
     let st = created.state;
     created.container.unlock();
-    let code = loop {
-        let sig = set.wait().context("run: wait for signals")?;
-        if sig != Signal::SIGCHLD {
-            let _ = kill(pid, sig);
-            continue;
-        }
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, c)) => break c,
-            Ok(WaitStatus::Signaled(_, s, _)) => break 128 + s as i32,
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(crate::error::Error::os("run: wait for the container", e)),
-        }
-    };
+    let code = wait_forwarding(Pid::from_raw(st.pid), &set)?;
     if !a.keep {
         // The init is gone; other processes it left in the cgroup go too.
         // A concurrent `delete` may have removed the container already.
@@ -56,4 +40,32 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         }
     }
     Ok(code)
+}
+
+/// Every signal that can be caught: blocked in the runtime and waited for,
+/// so none is lost and each reaches the container.
+pub fn forwarded_signals() -> SigSet {
+    let mut set = SigSet::all();
+    set.remove(Signal::SIGKILL);
+    set.remove(Signal::SIGSTOP);
+    set
+}
+
+/// Forwards signals (already blocked) to `pid` until it exits; returns its
+/// exit code, 128+signal when it was killed, as runc does.
+pub fn wait_forwarding(pid: Pid, set: &SigSet) -> Result<i32> {
+    loop {
+        let sig = set.wait().context("wait for signals")?;
+        if sig != Signal::SIGCHLD {
+            let _ = kill(pid, sig);
+            continue;
+        }
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, c)) => return Ok(c),
+            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(crate::error::Error::os("wait for the container process", e)),
+        }
+    }
 }

@@ -5,7 +5,7 @@
 use super::sync::{Channel, Msg};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
-use crate::process::{capabilities, exec, fds, rlimits, terminal, user};
+use crate::process::{self, terminal, ExecPlan};
 use crate::rootfs;
 use nix::sys::signal::{SigSet, SigmaskHow};
 use oci_spec::runtime::{LinuxNamespaceType as NS, Spec};
@@ -68,14 +68,8 @@ fn exit_with(e: Error) -> ! {
 
 enum Prepared {
     NoProcess,
-    Exec(Box<ExecPlan>),
-}
-
-struct ExecPlan {
-    host_pid: i32,
-    path: std::ffi::CString,
-    argv: Vec<std::ffi::CString>,
-    envp: Vec<std::ffi::CString>,
+    /// What to exec, and the host pid for the startContainer hooks.
+    Exec(Box<(ExecPlan, i32)>),
 }
 
 fn setup(a: &InitArgs) -> Result<Prepared> {
@@ -155,43 +149,8 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     let Some(proc_) = spec.process() else {
         return Ok(Prepared::NoProcess);
     };
-    let env = proc_.env().clone().unwrap_or_default();
-    let argv = proc_.args().clone().unwrap_or_default();
-    let arg0 = argv
-        .first()
-        .ok_or_else(|| Error::new("process.args: empty"))?;
-    let path = exec::resolve(arg0, &env)?;
-    let plan = ExecPlan {
-        host_pid: pid,
-        path: std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-            .map_err(|_| Error::new("process.args[0]: contains a NUL byte"))?,
-        argv: exec::cstrings(&argv, "process.args")?,
-        envp: exec::cstrings(&env, "process.env")?,
-    };
-
-    let cwd = proc_.cwd();
-    std::fs::create_dir_all(cwd)
-        .with_context(|| format!("process.cwd {}: create", cwd.display()))?;
-    rlimits::apply(proc_.rlimits().as_deref().unwrap_or(&[]))?;
-    if proc_.no_new_privileges().unwrap_or(false) {
-        nix::sys::prctl::set_no_new_privs().context("process.noNewPrivileges: prctl")?;
-    }
-    let caps = match proc_.capabilities() {
-        Some(c) => capabilities::resolve(c)?,
-        None => capabilities::none(),
-    };
-    capabilities::drop_bounding(&caps)?;
-    nix::sys::prctl::set_keepcaps(true).context("init: PR_SET_KEEPCAPS")?;
-    user::switch(proc_.user(), true)?;
-    nix::sys::prctl::set_keepcaps(false).context("init: clear PR_SET_KEEPCAPS")?;
-    capabilities::apply(&caps)?;
-    user::apply_umask(proc_.user());
-    std::env::set_current_dir(cwd)
-        .with_context(|| format!("process.cwd {}: chdir", cwd.display()))?;
-    // The cwd must be inside the container: after pivot_root "/" is its
-    // root, so any cwd we could reach resolves within it.
-    fds::prepare_for_exec(a.preserve_fds)?;
-    Ok(Prepared::Exec(Box::new(plan)))
+    let plan = process::prepare(proc_, a.preserve_fds)?;
+    Ok(Prepared::Exec(Box::new((plan, pid))))
 }
 
 /// Our pid as the host sees it: valid only before pivot_root, while /proc is
@@ -282,7 +241,8 @@ fn wait_forever() -> ! {
     }
 }
 
-fn exec_user(a: &InitArgs, p: Box<ExecPlan>, mut conn: std::os::unix::net::UnixStream) -> ! {
+fn exec_user(a: &InitArgs, p: Box<(ExecPlan, i32)>, mut conn: std::os::unix::net::UnixStream) -> ! {
+    let (plan, host_pid) = *p;
     let res = (|| -> Result<()> {
         if let Some(sc) = a
             .spec
@@ -290,33 +250,13 @@ fn exec_user(a: &InitArgs, p: Box<ExecPlan>, mut conn: std::os::unix::net::UnixS
             .as_ref()
             .and_then(|h| h.start_container().as_ref())
         {
-            let state = hook_state(a, "running", p.host_pid);
+            let state = hook_state(a, "running", host_pid);
             crate::hooks::run_all("startContainer", Some(sc), &state)?;
         }
         Ok(())
     })();
     let err = match res {
-        Ok(()) => {
-            let argv: Vec<*const libc::c_char> = p
-                .argv
-                .iter()
-                .map(|s| s.as_ptr())
-                .chain(std::iter::once(std::ptr::null()))
-                .collect();
-            let envp: Vec<*const libc::c_char> = p
-                .envp
-                .iter()
-                .map(|s| s.as_ptr())
-                .chain(std::iter::once(std::ptr::null()))
-                .collect();
-            // SAFETY: path, argv and envp are NUL-terminated C strings kept
-            // alive by `p`, and both arrays end with a null pointer.
-            unsafe { libc::execve(p.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-            Error::io(
-                format!("exec {:?}", p.path),
-                std::io::Error::last_os_error(),
-            )
-        }
+        Ok(()) => plan.exec(),
         Err(e) => e,
     };
     let _ = conn.write_all(err.to_string().as_bytes());

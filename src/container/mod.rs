@@ -24,6 +24,7 @@
 //! the user program; the connection is close-on-exec, so `start` reads EOF
 //! on success and an error message otherwise.
 
+pub mod exec;
 pub mod init;
 pub mod sync;
 
@@ -302,7 +303,7 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// fork() with namespace flags and an optional target cgroup. Returns 0 in
 /// the child, the child's pid in the parent.
-fn clone3(ns_flags: u64, cgroup: Option<&OwnedFd>) -> Result<i32> {
+pub(crate) fn clone3(ns_flags: u64, cgroup: Option<&OwnedFd>) -> Result<i32> {
     let mut args = CloneArgs {
         flags: ns_flags,
         pidfd: 0,

@@ -4,7 +4,7 @@
 
 use crate::error::{Context, Error, Result};
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Msg {
@@ -107,9 +107,5 @@ impl Channel {
                 "sync: peer exited while waiting for {want:?}"
             ))),
         }
-    }
-
-    pub fn raw(&self) -> RawFd {
-        self.fd.as_raw_fd()
     }
 }

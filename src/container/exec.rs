@@ -1,0 +1,170 @@
+//! `exec`: a new process in a running container. The runtime switches its
+//! pid-for-children namespace to the container's and clones; the child joins
+//! every other namespace of the container at once through a pidfd (so the
+//! container cannot be swapped for another between lookups), lands in the
+//! container's cgroup, applies `process` like the init does, and execs. The
+//! sync channel is close-on-exec: EOF tells the parent the exec happened.
+
+use super::sync::{self, Msg};
+use super::{clone3, write_pid_file};
+use crate::error::{Context, Error, Result};
+use crate::namespaces::flag;
+use crate::process::{self, fds, terminal};
+use crate::state::State;
+use nix::sched::{setns, CloneFlags};
+use oci_spec::runtime::{LinuxNamespaceType as NS, Process};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+pub struct ExecOptions<'a> {
+    pub process: Process,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub preserve_fds: u32,
+    /// A sub-cgroup of the container's (`--cgroup`).
+    pub sub_cgroup: Option<&'a str>,
+}
+
+/// Starts the process; returns its host pid once it has exec'd.
+pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
+    fds::check_preserved(opts.preserve_fds)?;
+    let terminal = opts.process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() {
+        return Err(Error::new(
+            "exec: a terminal needs --console-socket (kist does not proxy a terminal yet)",
+        ));
+    }
+    let pidfd = pidfd_open(st.pid)?;
+    // The pidfd pins the process: if it is still the container's init now,
+    // every setns through the pidfd reaches the container's namespaces.
+    if !st.is_alive() {
+        return Err(Error::new(format!("container {} is not running", st.id)));
+    }
+    let nss: Vec<NS> = st
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|n| n.typ())
+        .collect();
+    let mut child_flags = CloneFlags::empty();
+    for t in &nss {
+        if *t != NS::Pid {
+            child_flags |= flag(*t);
+        }
+    }
+    if let Some(sub) = opts.sub_cgroup {
+        return Err(Error::new(format!(
+            "exec --cgroup {sub}: placing an exec'd process in a sub-cgroup is not supported yet"
+        )));
+    }
+    let cgroup = st.cgroup.clone();
+    let console = match opts.console_socket {
+        Some(p) => Some(
+            UnixStream::connect(p)
+                .with_context(|| format!("--console-socket {}: connect", p.display()))?,
+        ),
+        None => None,
+    };
+    let (parent_ch, child_ch) = sync::pair()?;
+    let own_pidns = if nss.contains(&NS::Pid) {
+        let own = OwnedFd::from(File::open("/proc/self/ns/pid").context("open /proc/self/ns/pid")?);
+        setns(pidfd.as_fd(), CloneFlags::CLONE_NEWPID)
+            .context("exec: join the container's pid namespace")?;
+        Some(own)
+    } else {
+        None
+    };
+    let cgroup_fd = if cgroup.mode == crate::cgroups::Mode::V2 {
+        cgroup.unified_fd()
+    } else {
+        None
+    };
+    let pid = clone3(0, cgroup_fd.as_ref());
+    if pid.as_ref().is_ok_and(|p| *p == 0) {
+        drop(parent_ch);
+        let err = match child(&pidfd, child_flags, &child_ch, console.as_ref(), opts) {
+            Ok(plan) => plan.exec(),
+            Err(e) => e,
+        };
+        let _ = child_ch.send(&Msg::Failed(err.to_string()));
+        // SAFETY: _exit skips destructors of the parent's copied state.
+        unsafe { libc::_exit(127) }
+    }
+    // Only the parent switches back: the child is in the container's pid
+    // namespace, from which the host's cannot be entered.
+    if let Some(own) = own_pidns {
+        setns(own.as_fd(), CloneFlags::CLONE_NEWPID).context("exec: restore pid namespace")?;
+    }
+    let pid = pid?;
+    drop(child_ch);
+    drop(console);
+    drop(cgroup_fd);
+    let res = (|| {
+        if cgroup.mode != crate::cgroups::Mode::V2 {
+            cgroup.add_pid(pid)?;
+        }
+        parent_ch.send(&Msg::Go)?;
+        match parent_ch.recv()? {
+            None => Ok(()),
+            Some(Msg::Failed(e)) => Err(Error::new(e)),
+            Some(m) => Err(Error::new(format!("sync: unexpected {m:?}"))),
+        }
+    })();
+    if let Err(e) = res {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        return Err(e.context("exec"));
+    }
+    if let Some(p) = opts.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    Ok(pid)
+}
+
+fn child(
+    pidfd: &OwnedFd,
+    flags: CloneFlags,
+    ch: &sync::Channel,
+    console: Option<&UnixStream>,
+    opts: &ExecOptions,
+) -> Result<process::ExecPlan> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("exec: pdeathsig")?;
+    nix::sys::prctl::set_dumpable(false).context("exec: set non-dumpable")?;
+    ch.expect(Msg::Go)?;
+    if !flags.is_empty() {
+        // One call: user namespace first is the kernel's own order here.
+        setns(pidfd.as_fd(), flags).context("exec: join the container's namespaces")?;
+    }
+    if let Some(c) = console {
+        nix::unistd::setsid().context("exec: setsid")?;
+        let size = opts
+            .process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        terminal::setup(c.as_raw_fd(), size)?;
+    }
+    let plan = process::prepare(&opts.process, opts.preserve_fds)?;
+    nix::sys::prctl::set_pdeathsig(None).context("exec: clear pdeathsig")?;
+    Ok(plan)
+}
+
+fn pidfd_open(pid: i32) -> Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Error::io(
+            format!("pidfd_open {pid}"),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: the fd was just returned to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
