@@ -1,0 +1,270 @@
+//! Performing `spec.mounts`, in order, onto destinations resolved inside the
+//! rootfs (see resolve.rs). Bind mounts use the new mount API (open_tree +
+//! move_mount onto the destination fd); other filesystems are mounted with
+//! mount(2) on `/proc/self/fd/N` of the resolved destination, so no path
+//! string inside the container is ever walked by mount(2) itself.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::MsFlags;
+use oci_spec::runtime::Mount;
+
+use super::options::{self, MountOptions};
+use super::resolve::{self, Kind};
+use super::sys;
+use super::RootfsConfig;
+use crate::error::{Context, Error, Result};
+
+/// Paths below /proc that may be mounted over (lxcfs-style overrides), as in
+/// runc's checkProcMount.
+const PROC_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// Flags that can be changed on a bind mount only by a later remount.
+const LOCKABLE: libc::c_ulong = libc::MS_RDONLY
+    | libc::MS_NOSUID
+    | libc::MS_NODEV
+    | libc::MS_NOEXEC
+    | libc::MS_NOATIME
+    | libc::MS_NODIRATIME
+    | libc::MS_RELATIME;
+
+pub fn mount_all(cfg: &RootfsConfig, root: BorrowedFd<'_>) -> Result<()> {
+    let Some(mounts) = cfg.spec.mounts() else {
+        return Ok(());
+    };
+    for (i, m) in mounts.iter().enumerate() {
+        let field = format!("mounts[{i}].destination {:?}", m.destination());
+        mount_one(cfg, root, i, m).context(field)?;
+    }
+    Ok(())
+}
+
+/// The effective source of a bind mount: relative sources are relative to
+/// the bundle directory.
+pub fn bind_source(bundle: &Path, source: &Path) -> PathBuf {
+    if source.is_absolute() {
+        source.to_path_buf()
+    } else {
+        bundle.join(source)
+    }
+}
+
+fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> Result<()> {
+    let dest = resolve::clean(m.destination());
+    let typ = m.typ().as_deref().filter(|t| !t.is_empty());
+    let empty = Vec::new();
+    let mut opts = options::parse(typ, m.options().as_ref().unwrap_or(&empty));
+    if opts.idmap || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+        return Err(Error::new(
+            "id-mapped mounts (idmap/ridmap, uidMappings/gidMappings) are not supported",
+        ));
+    }
+    check_proc_mount(&dest, typ, m.source().as_deref())?;
+
+    if opts.is_bind() {
+        let Some(src) = m.source() else {
+            return Err(Error::new(format!(
+                "mounts[{i}].source: missing for a bind mount"
+            )));
+        };
+        let src = bind_source(cfg.bundle, src);
+        let tree = clone_tree(&src, opts.is_rbind())
+            .with_context(|| format!("mounts[{i}].source {src:?}: open_tree"))?;
+        return attach_bind(root, &dest, tree, &opts);
+    }
+
+    let typ = typ.unwrap_or("none");
+    if typ == "cgroup" {
+        return super::cgroupfs::mount_cgroup(cfg, root, &dest, &opts);
+    }
+    // /dev is populated with devices after the mount; a read-only /dev is
+    // remounted read-only in finish(), as runc does.
+    if dest == Path::new("/dev") {
+        opts.flags &= !libc::MS_RDONLY;
+    }
+    let target = if typ == "proc" || typ == "sysfs" {
+        real_dir(root, &dest, typ)?
+    } else {
+        resolve::ensure(root, &dest, Kind::Dir).context("resolve destination")?
+    };
+    let source = m
+        .source()
+        .as_ref()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| typ.to_string());
+    mount_fs(&source, target.as_fd(), typ, opts.flags, &opts.data())?;
+    if opts.tmpcopyup && typ == "tmpfs" {
+        // The fd we mounted on is the directory *under* the new tmpfs.
+        let top = resolve::open_in_root(root, &dest, libc::O_PATH | libc::O_DIRECTORY)
+            .context("reopen destination after mount")?;
+        super::copyup::copy_dir(target.as_fd(), top.as_fd()).context("tmpcopyup")?;
+    }
+    if !opts.propagation.is_empty() || !opts.rec_attr.is_empty() {
+        let top = resolve::open_in_root(root, &dest, libc::O_PATH)
+            .context("reopen destination after mount")?;
+        set_propagation_and_attrs(top.as_fd(), &opts)?;
+    }
+    Ok(())
+}
+
+/// proc and sysfs only go on a real directory: never a symlink (CVE-2019-19921),
+/// never a file. The final component is opened without following it.
+fn real_dir(root: BorrowedFd<'_>, dest: &Path, typ: &str) -> Result<OwnedFd> {
+    match resolve::open_in_root(root, dest, libc::O_PATH | libc::O_NOFOLLOW) {
+        Ok(fd) => {
+            let st = resolve::fstat(fd.as_fd()).context("fstat destination")?;
+            if !resolve::is_dir(&st) {
+                return Err(Error::new(format!(
+                    "{typ} must be mounted on an ordinary directory, destination is a symlink or non-directory"
+                )));
+            }
+            Ok(fd)
+        }
+        Err(Errno::ENOENT) => {
+            resolve::mkdir_all(root, dest, 0o755).context("create destination directory")
+        }
+        Err(e) => Err(Error::os("resolve destination", e)),
+    }
+}
+
+/// runc's checkProcMount: nothing may be mounted over /proc or inside it,
+/// except procfs on /proc itself and a short list of overridable files.
+fn check_proc_mount(dest: &Path, typ: Option<&str>, source: Option<&Path>) -> Result<()> {
+    if dest == Path::new("/proc") {
+        if typ == Some("proc") {
+            return Ok(());
+        }
+        // A bind of a procfs onto /proc is fine too.
+        if let Some(src) = source {
+            if let Ok(st) = nix::sys::statfs::statfs(src) {
+                if st.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC {
+                    return Ok(());
+                }
+            }
+        }
+        return Err(Error::new("only a procfs may be mounted on /proc"));
+    }
+    if dest.starts_with("/proc") && !PROC_ALLOWED.iter().any(|p| dest == Path::new(p)) {
+        return Err(Error::new(
+            "mounting inside /proc is not allowed (only procfs on /proc and a few overridable files)",
+        ));
+    }
+    Ok(())
+}
+
+/// A detached copy of the mount tree at `src` (recursive for rbind).
+pub fn clone_tree(src: &Path, recursive: bool) -> std::result::Result<OwnedFd, Errno> {
+    let mut flags = sys::OPEN_TREE_CLONE;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as u32;
+    }
+    sys::open_tree(None, src, flags)
+}
+
+/// Attaches a detached bind tree at `dest` (created as file or directory to
+/// match the source) and applies the options.
+pub fn attach_bind(
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    tree: OwnedFd,
+    opts: &MountOptions,
+) -> Result<()> {
+    let st = resolve::fstat(tree.as_fd()).context("fstat bind source")?;
+    let kind = if resolve::is_dir(&st) {
+        Kind::Dir
+    } else {
+        Kind::File
+    };
+    let target = resolve::ensure(root, dest, kind).context("resolve destination")?;
+    sys::move_mount(tree.as_fd(), target.as_fd()).context("move_mount bind")?;
+    // After move_mount the tree fd refers to the now attached mount, so the
+    // remount below cannot hit anything else.
+    if opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT) != 0 || opts.cleared != 0 {
+        remount_bind(tree.as_fd(), opts.flags, opts.cleared)?;
+    }
+    set_propagation_and_attrs(tree.as_fd(), opts)
+}
+
+/// MS_BIND|MS_REMOUNT with exactly the requested flags; if that hits locked
+/// flags (EPERM in a user namespace), retry keeping the mount's current
+/// flags that were not explicitly cleared, as runc does.
+pub fn remount_bind(
+    mnt: BorrowedFd<'_>,
+    flags: libc::c_ulong,
+    cleared: libc::c_ulong,
+) -> Result<()> {
+    let base = libc::MS_BIND | libc::MS_REMOUNT;
+    let want = (flags & !libc::MS_REC) | base;
+    match mount_raw(None, &sys::fd_path(mnt), None, want, None) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let cur = nix::sys::statvfs::fstatvfs(mnt)
+                .map(|s| s.flags().bits() as libc::c_ulong)
+                .unwrap_or(0);
+            let cur = cur & LOCKABLE;
+            if cur & cleared != 0 {
+                return Err(Error::os("remount bind (flags locked)", e));
+            }
+            mount_raw(
+                None,
+                &sys::fd_path(mnt),
+                None,
+                want | (cur & !cleared),
+                None,
+            )
+            .context("remount bind")
+        }
+    }
+}
+
+/// Applies propagation options in order, then the recursive attributes.
+pub fn set_propagation_and_attrs(mnt: BorrowedFd<'_>, opts: &MountOptions) -> Result<()> {
+    for p in &opts.propagation {
+        mount_raw(None, &sys::fd_path(mnt), None, *p, None).context("set mount propagation")?;
+    }
+    if !opts.rec_attr.is_empty() {
+        sys::mount_setattr(mnt, true, opts.rec_attr).context("mount_setattr(AT_RECURSIVE)")?;
+    }
+    Ok(())
+}
+
+/// Mounts a filesystem onto the object `target` refers to.
+pub fn mount_fs(
+    source: &str,
+    target: BorrowedFd<'_>,
+    typ: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> Result<()> {
+    mount_raw(
+        Some(Path::new(source)),
+        &sys::fd_path(target),
+        Some(typ),
+        flags,
+        Some(data).filter(|d| !d.is_empty()),
+    )
+    .with_context(|| format!("mount {typ}"))
+}
+
+fn mount_raw(
+    source: Option<&Path>,
+    target: &Path,
+    typ: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> std::result::Result<(), Errno> {
+    nix::mount::mount(source, target, typ, MsFlags::from_bits_retain(flags), data)
+}
