@@ -72,10 +72,11 @@ fn sub_flags(opts: &MountOptions) -> libc::c_ulong {
     libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | (opts.flags & libc::MS_RDONLY)
 }
 
+/// Recursive bind (runc binds cgroup dirs with MS_BIND|MS_REC).
 fn bind(root: BorrowedFd<'_>, src: &Path, dest: &Path, flags: libc::c_ulong) -> Result<()> {
-    let tree = mounts::clone_tree(src, false).with_context(|| format!("open_tree {src:?}"))?;
+    let tree = mounts::clone_tree(src, true).with_context(|| format!("open_tree {src:?}"))?;
     let o = MountOptions {
-        flags: flags | libc::MS_BIND,
+        flags: flags | libc::MS_BIND | libc::MS_REC,
         ..Default::default()
     };
     mounts::attach_bind(root, dest, tree, &o)

@@ -122,6 +122,10 @@ pub fn create_devices(cfg: &RootfsConfig, root: BorrowedFd<'_>) -> Result<()> {
     let old = nix::sys::stat::umask(Mode::empty());
     let r = (|| {
         for (field, n) in all_nodes(cfg.spec)? {
+            // /dev/ptmx is always the link to pts/ptmx (create_links).
+            if n.path == Path::new("/dev/ptmx") {
+                continue;
+            }
             create_node(root, &n, cfg.in_new_userns).context(field)?;
         }
         Ok(())
@@ -133,21 +137,7 @@ pub fn create_devices(cfg: &RootfsConfig, root: BorrowedFd<'_>) -> Result<()> {
 fn create_node(root: BorrowedFd<'_>, n: &Node, bind: bool) -> Result<()> {
     let (dir, name) = resolve::parent_and_name(root, &n.path).context("create parent")?;
     if bind {
-        // Bind the host node of the same path onto an empty file.
-        resolve::create_file_at(dir.as_fd(), &name, 0o000).context("create bind target")?;
-        let tree = mounts::clone_tree(&n.path, false)
-            .with_context(|| format!("open_tree host device {:?}", n.path))?;
-        let target = nix::fcntl::openat(
-            Some(dir.as_raw_fd()),
-            &name,
-            nix::fcntl::OFlag::O_PATH
-                | nix::fcntl::OFlag::O_NOFOLLOW
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map(sys::own_raw)
-        .context("open bind target")?;
-        return sys::move_mount(tree.as_fd(), target.as_fd()).context("bind host device");
+        return bind_node(dir.as_fd(), &name, n);
     }
     let dev = nix::sys::stat::makedev(n.major, n.minor);
     match nix::sys::stat::mknodat(
@@ -161,6 +151,8 @@ fn create_node(root: BorrowedFd<'_>, n: &Node, bind: bool) -> Result<()> {
         // An existing entry is left alone (runc does the same); we never
         // chown/chmod it since it could be a symlink planted by the image.
         Err(Errno::EEXIST) => return Ok(()),
+        // Not allowed to mknod (e.g. no CAP_MKNOD): fall back like runc.
+        Err(Errno::EPERM) => return bind_node(dir.as_fd(), &name, n),
         Err(e) => return Err(Error::os("mknod", e)),
     }
     nix::unistd::fchownat(
@@ -171,6 +163,23 @@ fn create_node(root: BorrowedFd<'_>, n: &Node, bind: bool) -> Result<()> {
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .context("chown device")
+}
+
+/// Bind-mounts the host node of the same path onto an empty file `name` in
+/// `dir` (the target is opened without following symlinks).
+fn bind_node(dir: BorrowedFd<'_>, name: &Path, n: &Node) -> Result<()> {
+    resolve::create_file_at(dir, name, 0o000).context("create bind target")?;
+    let tree = mounts::clone_tree(&n.path, false)
+        .with_context(|| format!("open_tree host device {:?}", n.path))?;
+    let target = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(sys::own_raw)
+    .context("open bind target")?;
+    sys::move_mount(tree.as_fd(), target.as_fd()).context("bind host device")
 }
 
 /// /dev/fd, /dev/stdin|stdout|stderr, /dev/core links and /dev/ptmx ->

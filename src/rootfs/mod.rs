@@ -147,10 +147,14 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
 
 pub fn enter(cfg: &RootfsConfig) -> Result<()> {
     if cfg.no_pivot {
-        pivot::move_root(cfg.rootfs).context("enter rootfs (no pivot)")
+        pivot::move_root(cfg.rootfs).context("enter rootfs (no pivot)")?;
     } else {
-        pivot::pivot(cfg.rootfs).context("enter rootfs (pivot_root)")
+        pivot::pivot(cfg.rootfs).context("enter rootfs (pivot_root)")?;
     }
+    if !dev_is_bind_mounted(cfg.spec) {
+        pivot::reopen_dev_null().context("reopen /dev/null inside the container")?;
+    }
+    Ok(())
 }
 
 pub fn finish(cfg: &RootfsConfig) -> Result<()> {
@@ -163,14 +167,17 @@ pub fn finish(cfg: &RootfsConfig) -> Result<()> {
         }
     }
     let root = resolve::open_root(Path::new("/")).context("open /")?;
-    let dev_ro = cfg.spec.mounts().iter().flatten().any(|m| {
-        resolve::clean(m.destination()) == Path::new("/dev")
-            && options::parse(m.typ().as_deref(), m.options().as_deref().unwrap_or(&[])).flags
-                & libc::MS_RDONLY
-                != 0
-    });
-    if dev_ro {
-        paths::remount_ro(root.as_fd(), Path::new("/dev")).context("remount /dev read-only")?;
+    for (i, m) in cfg.spec.mounts().iter().flatten().enumerate() {
+        let dest = resolve::clean(m.destination());
+        let typ = m.typ().as_deref().unwrap_or("");
+        let opts = options::parse(Some(typ), m.options().as_deref().unwrap_or(&[]));
+        if opts.flags & libc::MS_RDONLY != 0
+            && !opts.is_bind()
+            && mounts::delayed_readonly(&dest, typ)
+        {
+            paths::remount_ro(root.as_fd(), &dest)
+                .with_context(|| format!("mounts[{i}].destination {:?}", m.destination()))?;
+        }
     }
     if cfg.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         paths::remount_ro(root.as_fd(), Path::new("/")).context("root.readonly")?;

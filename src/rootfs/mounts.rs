@@ -90,14 +90,30 @@ fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
     if typ == "cgroup" {
         return super::cgroupfs::mount_cgroup(cfg, root, &dest, &opts);
     }
-    // /dev is populated with devices after the mount; a read-only /dev is
-    // remounted read-only in finish(), as runc does.
-    if dest == Path::new("/dev") {
+    // /dev is populated with devices and a tmpfs may get mount points for
+    // later mounts, so like runc they are mounted read-write here and
+    // remounted read-only in finish() (see delayed_readonly).
+    if delayed_readonly(&dest, typ) {
         opts.flags &= !libc::MS_RDONLY;
     }
+    let mut data = opts.data();
     let target = if typ == "proc" || typ == "sysfs" {
         real_dir(root, &dest, typ)?
     } else {
+        if typ == "tmpfs" {
+            // Like runc, a tmpfs over an existing directory keeps that
+            // directory's mode unless the options say otherwise.
+            if let Ok(fd) = resolve::open_in_root(root, &dest, libc::O_PATH) {
+                if let Ok(st) = resolve::fstat(fd.as_fd()) {
+                    let mode = format!("mode={:04o}", st.st_mode & 0o7777);
+                    data = if data.is_empty() {
+                        mode
+                    } else {
+                        format!("{mode},{data}")
+                    };
+                }
+            }
+        }
         resolve::ensure(root, &dest, Kind::Dir).context("resolve destination")?
     };
     let source = m
@@ -105,7 +121,7 @@ fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
         .as_ref()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| typ.to_string());
-    mount_fs(&source, target.as_fd(), typ, opts.flags, &opts.data())?;
+    mount_fs(&source, target.as_fd(), typ, opts.flags, &data)?;
     if opts.tmpcopyup && typ == "tmpfs" {
         // The fd we mounted on is the directory *under* the new tmpfs.
         let top = resolve::open_in_root(root, &dest, libc::O_PATH | libc::O_DIRECTORY)
@@ -118,6 +134,12 @@ fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
         set_propagation_and_attrs(top.as_fd(), &opts)?;
     }
     Ok(())
+}
+
+/// Mounts that are made read-write in prepare() and only remounted
+/// read-only (when requested) in finish().
+pub fn delayed_readonly(dest: &Path, typ: &str) -> bool {
+    typ == "tmpfs" || dest == Path::new("/dev")
 }
 
 /// proc and sysfs only go on a real directory: never a symlink (CVE-2019-19921),

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags};
 
 use super::sys;
-use crate::error::{Context, Result};
+use nix::errno::Errno;
+
+use crate::error::{Context, Error, Result};
 
 fn open_dir(p: &Path) -> Result<OwnedFd> {
     nix::fcntl::open(
@@ -49,7 +51,7 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 pub fn move_root(rootfs: &Path) -> Result<()> {
     let mut points: Vec<PathBuf> = super::mountinfo::read()?
         .into_iter()
-        .filter(|e| e.fstype == "proc" || e.fstype == "sysfs")
+        .filter(|e| (e.fstype == "proc" || e.fstype == "sysfs") && e.root == Path::new("/"))
         .map(|e| e.mount_point)
         .filter(|p| !p.starts_with(rootfs) && !rootfs.starts_with(p))
         .collect();
@@ -58,21 +60,29 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     points.dedup();
     for p in points {
         // Make it a slave first so the detach does not propagate to the host.
-        let _ = nix::mount::mount(
+        match nix::mount::mount(
             None::<&str>,
             &p,
             None::<&str>,
             MsFlags::MS_SLAVE | MsFlags::MS_REC,
             None::<&str>,
-        );
-        if nix::mount::umount2(&p, MntFlags::MNT_DETACH).is_err() {
-            let _ = nix::mount::mount(
+        ) {
+            Ok(()) => {}
+            // Already gone with a detached parent.
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(Error::os(format!("make {p:?} rslave"), e)),
+        }
+        match nix::mount::umount2(&p, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(Errno::EINVAL) | Err(Errno::EPERM) => nix::mount::mount(
                 Some("tmpfs"),
                 &p,
                 Some("tmpfs"),
                 MsFlags::empty(),
                 None::<&str>,
-            );
+            )
+            .with_context(|| format!("cover {p:?} with tmpfs"))?,
+            Err(e) => return Err(Error::os(format!("detach {p:?}"), e)),
         }
     }
     nix::unistd::chdir(rootfs).context("chdir to rootfs")?;
@@ -86,4 +96,30 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     .context("move rootfs onto /")?;
     nix::unistd::chroot(".").context("chroot")?;
     nix::unistd::chdir("/").context("chdir /")
+}
+
+/// If stdin/stdout/stderr are the host's /dev/null, point them at the
+/// container's /dev/null instead (runc's reOpenDevNull), so the container
+/// does not keep a handle on a host device node. The container's node is
+/// verified to be the real 1:3 device first.
+pub fn reopen_dev_null() -> Result<()> {
+    let null = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map(sys::own_raw)
+    .context("open /dev/null")?;
+    super::devices::verify_dev_null(std::os::fd::AsFd::as_fd(&null))?;
+    let null_st = nix::sys::stat::fstat(null.as_raw_fd()).context("fstat /dev/null")?;
+    for fd in 0..3 {
+        let Ok(st) = nix::sys::stat::fstat(fd) else {
+            continue;
+        };
+        if st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null_st.st_rdev {
+            nix::unistd::dup2(null.as_raw_fd(), fd)
+                .with_context(|| format!("dup2 /dev/null onto fd {fd}"))?;
+        }
+    }
+    Ok(())
 }

@@ -119,6 +119,9 @@ fn run_child(scenario: &str, bundle: &Path, extra: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    if std::env::var_os("KIST_ROOTFS_TEST_SHOW").is_some() {
+        println!("{text}");
+    }
     (out.status.success(), text)
 }
 
@@ -154,9 +157,6 @@ fn e2e_no_pivot_userns_devices_console_cgroupns() {
     let (ok, out) = run_child("nopivot", &b.0, &["--cgroup"]);
     assert!(ok, "{out}");
     assert!(out.contains("SCENARIO OK"), "{out}");
-    if std::env::var_os("KIST_ROOTFS_TEST_SHOW").is_some() {
-        println!("{out}");
-    }
 }
 
 #[test]
@@ -188,10 +188,14 @@ fn e2e_planted_dev_null_is_refused_for_masking() {
     let b = make_bundle("evilnull", &cfg);
     std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", b.0.join("rootfs/dev/null"))
         .unwrap();
-    let (ok, out) = run_child("expect-finish-error", &b.0, &[]);
+    let (ok, out) = run_child("mask-with-planted-null", &b.0, &[]);
     assert!(ok, "{out}");
     assert!(out.contains("linux.maskedPaths"), "{out}");
-    assert!(out.contains("not the char device 1:3"), "{out}");
+    assert!(out.contains("/dev/null"), "{out}");
+    // enter() also refuses to hand the planted node to stdio.
+    let (ok, out) = run_child("expect-late-error", &b.0, &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("reopen /dev/null"), "{out}");
 }
 
 #[test]
@@ -246,9 +250,18 @@ fn child() {
             println!("ERROR: {e}");
             return;
         }
-        "expect-finish-error" => {
+        "expect-late-error" => {
             prepare(&cfg).unwrap();
-            enter(&cfg).unwrap();
+            let e = enter(&cfg)
+                .and_then(|_| finish(&cfg))
+                .expect_err("enter or finish should fail");
+            println!("ERROR: {e}");
+            return;
+        }
+        "mask-with-planted-null" => {
+            prepare(&cfg).unwrap();
+            // Skip enter()'s own /dev/null check to exercise finish()'s.
+            pivot::pivot(&rootfs).unwrap();
             let e = finish(&cfg).expect_err("finish should fail");
             println!("ERROR: {e}");
             return;
