@@ -56,12 +56,11 @@ pub fn default_nodes() -> Vec<Node> {
 /// Converts `linux.devices[i]` into a node, validating it.
 fn spec_node(i: usize, d: &oci_spec::runtime::LinuxDevice) -> Result<Node> {
     let field = format!("linux.devices[{i}].path {:?}", d.path());
-    if !d.path().is_absolute() {
-        return Err(Error::new(format!("{field}: must be an absolute path")));
-    }
+    // Like runc, any path inside the container is accepted (resolved inside
+    // the rootfs); only the root itself cannot be a device.
     let path = resolve::clean(d.path());
-    if path == Path::new("/") || !path.starts_with("/dev") {
-        return Err(Error::new(format!("{field}: must be a path below /dev")));
+    if path == Path::new("/") {
+        return Err(Error::new(format!("{field}: not a valid device path")));
     }
     let kind = match d.typ() {
         LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
@@ -299,7 +298,7 @@ mod tests {
         let bad: oci_spec::runtime::Spec = serde_json::from_str(
             r#"{"ociVersion":"1.0.2","linux":{"devices":[
                 {"path":"/dev/ok","type":"c","major":1,"minor":3},
-                {"path":"/etc/passwd","type":"c","major":1,"minor":3}]}}"#,
+                {"path":"/","type":"c","major":1,"minor":3}]}}"#,
         )
         .unwrap();
         let e = all_nodes(&bad).unwrap_err();

@@ -185,6 +185,15 @@ pub fn finish(cfg: &RootfsConfig) -> Result<()> {
     paths::apply(cfg.spec, root.as_fd())
 }
 
+/// Validates and writes linux.sysctl. Keys must be namespaced for a
+/// namespace the container has (runc's rule), else the host would change.
 pub fn apply_sysctl(spec: &oci_spec::runtime::Spec) -> Result<()> {
     sysctl::apply(spec)
+}
+
+/// runc's config-time check of linux.sysctl, for the runtime to call on the
+/// host before creating the container: like the check in apply_sysctl, plus
+/// refusing net.* when the configured netns path is the caller's own.
+pub fn validate_sysctl(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    sysctl::validate(spec, true)
 }

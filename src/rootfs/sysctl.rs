@@ -36,6 +36,100 @@ pub fn key_path(key: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(p))
 }
 
+/// sysctl(8) accepts '/' as separator too; runc validates in dotted form,
+/// swapping '.' and '/' when the first separator is a '/'
+/// ("net/ipv4/conf/eth0.100/forwarding" -> "net.ipv4.conf.eth0/100.forwarding").
+fn dotted(key: &str) -> String {
+    match key.find(['.', '/']) {
+        Some(i) if key.as_bytes()[i] == b'/' => key
+            .chars()
+            .map(|c| match c {
+                '.' => '/',
+                '/' => '.',
+                c => c,
+            })
+            .collect(),
+        _ => key.to_string(),
+    }
+}
+
+const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// runc's rule: /proc/sys is only partly namespaced, so a sysctl is allowed
+/// only when the container has its own namespace for it (otherwise the
+/// write would change the host). `check_netns_path`: also refuse net.* when
+/// the configured netns path is the caller's own network namespace; only
+/// meaningful when called from the runtime on the host (before the
+/// container joins namespaces), not from the container init.
+pub fn validate(spec: &oci_spec::runtime::Spec, check_netns_path: bool) -> Result<()> {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let Some(map) = linux.sysctl() else {
+        return Ok(());
+    };
+    let ns = |t: T| linux.namespaces().iter().flatten().find(|n| n.typ() == t);
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    for key in keys {
+        let field = format!("linux.sysctl {key:?}");
+        key_path(key).context(&field)?;
+        let s = dotted(key);
+        if IPC_SYSCTLS.contains(&s.as_str()) || s.starts_with("fs.mqueue.") {
+            if ns(T::Ipc).is_none() {
+                return Err(Error::new(format!(
+                    "{field}: not allowed in the host's IPC namespace"
+                )));
+            }
+            continue;
+        }
+        if s.starts_with("net.") {
+            let Some(n) = ns(T::Network) else {
+                return Err(Error::new(format!(
+                    "{field}: not allowed in the host's network namespace"
+                )));
+            };
+            if let (true, Some(path)) = (check_netns_path, n.path()) {
+                let mine =
+                    nix::sys::stat::stat("/proc/self/ns/net").context("stat /proc/self/ns/net")?;
+                let theirs = nix::sys::stat::stat(path.as_path())
+                    .with_context(|| format!("linux.namespaces network path {path:?}"))?;
+                if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino) {
+                    return Err(Error::new(format!(
+                        "{field}: not allowed in the host's network namespace"
+                    )));
+                }
+            }
+            continue;
+        }
+        if ns(T::Uts).is_some() {
+            match s.as_str() {
+                "kernel.domainname" => continue,
+                "kernel.hostname" => {
+                    return Err(Error::new(format!(
+                        "{field}: not allowed, it conflicts with the \"hostname\" field"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        return Err(Error::new(format!(
+            "{field}: not in a separate kernel namespace"
+        )));
+    }
+    Ok(())
+}
+
 fn is_proc(fd: std::os::fd::BorrowedFd<'_>) -> Result<bool> {
     Ok(fstatfs(fd).context("fstatfs")?.filesystem_type() == PROC_SUPER_MAGIC)
 }
@@ -92,6 +186,7 @@ pub fn apply(spec: &oci_spec::runtime::Spec) -> Result<()> {
     if map.is_empty() {
         return Ok(());
     }
+    validate(spec, false)?;
     let proc = proc_root().context("linux.sysctl")?;
     // Deterministic order, so errors are reproducible.
     let mut keys: Vec<&String> = map.keys().collect();
@@ -128,6 +223,48 @@ mod tests {
         ] {
             assert!(key_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn namespacing_rules() {
+        let spec = |sysctl: &str, ns: &str| -> oci_spec::runtime::Spec {
+            serde_json::from_str(&format!(
+                r#"{{"ociVersion":"1.0.2","linux":{{"sysctl":{sysctl},"namespaces":{ns}}}}}"#
+            ))
+            .unwrap()
+        };
+        let ok = |s, n| validate(&spec(s, n), true).is_ok();
+        assert!(ok(r#"{"kernel.shmmax":"1"}"#, r#"[{"type":"ipc"}]"#));
+        assert!(!ok(r#"{"kernel.shmmax":"1"}"#, r#"[{"type":"uts"}]"#));
+        assert!(ok(r#"{"fs.mqueue.msg_max":"1"}"#, r#"[{"type":"ipc"}]"#));
+        assert!(ok(
+            r#"{"net.ipv4.ip_forward":"1"}"#,
+            r#"[{"type":"network"}]"#
+        ));
+        assert!(ok(
+            r#"{"net/ipv4/conf/eth0.100/forwarding":"1"}"#,
+            r#"[{"type":"network"}]"#
+        ));
+        assert!(!ok(r#"{"net.ipv4.ip_forward":"1"}"#, r#"[]"#));
+        assert!(!ok(
+            r#"{"net.ipv4.ip_forward":"1"}"#,
+            r#"[{"type":"network","path":"/proc/self/ns/net"}]"#
+        ));
+        assert!(ok(r#"{"kernel.domainname":"x"}"#, r#"[{"type":"uts"}]"#));
+        assert!(!ok(r#"{"kernel.hostname":"x"}"#, r#"[{"type":"uts"}]"#));
+        let e = validate(
+            &spec(r#"{"kernel.core_pattern":"|/x"}"#, r#"[{"type":"uts"}]"#),
+            true,
+        )
+        .unwrap_err();
+        assert!(
+            e.message().contains("linux.sysctl \"kernel.core_pattern\""),
+            "{e}"
+        );
+        assert_eq!(
+            dotted("net/ipv4/conf/eth0.100/forwarding"),
+            "net.ipv4.conf.eth0/100.forwarding"
+        );
     }
 
     #[test]

@@ -81,6 +81,8 @@ fn base_config() -> serde_json::Value {
                 {"path": "/dev/sub/kistfifo", "type": "p"}
             ],
             "sysctl": {"kernel.domainname": "kist.test"},
+            // Only what the test harness really unshares (see run_child).
+            "namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "uts"}],
             "maskedPaths": ["/proc/kcore", "/proc/acpi", "/proc/nonexistent",
                             "/etc/hostfile-masked", "/proc/scsi"],
             "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger", "/tmp"]
