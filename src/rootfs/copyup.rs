@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use nix::dir::{Dir, Type};
+use nix::dir::Dir;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::Mode;
@@ -47,19 +47,20 @@ pub fn copy_dir(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<(), Errno> {
         let name = Path::new(std::ffi::OsStr::from_bytes(name));
         let st = nix::sys::stat::fstatat(Some(s.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
         let mode = Mode::from_bits_truncate(st.st_mode & 0o7777);
-        match entry.file_type() {
-            Some(Type::Directory) => {
+        // d_type may be DT_UNKNOWN on some filesystems; the mode is exact.
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => {
                 nix::sys::stat::mkdirat(Some(d.as_raw_fd()), name, mode)?;
                 let cs = open_at(s.as_fd(), name, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
                 let cd = open_at(d.as_fd(), name, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
                 copy_dir(cs.as_fd(), cd.as_fd())?;
                 continue;
             }
-            Some(Type::Symlink) => {
+            libc::S_IFLNK => {
                 let target = nix::fcntl::readlinkat(Some(s.as_raw_fd()), name)?;
                 nix::unistd::symlinkat(target.as_os_str(), Some(d.as_raw_fd()), name)?;
             }
-            Some(Type::File) => {
+            libc::S_IFREG => {
                 let from = open_at(s.as_fd(), name, OFlag::O_RDONLY)?;
                 let to = open_at(
                     d.as_fd(),

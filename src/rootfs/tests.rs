@@ -37,6 +37,15 @@ fn make_bundle(tag: &str, config: &serde_json::Value) -> Bundle {
     std::os::unix::fs::symlink("/etc", rootfs.join("evil")).unwrap();
     std::os::unix::fs::symlink("../../../../../../../../tmp", rootfs.join("up")).unwrap();
     std::fs::write(dir.join("hostfile"), b"from-bundle\n").unwrap();
+    // Content for tmpcopyup.
+    std::fs::create_dir_all(rootfs.join("copied/d")).unwrap();
+    std::fs::write(rootfs.join("copied/d/f"), b"copied").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", rootfs.join("copied/l")).unwrap();
+    std::fs::set_permissions(
+        rootfs.join("copied"),
+        std::fs::Permissions::from_mode(0o710),
+    )
+    .unwrap();
     std::fs::create_dir_all(dir.join("data/sub")).unwrap();
     std::fs::write(dir.join("data/sub/f"), b"x").unwrap();
     std::fs::write(
@@ -72,7 +81,10 @@ fn base_config() -> serde_json::Value {
             {"destination": "/evil/kist-escape", "type": "tmpfs", "source": "tmpfs"},
             {"destination": "/up/kist-escape", "type": "tmpfs", "source": "tmpfs"},
             {"destination": "/copied", "type": "tmpfs", "source": "tmpfs",
-             "options": ["tmpcopyup"]}
+             "options": ["tmpcopyup"]},
+            {"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]},
+            {"destination": "/mnt/sub/file", "type": "bind", "source": "hostfile",
+             "options": ["bind"]}
         ],
         "linux": {
             "devices": [
@@ -206,16 +218,17 @@ fn e2e_errors_name_the_field() {
         return;
     }
     let mut cfg = base_config();
-    cfg["mounts"].as_array_mut().unwrap().push(
+    let mounts = cfg["mounts"].as_array_mut().unwrap();
+    let i = mounts.len();
+    mounts.push(
         serde_json::json!({"destination": "/x", "type": "bind", "source": "/nonexistent-kist"}),
     );
     let b = make_bundle("errfield", &cfg);
     let (ok, out) = run_child("expect-prepare-error", &b.0, &[]);
     assert!(ok, "{out}");
-    assert!(
-        out.contains("mounts[12].destination \"/x\": mounts[12].source \"/nonexistent-kist\""),
-        "{out}"
-    );
+    let want = format!("mounts[{i}].destination \"/x\": mounts[{i}].source \"/nonexistent-kist\"");
+    assert!(out.contains(&want), "{out}");
+    assert!(out.contains("No such file or directory"), "{out}");
 }
 
 fn rootfs_cfg<'a>(
@@ -406,6 +419,22 @@ fn check_inside(cfg: &RootfsConfig) {
     assert!(
         matches!(std::fs::create_dir("/newdir"), Err(e) if e.raw_os_error() == Some(libc::EROFS))
     );
-    // tmpcopyup: /copied did not exist in the image, so it is empty.
-    assert!(Path::new("/copied").is_dir());
+    // tmpcopyup: a writable tmpfs holding a copy of the image content, with
+    // the directory's mode; symlinks are copied, not followed.
+    assert_eq!(std::fs::read("/copied/d/f").unwrap(), b"copied");
+    assert_eq!(
+        std::fs::read_link("/copied/l").unwrap(),
+        PathBuf::from("/etc/passwd")
+    );
+    assert_eq!(
+        std::fs::metadata("/copied").unwrap().permissions().mode() & 0o7777,
+        0o710
+    );
+    std::fs::write("/copied/new", b"").unwrap();
+    assert_ne!(std::fs::metadata("/copied").unwrap().dev(), etc.dev());
+    // A read-only tmpfs can still receive mount points (delayed read-only).
+    assert_eq!(std::fs::read("/mnt/sub/file").unwrap(), b"from-bundle\n");
+    assert!(
+        matches!(std::fs::create_dir("/mnt/x"), Err(e) if e.raw_os_error() == Some(libc::EROFS))
+    );
 }
