@@ -83,7 +83,9 @@ fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
         let src = bind_source(cfg.bundle, src);
         let tree = clone_tree(&src, opts.is_rbind())
             .with_context(|| format!("mounts[{i}].source {src:?}: open_tree"))?;
-        return attach_bind(root, &dest, tree, &opts);
+        let target = bind_target(root, &dest, &tree)?;
+        check_resolved(cfg.rootfs, target.as_fd(), typ, Some(&src))?;
+        return attach_bind_at(tree, target, &opts);
     }
 
     let typ = typ.unwrap_or("none");
@@ -116,6 +118,7 @@ fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
         }
         resolve::ensure(root, &dest, Kind::Dir).context("resolve destination")?
     };
+    check_resolved(cfg.rootfs, target.as_fd(), Some(typ), m.source().as_deref())?;
     let source = m
         .source()
         .as_ref()
@@ -196,6 +199,39 @@ pub fn clone_tree(src: &Path, recursive: bool) -> std::result::Result<OwnedFd, E
     sys::open_tree(None, src, flags)
 }
 
+/// The checks of check_proc_mount again, on where the destination actually
+/// resolved to (an image symlink such as `/data -> /proc` must not let a
+/// mount land on /proc), like runc does on its securejoin'ed path. Also a
+/// last line of defence: a target outside the rootfs is refused.
+fn check_resolved(
+    rootfs: &Path,
+    target: BorrowedFd<'_>,
+    typ: Option<&str>,
+    source: Option<&Path>,
+) -> Result<()> {
+    let real = std::fs::read_link(sys::fd_path(target)).context("readlink destination fd")?;
+    let Ok(rel) = real.strip_prefix(rootfs) else {
+        return Err(Error::new(format!(
+            "destination resolved to {real:?}, outside the rootfs"
+        )));
+    };
+    let in_root = Path::new("/").join(rel);
+    check_proc_mount(&in_root, typ, source)
+        .with_context(|| format!("destination resolves to {in_root:?}"))
+}
+
+/// Resolves (creating it if missing) the destination of a bind mount of
+/// `tree`: a directory for a directory source, a file otherwise.
+fn bind_target(root: BorrowedFd<'_>, dest: &Path, tree: &OwnedFd) -> Result<OwnedFd> {
+    let st = resolve::fstat(tree.as_fd()).context("fstat bind source")?;
+    let kind = if resolve::is_dir(&st) {
+        Kind::Dir
+    } else {
+        Kind::File
+    };
+    resolve::ensure(root, dest, kind).context("resolve destination")
+}
+
 /// Attaches a detached bind tree at `dest` (created as file or directory to
 /// match the source) and applies the options.
 pub fn attach_bind(
@@ -204,13 +240,11 @@ pub fn attach_bind(
     tree: OwnedFd,
     opts: &MountOptions,
 ) -> Result<()> {
-    let st = resolve::fstat(tree.as_fd()).context("fstat bind source")?;
-    let kind = if resolve::is_dir(&st) {
-        Kind::Dir
-    } else {
-        Kind::File
-    };
-    let target = resolve::ensure(root, dest, kind).context("resolve destination")?;
+    let target = bind_target(root, dest, &tree)?;
+    attach_bind_at(tree, target, opts)
+}
+
+fn attach_bind_at(tree: OwnedFd, target: OwnedFd, opts: &MountOptions) -> Result<()> {
     sys::move_mount(tree.as_fd(), target.as_fd()).context("move_mount bind")?;
     // After move_mount the tree fd refers to the now attached mount, so the
     // remount below cannot hit anything else.

@@ -174,6 +174,32 @@ fn e2e_no_pivot_userns_devices_console_cgroupns() {
 }
 
 #[test]
+fn e2e_rootfs_propagation() {
+    if !is_root() {
+        return;
+    }
+    for (mode, want_shared) in [("rshared", true), ("private", false), ("rslave", false)] {
+        let mut cfg = base_config();
+        cfg["linux"]["rootfsPropagation"] = mode.into();
+        let b = make_bundle(&format!("prop-{mode}"), &cfg);
+        let scenario = if want_shared {
+            "expect-shared-root"
+        } else {
+            "full"
+        };
+        let (ok, out) = run_child(scenario, &b.0, &[]);
+        assert!(ok, "{mode}: {out}");
+        assert!(out.contains("SCENARIO OK"), "{mode}: {out}");
+    }
+    let mut cfg = base_config();
+    cfg["linux"]["rootfsPropagation"] = "bogus".into();
+    let b = make_bundle("prop-bogus", &cfg);
+    let (ok, out) = run_child("expect-prepare-error", &b.0, &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("linux.rootfsPropagation \"bogus\""), "{out}");
+}
+
+#[test]
 fn e2e_proc_on_symlink_is_refused() {
     if !is_root() {
         return;
@@ -186,6 +212,23 @@ fn e2e_proc_on_symlink_is_refused() {
     assert!(ok, "{out}");
     assert!(out.contains("mounts[0].destination \"/proc\""), "{out}");
     assert!(out.contains("ordinary directory"), "{out}");
+}
+
+#[test]
+fn e2e_mount_through_symlink_onto_proc_is_refused() {
+    if !is_root() {
+        return;
+    }
+    let mut cfg = base_config();
+    let mounts = cfg["mounts"].as_array_mut().unwrap();
+    let i = mounts.len();
+    mounts.push(serde_json::json!({"destination": "/data2/sys", "type": "bind", "source": "data"}));
+    let b = make_bundle("viaproc", &cfg);
+    std::os::unix::fs::symlink("/proc", b.0.join("rootfs/data2")).unwrap();
+    let (ok, out) = run_child("expect-prepare-error", &b.0, &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("mounts[{i}].destination")), "{out}");
+    assert!(out.contains("resolves to \"/proc/sys\""), "{out}");
 }
 
 #[test]
@@ -299,6 +342,14 @@ fn child() {
     step("sysctl", apply_sysctl(&spec));
     step("finish", finish(&cfg));
     check_inside(&cfg);
+    if scenario == "expect-shared-root" {
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let root = mi
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/"))
+            .unwrap();
+        assert!(root.contains(" shared:"), "{root}");
+    }
     if std::env::var_os("KIST_ROOTFS_TEST_SHOW").is_some() {
         print!(
             "{}",
