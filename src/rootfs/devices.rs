@@ -245,8 +245,11 @@ pub fn mount_console(root: BorrowedFd<'_>, console: RawFd) -> Result<()> {
             "/dev/console: exists and is not a regular file or char device",
         ));
     }
+    if console < 0 {
+        return Err(Error::new(format!("invalid console fd {console}")));
+    }
     // SAFETY: the caller guarantees `console` is an open descriptor for the
-    // duration of this call; we only borrow it.
+    // duration of this call (it is not -1, checked above); we only borrow it.
     let console = unsafe { BorrowedFd::borrow_raw(console) };
     let tree = sys::open_tree(Some(console), Path::new(""), sys::OPEN_TREE_CLONE)
         .context("open_tree console pty")?;

@@ -52,7 +52,12 @@ pub fn mask_path(root: BorrowedFd<'_>, p: &Path, null: BorrowedFd<'_>) -> Result
     };
     let st = resolve::fstat(fd.as_fd()).context("fstat")?;
     if resolve::is_dir(&st) {
-        return mounts::mount_fs("tmpfs", fd.as_fd(), "tmpfs", libc::MS_RDONLY, "");
+        // An empty read-only tmpfs, created detached and attached by fd so
+        // this does not depend on the container having /proc mounted.
+        return match sys::fresh_fs(c"tmpfs", libc::MOUNT_ATTR_RDONLY) {
+            Ok(tmp) => sys::move_mount(tmp.as_fd(), fd.as_fd()).context("move_mount tmpfs"),
+            Err(_) => mounts::mount_fs("tmpfs", fd.as_fd(), "tmpfs", libc::MS_RDONLY, ""),
+        };
     }
     let tree = sys::open_tree(Some(null), Path::new(""), sys::OPEN_TREE_CLONE)
         .context("open_tree /dev/null")?;

@@ -152,11 +152,10 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: MountAttr) -> Re
     Errno::result(r).map(drop)
 }
 
-/// A fresh, detached procfs instance (fsopen + fsmount), returned as an fd on
-/// its root. Nobody else can reach it, so nothing can be mounted over parts of
-/// it or swapped underneath us.
-pub fn fresh_procfs() -> Result<OwnedFd, Errno> {
-    let fstype = c"proc";
+/// A fresh, detached instance of filesystem `fstype` (fsopen + fsmount,
+/// no options), returned as an fd on its root with mount attributes `attrs`
+/// (MOUNT_ATTR_*). Nobody else can reach it until it is attached.
+pub fn fresh_fs(fstype: &CStr, attrs: u64) -> Result<OwnedFd, Errno> {
     // SAFETY: fstype is a valid NUL-terminated string.
     let fsfd =
         owned(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) })?;
@@ -172,15 +171,24 @@ pub fn fresh_procfs() -> Result<OwnedFd, Errno> {
         )
     };
     Errno::result(r)?;
-    // SAFETY: fsfd is an open, created fs context.
+    // SAFETY: fsfd is an open fs context in the "created" state.
     owned(unsafe {
         libc::syscall(
             libc::SYS_fsmount,
             fsfd.as_raw_fd(),
             libc::FSMOUNT_CLOEXEC,
-            libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC,
+            attrs,
         )
     })
+}
+
+/// A private procfs instance (see fresh_fs); used for sysctl writes so that
+/// nothing the container mounted over its /proc is involved.
+pub fn fresh_procfs() -> Result<OwnedFd, Errno> {
+    fresh_fs(
+        c"proc",
+        libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC,
+    )
 }
 
 /// `/proc/self/fd/N` for a descriptor: a magic link the kernel resolves to the

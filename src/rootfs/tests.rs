@@ -455,6 +455,7 @@ fn check_inside(cfg: &RootfsConfig) {
         assert_eq!(std::fs::read_dir("/proc/acpi").unwrap().count(), 0);
     }
     assert!(rofs("/proc/sys/kernel/domainname"));
+    assert!(!Path::new("/proc/sysrq-trigger").exists() || rofs("/proc/sysrq-trigger"));
     // readonlyPaths are recursive: the tmpfs below /tmp is read-only too.
     assert!(
         matches!(std::fs::write("/tmp/kist-escape/x", b""), Err(e) if e.raw_os_error() == Some(libc::EROFS))
