@@ -200,6 +200,42 @@ fn e2e_rootfs_propagation() {
 }
 
 #[test]
+fn e2e_user_namespace() {
+    if !is_root() {
+        return;
+    }
+    let mut cfg = base_config();
+    cfg["linux"]["namespaces"] = serde_json::json!([
+        {"type": "user"}, {"type": "mount"}, {"type": "pid"}, {"type": "uts"},
+        {"type": "ipc"}, {"type": "network"}
+    ]);
+    // Host nodes are bind-mounted in a user namespace: list existing ones.
+    cfg["linux"]["devices"] = serde_json::json!([
+        {"path": "/dev/fuse-or-null", "type": "c", "major": 1, "minor": 3}
+    ]);
+    cfg["linux"]["devices"][0]["path"] = "/dev/null".into();
+    let b = make_bundle("userns", &cfg);
+    let (ok, out) = run_child(
+        "userns",
+        &b.0,
+        &["--user", "--map-root-user", "--ipc", "--net"],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("SCENARIO OK"), "{out}");
+}
+
+#[test]
+fn e2e_fd_based_mount_survives_path_swap() {
+    if !is_root() {
+        return;
+    }
+    let b = make_bundle("swap", &base_config());
+    let (ok, out) = run_child("swap", &b.0, &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("SCENARIO OK"), "{out}");
+}
+
+#[test]
 fn e2e_proc_on_symlink_is_refused() {
     if !is_root() {
         return;
@@ -324,6 +360,14 @@ fn child() {
             println!("ERROR: {e}");
             return;
         }
+        "swap" => {
+            swap_race(&rootfs);
+            println!("SCENARIO OK");
+            return;
+        }
+        "userns" => {
+            cfg.in_new_userns = true;
+        }
         "nopivot" => {
             cfg.no_pivot = true;
             cfg.in_new_userns = true;
@@ -357,6 +401,43 @@ fn child() {
         );
     }
     println!("SCENARIO OK");
+}
+
+/// Resolves a destination, then swaps the path for a symlink pointing out of
+/// the rootfs (what a concurrent attacker would do) before mounting: the
+/// mount must land on the object that was resolved, never outside.
+fn swap_race(rootfs: &Path) {
+    let outside = rootfs.parent().unwrap().join("outside");
+    std::fs::create_dir_all(outside.join("b")).unwrap();
+    let root = resolve::open_root(rootfs).unwrap();
+    let fd = resolve::ensure(root.as_fd(), Path::new("/a/b"), resolve::Kind::Dir).unwrap();
+    std::fs::rename(rootfs.join("a"), rootfs.join("a-moved")).unwrap();
+    std::os::unix::fs::symlink(&outside, rootfs.join("a")).unwrap();
+    mounts::mount_fs("tmpfs", fd.as_fd(), "tmpfs", 0, "").unwrap();
+    let dev = |p: &Path| std::fs::metadata(p).unwrap().dev();
+    assert_eq!(
+        dev(&outside.join("b")),
+        dev(&outside),
+        "mounted outside the rootfs"
+    );
+    assert_ne!(dev(&rootfs.join("a-moved/b")), dev(rootfs));
+    // And a fresh resolution through the planted symlink stays inside.
+    let fd = resolve::ensure(root.as_fd(), Path::new("/a/c"), resolve::Kind::Dir).unwrap();
+    let real = std::fs::read_link(sys::fd_path(fd.as_fd())).unwrap();
+    assert!(real.starts_with(rootfs), "{real:?}");
+    assert!(!outside.join("c").exists());
+}
+
+fn busybox_works() {
+    let st = Command::new("/bin/busybox")
+        .args([
+            "sh",
+            "-c",
+            "test -c /dev/null && echo x > /dev/null && test -d /proc/1 && ls /dev/pts >/dev/null",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success(), "busybox sh in the container failed: {st}");
 }
 
 fn rofs(p: &str) -> bool {
