@@ -32,14 +32,17 @@ const PROC_ALLOWED: &[&str] = &[
     "/proc/sys/kernel/ns_last_pid",
 ];
 
-/// Flags that can be changed on a bind mount only by a later remount.
+/// The mutually exclusive atime modes.
+const ATIME_ENUM: libc::c_ulong = libc::MS_NOATIME | libc::MS_RELATIME | libc::MS_STRICTATIME;
+
+/// Flags the kernel locks on mounts inherited into a less privileged user
+/// namespace (MNT_LOCK_*); a remount must keep them.
 const LOCKABLE: libc::c_ulong = libc::MS_RDONLY
     | libc::MS_NOSUID
     | libc::MS_NODEV
     | libc::MS_NOEXEC
-    | libc::MS_NOATIME
-    | libc::MS_NODIRATIME
-    | libc::MS_RELATIME;
+    | ATIME_ENUM
+    | libc::MS_NODIRATIME;
 
 pub fn mount_all(cfg: &RootfsConfig, root: BorrowedFd<'_>) -> Result<()> {
     let Some(mounts) = cfg.spec.mounts() else {
@@ -268,22 +271,51 @@ pub fn remount_bind(
         Ok(()) => Ok(()),
         Err(e) => {
             let cur = nix::sys::statvfs::fstatvfs(mnt)
-                .map(|s| s.flags().bits() as libc::c_ulong)
-                .unwrap_or(0);
-            let cur = cur & LOCKABLE;
-            if cur & cleared != 0 {
+                .map(|s| st_to_ms(s.flags().bits() as libc::c_ulong))
+                .unwrap_or(0)
+                & LOCKABLE;
+            // Requests that contradict a locked flag cannot be honoured;
+            // report the original error rather than silently differ.
+            if cur & cleared != 0
+                || (flags & ATIME_ENUM != 0 && flags & ATIME_ENUM != cur & ATIME_ENUM)
+            {
                 return Err(Error::os("remount bind (flags locked)", e));
             }
-            mount_raw(
-                None,
-                &sys::fd_path(mnt),
-                None,
-                want | (cur & !cleared),
-                None,
-            )
-            .context("remount bind")
+            let want = if flags & ATIME_ENUM != 0 {
+                want | (cur & !ATIME_ENUM)
+            } else {
+                want | cur
+            };
+            mount_raw(None, &sys::fd_path(mnt), None, want, None).context("remount bind")
         }
     }
+}
+
+/// statvfs(2) ST_* flags to the MS_* flags of mount(2) (the values differ
+/// for relatime and nosymfollow).
+pub fn st_to_ms(st: libc::c_ulong) -> libc::c_ulong {
+    const ST_NOSYMFOLLOW: libc::c_ulong = 0x2000;
+    let map = [
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_SYNCHRONOUS, libc::MS_SYNCHRONOUS),
+        (libc::ST_MANDLOCK, libc::MS_MANDLOCK),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+        (ST_NOSYMFOLLOW, libc::MS_NOSYMFOLLOW),
+    ];
+    let mut ms = map
+        .iter()
+        .filter(|(s, _)| st & s == *s)
+        .fold(0, |acc, (_, m)| acc | m);
+    // Strictatime is not reported: it is the absence of the other modes.
+    if ms & ATIME_ENUM == 0 {
+        ms |= libc::MS_STRICTATIME;
+    }
+    ms
 }
 
 /// Applies propagation options in order, then the recursive attributes.
@@ -323,4 +355,22 @@ fn mount_raw(
     data: Option<&str>,
 ) -> std::result::Result<(), Errno> {
     nix::mount::mount(source, target, typ, MsFlags::from_bits_retain(flags), data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statvfs_flags_convert() {
+        assert_eq!(
+            st_to_ms(libc::ST_NOSUID | libc::ST_RELATIME | 0x2000),
+            libc::MS_NOSUID | libc::MS_RELATIME | libc::MS_NOSYMFOLLOW
+        );
+        assert_eq!(
+            st_to_ms(libc::ST_RDONLY),
+            libc::MS_RDONLY | libc::MS_STRICTATIME
+        );
+        assert_eq!(st_to_ms(libc::ST_NOATIME), libc::MS_NOATIME);
+    }
 }

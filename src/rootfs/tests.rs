@@ -139,6 +139,54 @@ fn run_child(scenario: &str, bundle: &Path, extra: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Like run_child, but first mounts a `nosuid,nodev,noexec` tmpfs at
+/// `<bundle>/locked` in an outer private mount namespace, so that in the
+/// inner user namespace these flags are locked on it.
+fn run_child_with_locked_mount(scenario: &str, bundle: &Path) -> (bool, String) {
+    let exe = std::env::current_exe().unwrap();
+    let locked = bundle.join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    let script =
+        r#"mount -t tmpfs -o nosuid,nodev,noexec,size=1m kistlocked "$1" && shift && exec "$@""#;
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(&locked)
+        .args([
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--pid",
+            "--uts",
+        ])
+        .args(["--ipc", "--net", "--fork", "--propagation", "private"])
+        .arg(exe)
+        .args([
+            "--exact",
+            "rootfs::tests::child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SCENARIO_ENV, scenario)
+        .env(BUNDLE_ENV, bundle)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -222,6 +270,39 @@ fn e2e_user_namespace() {
     );
     assert!(ok, "{out}");
     assert!(out.contains("SCENARIO OK"), "{out}");
+}
+
+#[test]
+fn e2e_bind_remount_keeps_locked_flags() {
+    if !is_root() {
+        return;
+    }
+    let mut cfg = base_config();
+    cfg["linux"]["namespaces"] = serde_json::json!([
+        {"type": "user"}, {"type": "mount"}, {"type": "pid"}, {"type": "uts"},
+        {"type": "ipc"}, {"type": "network"}
+    ]);
+    cfg["linux"]["devices"] = serde_json::json!([]);
+    let mounts = cfg["mounts"].as_array_mut().unwrap();
+    mounts.push(serde_json::json!({"destination": "/locked", "type": "bind",
+        "source": "locked", "options": ["bind", "ro"]}));
+    let b = make_bundle("locked", &cfg);
+    let (ok, out) = run_child_with_locked_mount("locked", &b.0);
+    assert!(ok, "{out}");
+    assert!(out.contains("SCENARIO OK"), "{out}");
+
+    // Asking to clear a locked flag must fail, naming the mount.
+    let mut cfg = base_config();
+    cfg["linux"]["namespaces"] = serde_json::json!([{"type": "user"}, {"type": "mount"}]);
+    let mounts = cfg["mounts"].as_array_mut().unwrap();
+    mounts.clear();
+    mounts.push(serde_json::json!({"destination": "/locked", "type": "bind",
+        "source": "locked", "options": ["bind", "suid"]}));
+    let b = make_bundle("locked-clear", &cfg);
+    let (ok, out) = run_child_with_locked_mount("expect-prepare-error", &b.0);
+    assert!(ok, "{out}");
+    assert!(out.contains("mounts[0].destination \"/locked\""), "{out}");
+    assert!(out.contains("locked"), "{out}");
 }
 
 #[test]
@@ -338,6 +419,12 @@ fn child() {
     let rootfs = std::fs::canonicalize(bundle.join("rootfs")).unwrap();
     let mut cfg = rootfs_cfg(&spec, &rootfs, &bundle);
     let pty = nix::pty::openpty(None, None).unwrap();
+    let step = |name: &str, r: crate::error::Result<()>| {
+        if let Err(e) = r {
+            panic!("{name}: {e}");
+        }
+    };
+
     match scenario.as_str() {
         "expect-prepare-error" => {
             let e = prepare(&cfg).expect_err("prepare should fail");
@@ -368,6 +455,18 @@ fn child() {
         "userns" => {
             cfg.in_new_userns = true;
         }
+        "locked" => {
+            cfg.in_new_userns = true;
+            step("prepare", prepare(&cfg));
+            step("enter", enter(&cfg));
+            let st = nix::sys::statvfs::statvfs("/locked").unwrap();
+            let f = st.flags();
+            use nix::sys::statvfs::FsFlags;
+            assert!(f.contains(FsFlags::ST_RDONLY), "{f:?}");
+            assert!(f.contains(FsFlags::ST_NOSUID | FsFlags::ST_NODEV), "{f:?}");
+            println!("SCENARIO OK");
+            return;
+        }
         "nopivot" => {
             cfg.no_pivot = true;
             cfg.in_new_userns = true;
@@ -376,11 +475,6 @@ fn child() {
         }
         _ => {}
     }
-    let step = |name: &str, r: crate::error::Result<()>| {
-        if let Err(e) = r {
-            panic!("{name}: {e}");
-        }
-    };
     step("prepare", prepare(&cfg));
     step("enter", enter(&cfg));
     step("sysctl", apply_sysctl(&spec));
