@@ -1,1 +1,199 @@
-//! Root filesystem: mounts, devices, pivot_root, masked and read-only paths.
+//! Root filesystem: mounts, devices, pivot_root, masked and read-only paths,
+//! sysctls.
+//!
+//! Call order in the container init (already in its new mount namespace):
+//! `prepare` -> `enter` -> `apply_sysctl` / `finish` (any order; runc writes
+//! sysctls before masking, and so can we: sysctls go through a private
+//! procfs, not the container's /proc).
+//!
+//! Security model: the rootfs content is untrusted. Every path inside it is
+//! resolved with openat2(RESOLVE_IN_ROOT) from an fd on the rootfs (see
+//! resolve.rs), created relative to verified parent fds, and mounted onto by
+//! fd (move_mount or /proc/self/fd/N), never by re-walking a path string.
+#![allow(dead_code)]
+
+mod cgroupfs;
+mod copyup;
+mod devices;
+mod mountinfo;
+mod mounts;
+mod options;
+mod paths;
+mod pivot;
+mod resolve;
+mod sys;
+mod sysctl;
+
+#[cfg(test)]
+mod tests;
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use nix::mount::MsFlags;
+
+use crate::error::{Context, Error, Result};
+
+pub struct RootfsConfig<'a> {
+    pub spec: &'a oci_spec::runtime::Spec,
+    /// Absolute, canonicalized host path of root.path.
+    pub rootfs: &'a Path,
+    /// Absolute bundle dir; relative bind mount sources are relative to it.
+    pub bundle: &'a Path,
+    /// --no-pivot: MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
+    /// mknod is impossible: bind-mount host device nodes instead.
+    pub in_new_userns: bool,
+    /// pty slave fd to bind-mount onto /dev/console.
+    pub console: Option<std::os::fd::RawFd>,
+    /// The container has a new cgroup namespace.
+    pub cgroupns: bool,
+}
+
+/// linux.rootfsPropagation as mount(2) flags; None when unset.
+fn root_propagation(spec: &oci_spec::runtime::Spec) -> Result<Option<libc::c_ulong>> {
+    let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone())
+    else {
+        return Ok(None);
+    };
+    let f = match p.as_str() {
+        "" => return Ok(None),
+        "private" => libc::MS_PRIVATE,
+        "rprivate" => libc::MS_PRIVATE | libc::MS_REC,
+        "shared" => libc::MS_SHARED,
+        "rshared" => libc::MS_SHARED | libc::MS_REC,
+        "slave" => libc::MS_SLAVE,
+        "rslave" => libc::MS_SLAVE | libc::MS_REC,
+        "unbindable" => libc::MS_UNBINDABLE,
+        "runbindable" => libc::MS_UNBINDABLE | libc::MS_REC,
+        other => {
+            return Err(Error::new(format!(
+                "linux.rootfsPropagation {other:?}: unknown propagation mode"
+            )))
+        }
+    };
+    Ok(Some(f))
+}
+
+fn set_propagation(
+    target: &Path,
+    flags: libc::c_ulong,
+) -> std::result::Result<(), nix::errno::Errno> {
+    nix::mount::mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        MsFlags::from_bits_retain(flags),
+        None::<&str>,
+    )
+}
+
+/// pivot_root refuses a shared parent mount of the new root, and an rbind of
+/// the rootfs would propagate back to the host through it: make it private
+/// when it is shared (runc's rootfsParentMountPrivate).
+fn make_parent_private(rootfs: &Path) -> Result<()> {
+    let entries = mountinfo::read()?;
+    let parent = entries
+        .iter()
+        .filter(|e| rootfs.starts_with(&e.mount_point))
+        .max_by_key(|e| e.mount_point.components().count());
+    if let Some(e) = parent {
+        if e.optional.split(' ').any(|f| f.starts_with("shared:")) {
+            set_propagation(&e.mount_point, libc::MS_PRIVATE).with_context(|| {
+                format!("make parent mount {:?} of rootfs private", e.mount_point)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// True when a bind mount provides /dev, in which case (like runc) no
+/// devices or /dev links are created.
+fn dev_is_bind_mounted(spec: &oci_spec::runtime::Spec) -> bool {
+    spec.mounts().iter().flatten().any(|m| {
+        resolve::clean(m.destination()) == Path::new("/dev")
+            && options::parse(m.typ().as_deref(), m.options().as_deref().unwrap_or(&[])).is_bind()
+    })
+}
+
+pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
+    let prop = root_propagation(cfg.spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    set_propagation(Path::new("/"), prop)
+        .context("set propagation of / (linux.rootfsPropagation)")?;
+    make_parent_private(cfg.rootfs)?;
+    nix::mount::mount(
+        Some(cfg.rootfs),
+        cfg.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_context(|| format!("root.path {:?}: bind mount onto itself", cfg.rootfs))?;
+    let root = resolve::open_root(cfg.rootfs)
+        .with_context(|| format!("root.path {:?}: open", cfg.rootfs))?;
+    mounts::mount_all(cfg, root.as_fd())?;
+    if !dev_is_bind_mounted(cfg.spec) {
+        devices::create_devices(cfg, root.as_fd())?;
+        devices::create_links(root.as_fd()).context("/dev links")?;
+    }
+    if let Some(console) = cfg.console {
+        devices::mount_console(root.as_fd(), console).context("/dev/console")?;
+    }
+    Ok(())
+}
+
+pub fn enter(cfg: &RootfsConfig) -> Result<()> {
+    if cfg.no_pivot {
+        pivot::move_root(cfg.rootfs).context("enter rootfs (no pivot)")?;
+    } else {
+        pivot::pivot(cfg.rootfs).context("enter rootfs (pivot_root)")?;
+    }
+    if !dev_is_bind_mounted(cfg.spec) {
+        pivot::reopen_dev_null().context("reopen /dev/null inside the container")?;
+    }
+    Ok(())
+}
+
+pub fn finish(cfg: &RootfsConfig) -> Result<()> {
+    // Done only now: before pivot_root "/" was still the host's root mount
+    // and making it shared would have leaked into the host. Private modes
+    // were already applied in prepare().
+    if let Some(p) = root_propagation(cfg.spec)? {
+        if p & libc::MS_PRIVATE == 0 {
+            set_propagation(Path::new("/"), p).context("linux.rootfsPropagation: set on /")?;
+        }
+    }
+    let root = resolve::open_root(Path::new("/")).context("open /")?;
+    for (i, m) in cfg.spec.mounts().iter().flatten().enumerate() {
+        let dest = resolve::clean(m.destination());
+        let typ = m.typ().as_deref().unwrap_or("");
+        let opts = options::parse(Some(typ), m.options().as_deref().unwrap_or(&[]));
+        if opts.flags & libc::MS_RDONLY != 0
+            && !opts.is_bind()
+            && mounts::delayed_readonly(&dest, typ)
+        {
+            paths::remount_ro(root.as_fd(), &dest)
+                .with_context(|| format!("mounts[{i}].destination {:?}", m.destination()))?;
+        }
+    }
+    if cfg.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        paths::remount_ro(root.as_fd(), Path::new("/")).context("root.readonly")?;
+    }
+    paths::apply(cfg.spec, root.as_fd())
+}
+
+/// Validates and writes linux.sysctl. Keys must be namespaced for a
+/// namespace the container has (runc's rule), else the host would change.
+pub fn apply_sysctl(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    sysctl::apply(spec)
+}
+
+/// runc's config-time check of linux.sysctl, for the runtime to call on the
+/// host before creating the container: like the check in apply_sysctl, plus
+/// refusing net.* when the configured netns path is the caller's own.
+pub fn validate_sysctl(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    sysctl::validate(spec, true)
+}

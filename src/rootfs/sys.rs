@@ -1,0 +1,199 @@
+//! Thin wrappers over the syscalls nix 0.29 does not wrap: openat2 and the new
+//! mount API (open_tree, move_mount, mount_setattr, fsopen/fsconfig/fsmount).
+//!
+//! Every wrapper returns an `OwnedFd` for new descriptors so nothing leaks on
+//! an error path, and takes `BorrowedFd`s so a caller cannot pass a closed fd.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+
+/// Takes ownership of a descriptor a syscall just returned.
+fn owned(fd: libc::c_long) -> Result<OwnedFd, Errno> {
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nothing else
+    // owns it, so wrapping it once in an OwnedFd is sound.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Takes ownership of a raw fd returned by a nix call that hands out RawFd.
+pub fn own_raw(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass only descriptors that a successful syscall has just
+    // returned and that nobody else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+fn cstr(path: &std::path::Path) -> Result<CString, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+const EMPTY: &CStr = c"";
+
+/// openat2(2) with the given open flags and RESOLVE_* flags.
+pub fn openat2(
+    dir: Option<BorrowedFd<'_>>,
+    path: &std::path::Path,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+    resolve: u64,
+) -> Result<OwnedFd, Errno> {
+    let path = cstr(path)?;
+    // SAFETY: open_how is a plain-old-data struct; all-zero is a valid value
+    // (it is what the kernel expects for unused fields).
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+        mode as u64
+    } else {
+        0
+    };
+    how.resolve = resolve;
+    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    loop {
+        // SAFETY: path is a valid NUL-terminated string and `how` a valid
+        // open_how whose size we pass; both outlive the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd,
+                path.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        match owned(r) {
+            // openat2 returns EAGAIN when a concurrent rename raced the
+            // RESOLVE_IN_ROOT walk; retrying is what the man page asks for.
+            Err(Errno::EAGAIN) => continue,
+            other => return other,
+        }
+    }
+}
+
+pub const OPEN_TREE_CLONE: u32 = libc::OPEN_TREE_CLONE;
+
+/// open_tree(2). With `path` empty the tree is taken from `dir` itself.
+pub fn open_tree(
+    dir: Option<BorrowedFd<'_>>,
+    path: &std::path::Path,
+    flags: u32,
+) -> Result<OwnedFd, Errno> {
+    let p = cstr(path)?;
+    let mut flags = flags | libc::OPEN_TREE_CLOEXEC;
+    if path.as_os_str().is_empty() {
+        flags |= libc::AT_EMPTY_PATH as u32;
+    }
+    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: p is a valid NUL-terminated string that outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, dirfd, p.as_ptr(), flags) };
+    owned(r)
+}
+
+/// move_mount(2) of the detached or attached mount `from` onto the object
+/// `to` refers to (both by descriptor, so no path is re-resolved).
+pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno> {
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: both paths are the static empty string; the fds are borrowed
+    // and therefore open for the duration of the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            EMPTY.as_ptr(),
+            to.as_raw_fd(),
+            EMPTY.as_ptr(),
+            flags,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// Attribute change for mount_setattr(2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MountAttr {
+    pub set: u64,
+    pub clr: u64,
+    pub propagation: u64,
+}
+
+impl MountAttr {
+    pub fn is_empty(&self) -> bool {
+        self.set == 0 && self.clr == 0 && self.propagation == 0
+    }
+}
+
+/// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH).
+pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: MountAttr) -> Result<(), Errno> {
+    // SAFETY: mount_attr is plain-old-data; zero is valid for every field.
+    let mut a: libc::mount_attr = unsafe { std::mem::zeroed() };
+    a.attr_set = attr.set;
+    a.attr_clr = attr.clr;
+    a.propagation = attr.propagation;
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: the path is the static empty string, `a` is a valid mount_attr
+    // whose exact size we pass, and the fd is borrowed (open).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            EMPTY.as_ptr(),
+            flags,
+            &a as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// A fresh, detached instance of filesystem `fstype` (fsopen + fsmount,
+/// no options), returned as an fd on its root with mount attributes `attrs`
+/// (MOUNT_ATTR_*). Nobody else can reach it until it is attached.
+pub fn fresh_fs(fstype: &CStr, attrs: u64) -> Result<OwnedFd, Errno> {
+    // SAFETY: fstype is a valid NUL-terminated string.
+    let fsfd =
+        owned(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+    // SAFETY: FSCONFIG_CMD_CREATE takes no key/value; fsfd is open.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fsfd.as_raw_fd(),
+            libc::FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_char>(),
+            0,
+        )
+    };
+    Errno::result(r)?;
+    // SAFETY: fsfd is an open fs context in the "created" state.
+    owned(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fsfd.as_raw_fd(),
+            libc::FSMOUNT_CLOEXEC,
+            attrs,
+        )
+    })
+}
+
+/// A private procfs instance (see fresh_fs); used for sysctl writes so that
+/// nothing the container mounted over its /proc is involved.
+pub fn fresh_procfs() -> Result<OwnedFd, Errno> {
+    fresh_fs(
+        c"proc",
+        libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC,
+    )
+}
+
+/// `/proc/self/fd/N` for a descriptor: a magic link the kernel resolves to the
+/// exact object the fd refers to, used as mount(2) target so no path in the
+/// container is walked again.
+pub fn fd_path(fd: BorrowedFd<'_>) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
