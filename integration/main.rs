@@ -11,4 +11,6 @@ mod common;
 
 mod errors;
 mod lifecycle;
+mod namespaces;
+mod process;
 mod state;
