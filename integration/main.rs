@@ -11,6 +11,7 @@ mod common;
 
 mod errors;
 mod lifecycle;
+mod mounts;
 mod namespaces;
 mod process;
 mod state;
