@@ -9,7 +9,9 @@
 
 mod common;
 
+mod devices;
 mod errors;
+mod fds;
 mod lifecycle;
 mod mounts;
 mod namespaces;

@@ -81,7 +81,12 @@ fn default_mounts_present() {
     let m = container_mounts(&k, &mut b);
     assert_eq!(find(&m, "/proc").fstype, "proc");
     assert_eq!(find(&m, "/dev").fstype, "tmpfs");
-    assert_eq!(find(&m, "/dev/pts").fstype, "devpts");
+    let pts = find(&m, "/dev/pts");
+    assert_eq!(pts.fstype, "devpts");
+    assert!(
+        pts.super_opts.contains(&"ptmxmode=666".to_string()),
+        "{pts:?}"
+    );
     assert_eq!(find(&m, "/dev/shm").fstype, "tmpfs");
     assert_eq!(find(&m, "/dev/mqueue").fstype, "mqueue");
     let sys = find(&m, "/sys");
