@@ -9,6 +9,13 @@
 
 mod common;
 
+mod devices;
 mod errors;
+mod fds;
+mod hooks;
 mod lifecycle;
+mod mounts;
+mod namespaces;
+mod process;
 mod state;
+mod terminal;

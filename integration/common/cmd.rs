@@ -6,6 +6,8 @@
 
 use std::ffi::OsString;
 use std::fs::File;
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
@@ -21,6 +23,9 @@ pub struct Opts {
     pub timeout: Option<Duration>,
     /// Working directory of the runtime process.
     pub cwd: Option<PathBuf>,
+    /// Extra fds for the runtime: (fd in the test process, fd number in the
+    /// child). The test keeps the source open until the command is spawned.
+    pub fds: Vec<(RawFd, RawFd)>,
 }
 
 /// The result of one runtime invocation.
@@ -210,6 +215,33 @@ pub fn spawn(bin: &Path, argv: &[OsString], dir: &Path, mark: &str, opts: Opts) 
         .stdout(file(&stdout_path))
         .stderr(file(&stderr_path))
         .env("KIST_TEST_MARK", mark);
+    if !opts.fds.is_empty() {
+        let fds = opts.fds.clone();
+        // SAFETY: the closure runs between fork and exec and only calls the
+        // async-signal-safe fcntl(2) and dup2(2) on fds the test owns.
+        unsafe {
+            c.pre_exec(move || {
+                // Move sources out of the way first so a target number can
+                // never clobber a source that is still to be copied.
+                let mut high = Vec::with_capacity(fds.len());
+                for (src, _) in &fds {
+                    let h = libc::fcntl(*src, libc::F_DUPFD, 200);
+                    if h < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    high.push(h);
+                }
+                for (h, (_, dst)) in high.iter().zip(&fds) {
+                    // dup2 clears FD_CLOEXEC on the new descriptor.
+                    if libc::dup2(*h, *dst) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::close(*h);
+                }
+                Ok(())
+            });
+        }
+    }
     if let Some(d) = &opts.cwd {
         c.current_dir(d);
     }

@@ -288,6 +288,14 @@ impl Kist {
         self.run(&b, &id)
     }
 
+    /// Foreground-runs bundle `b` under a fresh id, asserts success and
+    /// returns the container's stdout.
+    #[track_caller]
+    pub fn output(&self, b: &Bundle) -> String {
+        let id = self.id("out");
+        self.run(b, &id).ok().stdout
+    }
+
     /// Polls `state` until the status is `want` (or fails after the timeout).
     pub fn wait_status(&self, id: &str, want: &str) {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
