@@ -124,8 +124,10 @@ impl Plan {
                     "linux.timeOffsets: needs a new time namespace (one without a path)",
                 ));
             }
-            if spec.hostname().is_some() && !plan.new(T::Uts) {
-                return Err(Error::new("hostname: needs a new uts namespace"));
+            if spec.hostname().is_some() && !plan.has(T::Uts) {
+                return Err(Error::new(
+                    "hostname: needs a uts namespace in linux.namespaces",
+                ));
             }
         }
         Ok(plan)

@@ -1,7 +1,8 @@
-use super::run::{forwarded_signals, wait_forwarding};
+use super::run::forwarded_signals;
 use crate::cli::ExecArgs;
 use crate::container::exec::{spawn, ExecOptions};
 use crate::error::{Context, Error, Result};
+use crate::process::stdio::{supervise, Pipes};
 use crate::state::{Container, Status};
 use nix::sys::signal::SigmaskHow;
 use nix::unistd::Pid;
@@ -36,7 +37,15 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
             .context("exec: block signals")?;
     }
+    crate::process::fds::check_preserved(a.preserve_fds)?;
+    let terminal = process.terminal().unwrap_or(false);
+    let mut pipes = if a.detach || terminal {
+        None
+    } else {
+        Some(Pipes::new()?)
+    };
     let opts = ExecOptions {
+        stdio: pipes.as_ref().map(|p| p.raw()),
         process,
         pid_file: a.pid_file.as_deref(),
         console_socket: a.console_socket.as_deref(),
@@ -44,10 +53,13 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
         sub_cgroup: a.cgroup.as_deref(),
     };
     let pid = spawn(&st, &opts)?;
+    if let Some(p) = pipes.as_mut() {
+        p.close_container_side()?;
+    }
     if a.detach {
         return Ok(0);
     }
-    wait_forwarding(Pid::from_raw(pid), &set)
+    supervise(Pid::from_raw(pid), &set, pipes)
 }
 
 /// `--process FILE`, or the container's own process with the flags applied

@@ -3,8 +3,8 @@ use super::delete::{destroy, kill_and_wait};
 use crate::cli::RunArgs;
 use crate::container;
 use crate::error::{Context, Result};
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use crate::process::stdio::{supervise, Pipes};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
 use std::path::Path;
 
@@ -19,7 +19,15 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
             .context("run: block signals")?;
     }
-    let created = container::create(&options(root, &a.create))?;
+    // Foreground without a terminal: the container gets pipes that we copy.
+    crate::process::fds::check_preserved(a.create.preserve_fds)?;
+    let mut pipes = if a.detach { None } else { Some(Pipes::new()?) };
+    let mut opts = options(root, &a.create);
+    opts.stdio = pipes.as_ref().map(|p| p.raw());
+    let created = container::create(&opts)?;
+    if let Some(p) = pipes.as_mut() {
+        p.close_container_side()?;
+    }
     if let Err(e) = super::start::start(&created.container, &created.state) {
         let _ = kill_and_wait(&created.state);
         let _ = destroy(created.container, &created.state);
@@ -30,7 +38,7 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     }
     let st = created.state;
     created.container.unlock();
-    let code = wait_forwarding(Pid::from_raw(st.pid), &set)?;
+    let code = supervise(Pid::from_raw(st.pid), &set, pipes)?;
     if !a.keep {
         // The init is gone; other processes it left in the cgroup go too.
         // A concurrent `delete` may have removed the container already.
@@ -49,23 +57,4 @@ pub fn forwarded_signals() -> SigSet {
     set.remove(Signal::SIGKILL);
     set.remove(Signal::SIGSTOP);
     set
-}
-
-/// Forwards signals (already blocked) to `pid` until it exits; returns its
-/// exit code, 128+signal when it was killed, as runc does.
-pub fn wait_forwarding(pid: Pid, set: &SigSet) -> Result<i32> {
-    loop {
-        let sig = set.wait().context("wait for signals")?;
-        if sig != Signal::SIGCHLD {
-            let _ = kill(pid, sig);
-            continue;
-        }
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, c)) => return Ok(c),
-            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(crate::error::Error::os("wait for the container process", e)),
-        }
-    }
 }

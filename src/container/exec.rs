@@ -25,6 +25,7 @@ pub struct ExecOptions<'a> {
     pub preserve_fds: u32,
     /// A sub-cgroup of the container's (`--cgroup`).
     pub sub_cgroup: Option<&'a str>,
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// Starts the process; returns its host pid once it has exec'd.
@@ -136,6 +137,9 @@ fn child(
     console: Option<&UnixStream>,
     opts: &ExecOptions,
 ) -> Result<process::ExecPlan> {
+    if let Some(fds) = opts.stdio {
+        process::stdio::install(fds)?;
+    }
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("exec: pdeathsig")?;
     nix::sys::prctl::set_dumpable(false).context("exec: set non-dumpable")?;
     ch.expect(Msg::Go)?;

@@ -28,6 +28,7 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// The state-dir lock inherited from the parent.
     pub close_first: Option<RawFd>,
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 pub fn run(args: InitArgs) -> ! {
@@ -35,6 +36,13 @@ pub fn run(args: InitArgs) -> ! {
         let _ = nix::unistd::close(fd);
     }
     let channel = &args.channel;
+    if let Some(fds) = args.stdio {
+        if let Err(e) = process::stdio::install(fds) {
+            let _ = channel.send(&Msg::Failed(e.to_string()));
+            // SAFETY: see below.
+            unsafe { libc::_exit(1) }
+        }
+    }
     let err = match setup(&args) {
         Ok(prepared) => {
             // From here the runtime may exit: the init must outlive it.
@@ -92,6 +100,10 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         become_root_in_userns()?;
     }
     namespaces::join_in_child(a.plan)?;
+    if a.plan.new(NS::Cgroup) {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .context("linux.namespaces: create cgroup namespace")?;
+    }
     nix::unistd::setsid().context("init: setsid")?;
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         // /proc is still the host's here: no container-planted procfs.

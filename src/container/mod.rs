@@ -34,6 +34,7 @@ use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::process::{capabilities, fds};
 use crate::state::{self, Container, State};
+use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
@@ -53,6 +54,9 @@ pub struct CreateOptions<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// Fds to install as the init's 0, 1, 2 (foreground `run`); None
+    /// inherits the runtime's own.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 pub struct Created {
@@ -180,7 +184,10 @@ fn launch(
         None
     };
     let child_ns = namespaces::prepare_children(plan, &bundle.spec)?;
-    let pid = clone3(plan.clone_flags.bits() as u64, cgroup_fd.as_ref())?;
+    // The cgroup namespace is made by the init itself once it sits in its
+    // cgroup, so that cgroup becomes the namespace's root.
+    let flags = plan.clone_flags - CloneFlags::CLONE_NEWCGROUP;
+    let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref())?;
     if pid == 0 {
         // The container init: never returns.
         drop(parent_ch);
@@ -197,6 +204,7 @@ fn launch(
             no_new_keyring: opts.no_new_keyring,
             preserve_fds: opts.preserve_fds,
             close_first: cleanup.container.as_ref().map(|c| c.lock_fd()),
+            stdio: opts.stdio,
         });
     }
     drop(child_ns);

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod fds;
 pub mod lsm;
 pub mod rlimits;
+pub mod stdio;
 pub mod terminal;
 pub mod user;
 
@@ -80,6 +81,7 @@ pub fn prepare(p: &Process, preserve_fds: u32) -> Result<ExecPlan> {
         p.selinux_label().as_deref(),
     )?;
     capabilities::drop_bounding(&caps)?;
+    user::fix_stdio_owner(p.user());
     nix::sys::prctl::set_keepcaps(true).context("process: PR_SET_KEEPCAPS")?;
     user::switch(p.user(), true)?;
     nix::sys::prctl::set_keepcaps(false).context("process: clear PR_SET_KEEPCAPS")?;

@@ -46,3 +46,22 @@ pub fn apply_umask(user: &User) {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m & 0o7777));
     }
 }
+
+/// Gives the process's stdio to its user, as runc does, so a non-root user
+/// can reopen /dev/stdout or use its tty. /dev/null is left alone, and
+/// failures are ignored: an fd whose owner is unmapped in a user namespace
+/// cannot be changed and still works for plain reads and writes.
+pub fn fix_stdio_owner(user: &User) {
+    for fd in 0..3 {
+        let Ok(st) = nix::sys::stat::fstat(fd) else {
+            continue;
+        };
+        let is_null =
+            st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
+        if is_null || st.st_uid == user.uid() {
+            continue;
+        }
+        // SAFETY: fchown on an fd number; no memory is involved.
+        unsafe { libc::fchown(fd, user.uid(), user.gid()) };
+    }
+}
