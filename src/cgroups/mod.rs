@@ -9,9 +9,12 @@
 //! the controller is available there (with the v1 → v2 conversions runc uses).
 #![allow(dead_code)]
 
+mod common;
+mod devices;
 mod fsio;
 mod layout;
 mod path;
+mod resources;
 mod tree;
 mod v1;
 mod v2;

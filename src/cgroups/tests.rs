@@ -82,3 +82,236 @@ fn clone_into_cgroup_fd() {
         assert!(fd.as_raw_fd() >= 0);
     }
 }
+
+fn res(json: &str) -> oci_spec::runtime::LinuxResources {
+    serde_json::from_str(json).unwrap()
+}
+
+/// Content of a control file for `controller`: the v1 file if the
+/// controller is on v1, else the v2 one.
+fn read_ctl(cg: &Cgroup, controller: &str, v1file: &str, v2file: &str) -> String {
+    let p = match cg.v1_path(controller) {
+        Some(d) => d.join(v1file),
+        None => cg.unified_path().unwrap().join(v2file),
+    };
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn apply_basic_resources() {
+    let t = TestCgroup::new();
+    // 512k: crun accepts it and so must kist (the kernel decides)
+    t.cg.apply(&res(
+        r#"{"memory":{"limit":524288},"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},"pids":{"limit":10}}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        read_ctl(&t.cg, "memory", "memory.limit_in_bytes", "memory.max"),
+        "524288"
+    );
+    if t.cg.v1_path("cpu").is_some() {
+        assert_eq!(read_ctl(&t.cg, "cpu", "cpu.shares", ""), "512");
+        assert_eq!(read_ctl(&t.cg, "cpu", "cpu.cfs_quota_us", ""), "50000");
+        assert_eq!(read_ctl(&t.cg, "cpu", "cpu.cfs_period_us", ""), "100000");
+    } else {
+        assert_eq!(read_ctl(&t.cg, "cpu", "", "cpu.weight"), "20");
+        assert_eq!(read_ctl(&t.cg, "cpu", "", "cpu.max"), "50000 100000");
+    }
+    assert_eq!(read_ctl(&t.cg, "cpuset", "cpuset.cpus", "cpuset.cpus"), "0");
+    assert_eq!(read_ctl(&t.cg, "pids", "pids.max", "pids.max"), "10");
+    // update writes only what it is given
+    t.cg.update(&res(r#"{"memory":{"limit":-1}}"#)).unwrap();
+    assert_eq!(read_ctl(&t.cg, "pids", "pids.max", "pids.max"), "10");
+    let m = read_ctl(&t.cg, "memory", "memory.limit_in_bytes", "memory.max");
+    assert!(m == "max" || m.parse::<u64>().unwrap() > 1 << 40, "{m}");
+    t.cg.update(&res(r#"{"cpu":{"quota":-1},"pids":{"limit":-1}}"#))
+        .unwrap();
+    assert_eq!(read_ctl(&t.cg, "pids", "pids.max", "pids.max"), "max");
+    assert_eq!(
+        read_ctl(&t.cg, "cpu", "cpu.cfs_quota_us", "cpu.max"),
+        if t.cg.v1_path("cpu").is_some() {
+            "-1"
+        } else {
+            "max 100000"
+        }
+    );
+}
+
+#[test]
+fn memory_swap_and_reservation() {
+    let t = TestCgroup::new();
+    let r = t.cg.apply(&res(
+        r#"{"memory":{"limit":67108864,"swap":134217728,"reservation":33554432}}"#,
+    ));
+    match r {
+        Ok(()) => {
+            if t.cg.v1_path("memory").is_some() {
+                assert_eq!(
+                    read_ctl(&t.cg, "memory", "memory.memsw.limit_in_bytes", ""),
+                    "134217728"
+                );
+                assert_eq!(
+                    read_ctl(&t.cg, "memory", "memory.soft_limit_in_bytes", ""),
+                    "33554432"
+                );
+            } else {
+                assert_eq!(read_ctl(&t.cg, "memory", "", "memory.swap.max"), "67108864");
+                assert_eq!(read_ctl(&t.cg, "memory", "", "memory.low"), "33554432");
+            }
+        }
+        // a host without swap accounting: the error names field and file
+        Err(e) => assert!(
+            e.to_string().contains("memory.swap") && e.to_string().contains("swap"),
+            "{e}"
+        ),
+    }
+    // swap below the limit is refused with the field named
+    let e =
+        t.cg.update(&res(r#"{"memory":{"limit":67108864,"swap":1048576}}"#))
+            .unwrap_err();
+    assert!(e.to_string().contains("linux.resources.memory"), "{e}");
+}
+
+#[test]
+fn unsupported_values_are_errors() {
+    let t = TestCgroup::new();
+    let e =
+        t.cg.apply(&res(r#"{"network":{"classID":1048577}}"#))
+            .unwrap_err()
+            .to_string();
+    if t.cg.v1_path("net_cls").is_none() {
+        assert!(
+            e.contains("linux.resources.network.classID") && e.contains("net_cls.classid"),
+            "{e}"
+        );
+    }
+    if let Err(e) = t.cg.apply(&res(r#"{"blockIO":{"weight":500}}"#)) {
+        let e = e.to_string();
+        assert!(
+            e.contains("linux.resources.blockIO.weight") && e.contains("weight"),
+            "{e}"
+        );
+    }
+    if t.cg.mode == Mode::V2 {
+        let e =
+            t.cg.apply(&res(r#"{"cpu":{"realtimeRuntime":1000}}"#))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("realtimeRuntime") && e.contains("cpu.rt_runtime_us"),
+            "{e}"
+        );
+        let e =
+            t.cg.apply(&res(r#"{"memory":{"swappiness":10}}"#))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("swappiness") && e.contains("memory.swappiness"),
+            "{e}"
+        );
+    } else {
+        t.cg.apply(&res(
+            r#"{"memory":{"swappiness":10,"disableOOMKiller":true}}"#,
+        ))
+        .unwrap();
+        assert_eq!(read_ctl(&t.cg, "memory", "memory.swappiness", ""), "10");
+        assert!(read_ctl(&t.cg, "memory", "memory.oom_control", "").contains("oom_kill_disable 1"));
+    }
+    // absent values are not written, so nothing fails
+    t.cg.apply(&res(r#"{"network":{},"blockIO":{},"memory":{}}"#))
+        .unwrap();
+}
+
+#[test]
+fn unified_map() {
+    let t = TestCgroup::new();
+    let r = t.cg.apply(&res(
+        r#"{"unified":{"memory.high":"8388608","cgroup.max.descendants":"7"}}"#,
+    ));
+    if t.cg.mode == Mode::V2 {
+        r.unwrap();
+        assert_eq!(read_ctl(&t.cg, "", "", "memory.high"), "8388608");
+    } else {
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("linux.resources.unified[\"memory.high\"]") && e.contains("memory"),
+            "{e}"
+        );
+    }
+    let e =
+        t.cg.apply(&res(r#"{"unified":{"../x.y":"1"}}"#))
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("unified"), "{e}");
+    if t.cg.unified.is_some() {
+        t.cg.apply(&res(r#"{"unified":{"cgroup.max.descendants":"7"}}"#))
+            .unwrap();
+        assert_eq!(read_ctl(&t.cg, "", "", "cgroup.max.descendants"), "7");
+    }
+}
+
+#[test]
+fn hugetlb_limits() {
+    let t = TestCgroup::new();
+    // On hybrid hosts hugetlb may sit on cgroup2: enabling it there would
+    // stop a later v1 hugetlb mount on this shared machine, so only test
+    // where it is on v1 or the host is pure v2.
+    if t.cg.mode == Mode::Hybrid && t.cg.v1_path("hugetlb").is_none() {
+        return;
+    }
+    let sizes: Vec<String> = std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !sizes.iter().any(|s| s == "hugepages-2048kB") {
+        return;
+    }
+    t.cg.apply(&res(
+        r#"{"hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        read_ctl(
+            &t.cg,
+            "hugetlb",
+            "hugetlb.2MB.limit_in_bytes",
+            "hugetlb.2MB.max"
+        ),
+        "4194304"
+    );
+    let e =
+        t.cg.apply(&res(
+            r#"{"hugepageLimits":[{"pageSize":"../2MB","limit":1}]}"#,
+        ))
+        .unwrap_err();
+    assert!(e.to_string().contains("hugepageLimits[0].pageSize"), "{e}");
+}
+
+#[test]
+fn v1_devices() {
+    let t = TestCgroup::new();
+    let Some(d) = t.cg.v1_path("devices") else {
+        return;
+    };
+    t.cg.apply(&res(
+        r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":10,"minor":229,"access":"rw"}]}"#,
+    ))
+    .unwrap();
+    let list = std::fs::read_to_string(d.join("devices.list")).unwrap();
+    assert!(!list.contains("a *:* rwm"), "{list}");
+    for want in [
+        "c 10:229 rw",
+        "c 1:3 rwm",
+        "c 136:* rwm",
+        "c *:* m",
+        "b *:* m",
+    ] {
+        assert!(list.lines().any(|l| l == want), "{want} not in {list}");
+    }
+}
