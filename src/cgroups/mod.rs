@@ -15,6 +15,7 @@ mod fsio;
 mod layout;
 mod path;
 mod resources;
+mod stats;
 mod tree;
 mod v1;
 mod v2;
@@ -260,7 +261,10 @@ impl Cgroup {
             }
             Ok(())
         });
-        if froze {
+        // Thaw what we froze; a paused container is thawed for SIGKILL too
+        // (runc thaws always), or a v1 frozen task would not die until
+        // resumed and delete --force would wait forever.
+        if froze || (was_frozen && sig == nix::sys::signal::Signal::SIGKILL) {
             self.thaw().context("kill --all: thaw")?;
         }
         res
@@ -285,6 +289,18 @@ impl Cgroup {
             None => Ok(()),
         }
     }
+}
+
+/// The `linux.cgroup` object of the runtime's `features` output: what kist
+/// really supports (no systemd driver).
+pub fn features() -> serde_json::Value {
+    serde_json::json!({
+        "v1": true,
+        "v2": true,
+        "systemd": false,
+        "systemdUser": false,
+        "rdma": true,
+    })
 }
 
 #[cfg(test)]

@@ -188,12 +188,25 @@ fn unsupported_values_are_errors() {
             "{e}"
         );
     }
-    if let Err(e) = t.cg.apply(&res(r#"{"blockIO":{"weight":500}}"#)) {
-        let e = e.to_string();
-        assert!(
-            e.contains("linux.resources.blockIO.weight") && e.contains("weight"),
-            "{e}"
-        );
+    match t.cg.apply(&res(r#"{"blockIO":{"weight":500}}"#)) {
+        Err(e) => {
+            let e = e.to_string();
+            assert!(
+                e.contains("linux.resources.blockIO.weight") && e.contains("weight"),
+                "{e}"
+            );
+        }
+        Ok(()) if t.cg.v1_path("blkio").is_none() => {
+            let d = t.cg.unified_path().unwrap();
+            let w = std::fs::read_to_string(d.join("io.bfq.weight"))
+                .or_else(|_| std::fs::read_to_string(d.join("io.weight")))
+                .unwrap();
+            assert!(
+                w.contains("default 4950") || w.contains("default 500"),
+                "{w}"
+            );
+        }
+        Ok(()) => {}
     }
     if t.cg.mode == Mode::V2 {
         let e =
@@ -314,4 +327,104 @@ fn v1_devices() {
     ] {
         assert!(list.lines().any(|l| l == want), "{want} not in {list}");
     }
+}
+
+#[test]
+fn stats_and_oom() {
+    let mut t = TestCgroup::new();
+    t.cg.apply(&res(
+        r#"{"memory":{"limit":16777216,"swap":16777216},"pids":{"limit":20}}"#,
+    ))
+    .unwrap();
+    let pid = t.spawn_sleeper();
+    let s = t.cg.stats().unwrap();
+    assert_eq!(s["memory"]["usage"]["limit"], 16777216, "{s}");
+    assert!(s["memory"]["usage"].get("failcnt").is_some(), "{s}");
+    assert_eq!(s["pids"]["current"], 1, "{s}");
+    assert_eq!(s["pids"]["limit"], 20, "{s}");
+    assert!(s["cpu"]["usage"].get("kernel").is_some(), "{s}");
+    assert!(s["cpu"].get("throttling").is_some(), "{s}");
+    assert!(
+        s.get("hugetlb").is_some() && s.get("blkio").is_some(),
+        "{s}"
+    );
+    assert_eq!(t.cg.oom_kill_count().unwrap(), 0);
+    // a shell that holds 48 MiB in a 16 MiB cgroup gets OOM-killed
+    let out = t.run_in("x=$(head -c 50331648 /dev/zero | tr '\\0' a); echo survived ${#x}");
+    assert!(!out.contains("survived"), "{out}");
+    assert!(t.cg.oom_kill_count().unwrap() >= 1);
+    let _ = pid;
+}
+
+#[test]
+fn stats_of_missing_cgroup_is_error() {
+    let cg = Cgroup::new(Some(&format!("/{}", super::testutil::unique_name())), "x").unwrap();
+    assert!(cg.stats().is_err());
+    // remove of a cgroup that never existed is fine
+    cg.remove().unwrap();
+}
+
+/// A pure v1 host is a hybrid one without the cgroup2 part: the same code
+/// minus `unified`. Simulated here by dropping it.
+#[test]
+fn pure_v1_shape() {
+    let mut cg = Cgroup::new(Some(&format!("/{}", super::testutil::unique_name())), "x").unwrap();
+    if cg.v1.is_empty() {
+        return;
+    }
+    cg.unified = None;
+    cg.mode = Mode::V1;
+    let mut t = TestCgroup {
+        cg,
+        children: Vec::new(),
+    };
+    t.cg.create().unwrap();
+    assert!(t.cg.unified_fd().is_none());
+    let pid = t.spawn_sleeper();
+    assert_eq!(t.cg.pids().unwrap(), vec![pid]);
+    t.cg.freeze().unwrap();
+    assert!(t.cg.is_frozen().unwrap());
+    t.cg.thaw().unwrap();
+    t.cg.apply(&res(r#"{"pids":{"limit":5}}"#)).unwrap();
+    let e =
+        t.cg.apply(&res(r#"{"unified":{"pids.max":"5"}}"#))
+            .unwrap_err();
+    assert!(e.to_string().contains("linux.resources.unified"), "{e}");
+}
+
+/// hack/vm-test sets KIST_EXPECT_CGROUP_MODE=v2 so that a guest that is not
+/// pure v2 fails loudly instead of skipping the v2 paths.
+#[test]
+fn expected_mode() {
+    let cg = Cgroup::new(None, "x").unwrap();
+    if let Ok(want) = std::env::var("KIST_EXPECT_CGROUP_MODE") {
+        assert_eq!(serde_json::to_value(cg.mode).unwrap(), want.as_str());
+    }
+}
+
+#[test]
+fn features_shape() {
+    let f = features();
+    assert_eq!(f["v1"], true);
+    assert_eq!(f["v2"], true);
+    assert_eq!(f["systemd"], false);
+}
+
+/// On v2 the device rules of apply() become an attached eBPF program.
+#[test]
+fn v2_devices_via_apply() {
+    let t = TestCgroup::new();
+    if t.cg.v1_path("devices").is_some() {
+        return;
+    }
+    t.cg.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#))
+        .unwrap();
+    let fd = t.cg.unified_fd().unwrap();
+    assert_eq!(v2::devices_bpf::attached(&fd).unwrap().len(), 1);
+    let out = t.run_in(
+        "head -c1 /dev/null && echo null-ok; \
+         (: </dev/kmsg) 2>/dev/null && echo kmsg-open; head -c1 /dev/zero >/dev/null && echo zero-ok",
+    );
+    // /dev/kmsg (c 1:11) is not in the default list
+    assert_eq!(out, "null-ok\nzero-ok\n");
 }

@@ -240,7 +240,7 @@ pub fn load(prog: &[Insn]) -> Result<OwnedFd> {
 }
 
 /// Programs attached to the cgroup directly (not inherited ones).
-fn attached(cgroup: &OwnedFd) -> Result<Vec<u32>> {
+pub(crate) fn attached(cgroup: &OwnedFd) -> Result<Vec<u32>> {
     let mut ids = vec![0u32; 64];
     let mut attr = QueryAttr {
         target_fd: cgroup.as_raw_fd() as u32,
@@ -324,8 +324,6 @@ mod tests {
     use super::*;
     use crate::cgroups::devices::{rules, DEFAULT_ALLOWED};
     use crate::cgroups::testutil::TestCgroup;
-    use std::io::Write;
-    use std::process::{Command, Stdio};
 
     #[test]
     fn assembles_and_loads() {
@@ -348,27 +346,6 @@ mod tests {
         }];
         load(&assemble(&all)).unwrap();
         load(&assemble(DEFAULT_ALLOWED)).unwrap();
-    }
-
-    /// Runs `sh -c script` in the cgroup (moved in before it may proceed)
-    /// and returns its stdout.
-    fn run_in(t: &TestCgroup, script: &str) -> String {
-        let mut c = Command::new("sh")
-            .arg("-c")
-            .arg(format!("read x; {script}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pid = c.id() as i32;
-        let r = t.cg.add_pid(pid);
-        let mut stdin = c.stdin.take().unwrap();
-        stdin.write_all(b"go\n").unwrap();
-        drop(stdin);
-        let out = c.wait_with_output().unwrap();
-        r.unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     #[test]
@@ -399,8 +376,7 @@ mod tests {
             access: ACC_ALL,
         });
         apply(dir, &r).unwrap();
-        let out = run_in(
-            &t,
+        let out = t.run_in(
             "head -c1 /dev/zero >/dev/null && echo zero-r; \
              (echo x >/dev/zero) 2>/dev/null && echo zero-w; \
              head -c1 /dev/full >/dev/null 2>&1 || echo full-denied; \
@@ -419,7 +395,7 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(attached(&fd).unwrap().len(), 1);
-        let out = run_in(&t, "head -c1 /dev/full >/dev/null && echo full-ok");
+        let out = t.run_in("head -c1 /dev/full >/dev/null && echo full-ok");
         assert_eq!(out, "full-ok\n");
     }
 }
