@@ -303,6 +303,26 @@ pub fn features() -> serde_json::Value {
     })
 }
 
+/// The controllers this host offers kist, sorted: those of the mounted v1
+/// hierarchies plus those available at the cgroup2 root (for `features` or
+/// diagnostics; what a given container gets is decided per resource).
+pub fn host_controllers() -> Result<Vec<String>> {
+    let l = layout::Layout::detect()?;
+    let mut out: Vec<String> =
+        l.v1.iter()
+            .flat_map(|h| h.controllers.iter().cloned())
+            .filter(|c| !c.starts_with("name="))
+            .collect();
+    if let Some(m) = &l.unified {
+        if let Ok(s) = fsio::read(&m.join("cgroup.controllers")) {
+            out.extend(s.split_whitespace().map(str::to_string));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -408,6 +408,8 @@ fn features_shape() {
     assert_eq!(f["v1"], true);
     assert_eq!(f["v2"], true);
     assert_eq!(f["systemd"], false);
+    let c = host_controllers().unwrap();
+    assert!(c.iter().any(|c| c == "memory"), "{c:?}");
 }
 
 /// On v2 the device rules of apply() become an attached eBPF program.
@@ -427,4 +429,70 @@ fn v2_devices_via_apply() {
     );
     // /dev/kmsg (c 1:11) is not in the default list
     assert_eq!(out, "null-ok\nzero-ok\n");
+}
+
+/// The fd from unified_fd() works for clone3(CLONE_INTO_CGROUP): the child
+/// starts life in the container's cgroup2 directory (v2 and hybrid).
+#[test]
+fn clone3_into_cgroup() {
+    let t = TestCgroup::new();
+    let Some(fd) = t.cg.unified_fd() else {
+        return;
+    };
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: fd.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 without CLONE_VM gives the child a copy of the address
+    // space; the child only calls async-signal-safe pause/_exit and never
+    // returns into the (multi-threaded) test harness.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid == 0 {
+        // SAFETY: see above; the child waits to be killed, then exits.
+        unsafe {
+            libc::pause();
+            libc::_exit(0);
+        }
+    }
+    assert!(pid > 0, "clone3: {}", std::io::Error::last_os_error());
+    let pid = pid as i32;
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    let rel =
+        t.cg.unified_path()
+            .unwrap()
+            .strip_prefix(&t.cg.unified.as_ref().unwrap().mount)
+            .unwrap()
+            .display()
+            .to_string();
+    assert!(
+        cg.lines().any(|l| l == format!("0::/{rel}")),
+        "child cgroups:\n{cg}want 0::/{rel}"
+    );
 }
