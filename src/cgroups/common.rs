@@ -33,9 +33,10 @@ pub fn cpuset(dir: &Path, c: &LinuxCpu) -> Result<()> {
 }
 
 /// `rdma.max` lines, one per device, with only the limits given.
-pub fn rdma(dir: &Path, r: &HashMap<String, LinuxRdma>) -> Result<()> {
+pub fn rdma_lines(r: &HashMap<String, LinuxRdma>) -> Result<Vec<(String, String)>> {
     let mut devs: Vec<_> = r.iter().collect();
     devs.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = Vec::new();
     for (dev, l) in devs {
         let field = format!("linux.resources.rdma[{dev:?}]");
         if dev.is_empty() || dev.contains(char::is_whitespace) {
@@ -49,8 +50,15 @@ pub fn rdma(dir: &Path, r: &HashMap<String, LinuxRdma>) -> Result<()> {
             val.push_str(&format!(" hca_object={o}"));
         }
         if val.len() > dev.len() {
-            fsio::write(&field, &dir.join("rdma.max"), &val)?;
+            out.push((field, val));
         }
+    }
+    Ok(out)
+}
+
+pub fn rdma(dir: &Path, r: &HashMap<String, LinuxRdma>) -> Result<()> {
+    for (field, val) in rdma_lines(r)? {
+        fsio::write(&field, &dir.join("rdma.max"), &val)?;
     }
     Ok(())
 }
@@ -93,4 +101,28 @@ pub fn hugetlb(dir: &Path, v2: bool, limits: &[LinuxHugepageLimit]) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rdma_lines;
+
+    #[test]
+    fn rdma() {
+        let m = serde_json::from_str(
+            r#"{"mlx5_1":{"hcaHandles":3},"mlx4_0":{"hcaHandles":2,"hcaObjects":2000},"x":{}}"#,
+        )
+        .unwrap();
+        let l: Vec<String> = rdma_lines(&m)
+            .unwrap()
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(
+            l,
+            ["mlx4_0 hca_handle=2 hca_object=2000", "mlx5_1 hca_handle=3"]
+        );
+        let bad = serde_json::from_str(r#"{"a b":{"hcaHandles":1}}"#).unwrap();
+        assert!(rdma_lines(&bad).is_err());
+    }
 }

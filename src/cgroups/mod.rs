@@ -72,10 +72,11 @@ impl Cgroup {
                     let mut base = path::clean_rooted(own);
                     let root = path::clean_rooted(root);
                     if !root.is_empty() {
-                        base = match base.strip_prefix(&root) {
-                            Some(rest) => rest.trim_start_matches('/').to_string(),
-                            None => base,
-                        };
+                        if base == root {
+                            base.clear();
+                        } else if let Some(rest) = base.strip_prefix(&format!("{root}/")) {
+                            base = rest.to_string();
+                        }
                     }
                     let mut dir = mount.join(&base);
                     // runc on pure v2 starts from the parent of its own cgroup:

@@ -225,7 +225,21 @@ fn unsupported_values_are_errors() {
             e.contains("swappiness") && e.contains("memory.swappiness"),
             "{e}"
         );
+        let e =
+            t.cg.apply(&res(r#"{"memory":{"kernel":1048576}}"#))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("memory.kernel") && e.contains("memory.kmem.limit_in_bytes"),
+            "{e}"
+        );
     } else {
+        t.cg.apply(&res(r#"{"memory":{"kernelTCP":1048576}}"#))
+            .unwrap();
+        assert_eq!(
+            read_ctl(&t.cg, "memory", "memory.kmem.tcp.limit_in_bytes", ""),
+            "1048576"
+        );
         t.cg.apply(&res(
             r#"{"memory":{"swappiness":10,"disableOOMKiller":true}}"#,
         ))
