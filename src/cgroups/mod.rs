@@ -108,6 +108,15 @@ impl Cgroup {
         })
     }
 
+    /// As [`Cgroup::new`] for `--systemd-cgroup`: linux.cgroupsPath is
+    /// `slice:prefix:name` and the cgroup goes where systemd would put that
+    /// unit (`/machine.slice/libpod-<id>.scope`); kist creates the
+    /// directories itself rather than asking systemd over D-Bus.
+    pub fn new_systemd(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
+        let p = path::systemd_to_cgroupfs(cgroups_path, id)?;
+        Cgroup::new(Some(&p), id)
+    }
+
     /// The container's directory in the v1 hierarchy holding `controller`.
     pub fn v1_path(&self, controller: &str) -> Option<&Path> {
         self.v1
@@ -246,6 +255,15 @@ impl Cgroup {
     /// it (like runc) so that no process can fork a child that escapes the
     /// signal; without a freezer the processes are signalled as they are.
     pub fn signal_all(&self, sig: nix::sys::signal::Signal) -> Result<()> {
+        if sig == nix::sys::signal::Signal::SIGKILL && self.mode == Mode::V2 {
+            // cgroup.kill (Linux 5.14+) kills the whole subtree atomically,
+            // frozen or not, with no pid list to race against.
+            if let Some(k) = self.unified_path().map(|p| p.join("cgroup.kill")) {
+                if k.exists() {
+                    return fsio::write("kill --all", &k, "1");
+                }
+            }
+        }
         let was_frozen = self.is_frozen().unwrap_or(false);
         let froze = !was_frozen && self.freezer().is_some() && self.freeze().is_ok();
         let res = self.pids().and_then(|pids| {

@@ -26,6 +26,11 @@ fn paths_confined() {
         assert!(d.starts_with(layout::CGROUP_ROOT), "{}", d.display());
         assert!(d.ends_with("r"));
     }
+    let sd = Cgroup::new_systemd(Some("machine.slice:libpod:abc"), "x").unwrap();
+    assert!(sd
+        .dirs()
+        .iter()
+        .all(|d| d.ends_with("machine.slice/libpod-abc.scope")));
     let def = Cgroup::new(None, "cid").unwrap();
     assert!(def.dirs().iter().all(|d| d.ends_with("cid")));
 }
