@@ -515,3 +515,38 @@ fn clone3_into_cgroup() {
         "child cgroups:\n{cg}want 0::/{rel}"
     );
 }
+
+/// Relative cgroupsPath on v2: under the parent of the runtime's own cgroup
+/// (runc). Only in the v2 guest: on this shared host the runtime's own
+/// cgroups belong to the session machinery and are left alone.
+#[test]
+fn v2_relative_placement() {
+    let probe = Cgroup::new(None, "x").unwrap();
+    if probe.mode != Mode::V2 {
+        return;
+    }
+    let name = super::testutil::unique_name();
+    let cg = Cgroup::new(Some(&name), "x").unwrap();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap()
+        .to_string();
+    let parent = std::path::Path::new(&own)
+        .parent()
+        .unwrap_or(std::path::Path::new("/"))
+        .to_path_buf();
+    let want = std::path::Path::new(layout::CGROUP_ROOT)
+        .join(parent.strip_prefix("/").unwrap())
+        .join(&name);
+    assert_eq!(cg.unified_path().unwrap(), want);
+    let mut t = TestCgroup {
+        cg,
+        children: Vec::new(),
+    };
+    t.cg.create().unwrap();
+    let pid = t.spawn_sleeper();
+    assert_eq!(t.cg.pids().unwrap(), vec![pid]);
+    t.cg.apply(&res(r#"{"pids":{"limit":3}}"#)).unwrap();
+}
