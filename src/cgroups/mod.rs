@@ -9,9 +9,13 @@
 //! the controller is available there (with the v1 → v2 conversions runc uses).
 #![allow(dead_code)]
 
+mod common;
+mod devices;
 mod fsio;
 mod layout;
 mod path;
+mod resources;
+mod stats;
 mod tree;
 mod v1;
 mod v2;
@@ -68,10 +72,11 @@ impl Cgroup {
                     let mut base = path::clean_rooted(own);
                     let root = path::clean_rooted(root);
                     if !root.is_empty() {
-                        base = match base.strip_prefix(&root) {
-                            Some(rest) => rest.trim_start_matches('/').to_string(),
-                            None => base,
-                        };
+                        if base == root {
+                            base.clear();
+                        } else if let Some(rest) = base.strip_prefix(&format!("{root}/")) {
+                            base = rest.to_string();
+                        }
                     }
                     let mut dir = mount.join(&base);
                     // runc on pure v2 starts from the parent of its own cgroup:
@@ -101,6 +106,15 @@ impl Cgroup {
             v1,
             unified,
         })
+    }
+
+    /// As [`Cgroup::new`] for `--systemd-cgroup`: linux.cgroupsPath is
+    /// `slice:prefix:name` and the cgroup goes where systemd would put that
+    /// unit (`/machine.slice/libpod-<id>.scope`); kist creates the
+    /// directories itself rather than asking systemd over D-Bus.
+    pub fn new_systemd(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
+        let p = path::systemd_to_cgroupfs(cgroups_path, id)?;
+        Cgroup::new(Some(&p), id)
     }
 
     /// The container's directory in the v1 hierarchy holding `controller`.
@@ -241,6 +255,15 @@ impl Cgroup {
     /// it (like runc) so that no process can fork a child that escapes the
     /// signal; without a freezer the processes are signalled as they are.
     pub fn signal_all(&self, sig: nix::sys::signal::Signal) -> Result<()> {
+        if sig == nix::sys::signal::Signal::SIGKILL && self.mode == Mode::V2 {
+            // cgroup.kill (Linux 5.14+) kills the whole subtree atomically,
+            // frozen or not, with no pid list to race against.
+            if let Some(k) = self.unified_path().map(|p| p.join("cgroup.kill")) {
+                if k.exists() {
+                    return fsio::write("kill --all", &k, "1");
+                }
+            }
+        }
         let was_frozen = self.is_frozen().unwrap_or(false);
         let froze = !was_frozen && self.freezer().is_some() && self.freeze().is_ok();
         let res = self.pids().and_then(|pids| {
@@ -257,7 +280,10 @@ impl Cgroup {
             }
             Ok(())
         });
-        if froze {
+        // Thaw what we froze; a paused container is thawed for SIGKILL too
+        // (runc thaws always), or a v1 frozen task would not die until
+        // resumed and delete --force would wait forever.
+        if froze || (was_frozen && sig == nix::sys::signal::Signal::SIGKILL) {
             self.thaw().context("kill --all: thaw")?;
         }
         res
@@ -282,6 +308,38 @@ impl Cgroup {
             None => Ok(()),
         }
     }
+}
+
+/// The `linux.cgroup` object of the runtime's `features` output: what kist
+/// really supports (no systemd driver).
+pub fn features() -> serde_json::Value {
+    serde_json::json!({
+        "v1": true,
+        "v2": true,
+        "systemd": false,
+        "systemdUser": false,
+        "rdma": true,
+    })
+}
+
+/// The controllers this host offers kist, sorted: those of the mounted v1
+/// hierarchies plus those available at the cgroup2 root (for `features` or
+/// diagnostics; what a given container gets is decided per resource).
+pub fn host_controllers() -> Result<Vec<String>> {
+    let l = layout::Layout::detect()?;
+    let mut out: Vec<String> =
+        l.v1.iter()
+            .flat_map(|h| h.controllers.iter().cloned())
+            .filter(|c| !c.starts_with("name="))
+            .collect();
+    if let Some(m) = &l.unified {
+        if let Ok(s) = fsio::read(&m.join("cgroup.controllers")) {
+            out.extend(s.split_whitespace().map(str::to_string));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 #[cfg(test)]

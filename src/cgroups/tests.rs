@@ -26,6 +26,11 @@ fn paths_confined() {
         assert!(d.starts_with(layout::CGROUP_ROOT), "{}", d.display());
         assert!(d.ends_with("r"));
     }
+    let sd = Cgroup::new_systemd(Some("machine.slice:libpod:abc"), "x").unwrap();
+    assert!(sd
+        .dirs()
+        .iter()
+        .all(|d| d.ends_with("machine.slice/libpod-abc.scope")));
     let def = Cgroup::new(None, "cid").unwrap();
     assert!(def.dirs().iter().all(|d| d.ends_with("cid")));
 }
@@ -81,4 +86,467 @@ fn clone_into_cgroup_fd() {
         use std::os::fd::AsRawFd;
         assert!(fd.as_raw_fd() >= 0);
     }
+}
+
+fn res(json: &str) -> oci_spec::runtime::LinuxResources {
+    serde_json::from_str(json).unwrap()
+}
+
+/// Content of a control file for `controller`: the v1 file if the
+/// controller is on v1, else the v2 one.
+fn read_ctl(cg: &Cgroup, controller: &str, v1file: &str, v2file: &str) -> String {
+    let p = match cg.v1_path(controller) {
+        Some(d) => d.join(v1file),
+        None => cg.unified_path().unwrap().join(v2file),
+    };
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn apply_basic_resources() {
+    let t = TestCgroup::new();
+    // 512k: crun accepts it and so must kist (the kernel decides)
+    t.cg.apply(&res(
+        r#"{"memory":{"limit":524288},"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},"pids":{"limit":10}}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        read_ctl(&t.cg, "memory", "memory.limit_in_bytes", "memory.max"),
+        "524288"
+    );
+    if t.cg.v1_path("cpu").is_some() {
+        assert_eq!(read_ctl(&t.cg, "cpu", "cpu.shares", ""), "512");
+        assert_eq!(read_ctl(&t.cg, "cpu", "cpu.cfs_quota_us", ""), "50000");
+        assert_eq!(read_ctl(&t.cg, "cpu", "cpu.cfs_period_us", ""), "100000");
+    } else {
+        assert_eq!(read_ctl(&t.cg, "cpu", "", "cpu.weight"), "20");
+        assert_eq!(read_ctl(&t.cg, "cpu", "", "cpu.max"), "50000 100000");
+    }
+    assert_eq!(read_ctl(&t.cg, "cpuset", "cpuset.cpus", "cpuset.cpus"), "0");
+    assert_eq!(read_ctl(&t.cg, "pids", "pids.max", "pids.max"), "10");
+    // update writes only what it is given
+    t.cg.update(&res(r#"{"memory":{"limit":-1}}"#)).unwrap();
+    assert_eq!(read_ctl(&t.cg, "pids", "pids.max", "pids.max"), "10");
+    let m = read_ctl(&t.cg, "memory", "memory.limit_in_bytes", "memory.max");
+    assert!(m == "max" || m.parse::<u64>().unwrap() > 1 << 40, "{m}");
+    t.cg.update(&res(r#"{"cpu":{"quota":-1},"pids":{"limit":-1}}"#))
+        .unwrap();
+    assert_eq!(read_ctl(&t.cg, "pids", "pids.max", "pids.max"), "max");
+    assert_eq!(
+        read_ctl(&t.cg, "cpu", "cpu.cfs_quota_us", "cpu.max"),
+        if t.cg.v1_path("cpu").is_some() {
+            "-1"
+        } else {
+            "max 100000"
+        }
+    );
+}
+
+#[test]
+fn memory_swap_and_reservation() {
+    let t = TestCgroup::new();
+    let r = t.cg.apply(&res(
+        r#"{"memory":{"limit":67108864,"swap":134217728,"reservation":33554432}}"#,
+    ));
+    match r {
+        Ok(()) => {
+            if t.cg.v1_path("memory").is_some() {
+                assert_eq!(
+                    read_ctl(&t.cg, "memory", "memory.memsw.limit_in_bytes", ""),
+                    "134217728"
+                );
+                assert_eq!(
+                    read_ctl(&t.cg, "memory", "memory.soft_limit_in_bytes", ""),
+                    "33554432"
+                );
+            } else {
+                assert_eq!(read_ctl(&t.cg, "memory", "", "memory.swap.max"), "67108864");
+                assert_eq!(read_ctl(&t.cg, "memory", "", "memory.low"), "33554432");
+            }
+        }
+        // a host without swap accounting: the error names field and file
+        Err(e) => assert!(
+            e.to_string().contains("memory.swap") && e.to_string().contains("swap"),
+            "{e}"
+        ),
+    }
+    // swap below the limit is refused with the field named
+    let e =
+        t.cg.update(&res(r#"{"memory":{"limit":67108864,"swap":1048576}}"#))
+            .unwrap_err();
+    assert!(e.to_string().contains("linux.resources.memory"), "{e}");
+}
+
+#[test]
+fn unsupported_values_are_errors() {
+    let t = TestCgroup::new();
+    let e =
+        t.cg.apply(&res(r#"{"network":{"classID":1048577}}"#))
+            .unwrap_err()
+            .to_string();
+    if t.cg.v1_path("net_cls").is_none() {
+        assert!(
+            e.contains("linux.resources.network.classID") && e.contains("net_cls.classid"),
+            "{e}"
+        );
+    }
+    match t.cg.apply(&res(r#"{"blockIO":{"weight":500}}"#)) {
+        Err(e) => {
+            let e = e.to_string();
+            assert!(
+                e.contains("linux.resources.blockIO.weight") && e.contains("weight"),
+                "{e}"
+            );
+        }
+        Ok(()) if t.cg.v1_path("blkio").is_none() => {
+            let d = t.cg.unified_path().unwrap();
+            let w = std::fs::read_to_string(d.join("io.bfq.weight"))
+                .or_else(|_| std::fs::read_to_string(d.join("io.weight")))
+                .unwrap();
+            assert!(
+                w.contains("default 4950") || w.contains("default 500"),
+                "{w}"
+            );
+        }
+        Ok(()) => {}
+    }
+    if t.cg.mode == Mode::V2 {
+        let e =
+            t.cg.apply(&res(r#"{"cpu":{"realtimeRuntime":1000}}"#))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("realtimeRuntime") && e.contains("cpu.rt_runtime_us"),
+            "{e}"
+        );
+        let e =
+            t.cg.apply(&res(r#"{"memory":{"swappiness":10}}"#))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("swappiness") && e.contains("memory.swappiness"),
+            "{e}"
+        );
+        let e =
+            t.cg.apply(&res(r#"{"memory":{"kernel":1048576}}"#))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("memory.kernel") && e.contains("memory.kmem.limit_in_bytes"),
+            "{e}"
+        );
+    } else {
+        t.cg.apply(&res(r#"{"memory":{"kernelTCP":1048576}}"#))
+            .unwrap();
+        assert_eq!(
+            read_ctl(&t.cg, "memory", "memory.kmem.tcp.limit_in_bytes", ""),
+            "1048576"
+        );
+        t.cg.apply(&res(
+            r#"{"memory":{"swappiness":10,"disableOOMKiller":true}}"#,
+        ))
+        .unwrap();
+        assert_eq!(read_ctl(&t.cg, "memory", "memory.swappiness", ""), "10");
+        assert!(read_ctl(&t.cg, "memory", "memory.oom_control", "").contains("oom_kill_disable 1"));
+    }
+    // absent values are not written, so nothing fails
+    t.cg.apply(&res(r#"{"network":{},"blockIO":{},"memory":{}}"#))
+        .unwrap();
+}
+
+#[test]
+fn unified_map() {
+    let t = TestCgroup::new();
+    let r = t.cg.apply(&res(
+        r#"{"unified":{"memory.high":"8388608","cgroup.max.descendants":"7"}}"#,
+    ));
+    if t.cg.mode == Mode::V2 {
+        r.unwrap();
+        assert_eq!(read_ctl(&t.cg, "", "", "memory.high"), "8388608");
+    } else {
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("linux.resources.unified[\"memory.high\"]") && e.contains("memory"),
+            "{e}"
+        );
+    }
+    let e =
+        t.cg.apply(&res(r#"{"unified":{"../x.y":"1"}}"#))
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("unified"), "{e}");
+    if t.cg.unified.is_some() {
+        t.cg.apply(&res(r#"{"unified":{"cgroup.max.descendants":"7"}}"#))
+            .unwrap();
+        assert_eq!(read_ctl(&t.cg, "", "", "cgroup.max.descendants"), "7");
+    }
+}
+
+#[test]
+fn hugetlb_limits() {
+    let t = TestCgroup::new();
+    // On hybrid hosts hugetlb may sit on cgroup2: enabling it there would
+    // stop a later v1 hugetlb mount on this shared machine, so only test
+    // where it is on v1 or the host is pure v2.
+    if t.cg.mode == Mode::Hybrid && t.cg.v1_path("hugetlb").is_none() {
+        return;
+    }
+    let sizes: Vec<String> = std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !sizes.iter().any(|s| s == "hugepages-2048kB") {
+        return;
+    }
+    t.cg.apply(&res(
+        r#"{"hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        read_ctl(
+            &t.cg,
+            "hugetlb",
+            "hugetlb.2MB.limit_in_bytes",
+            "hugetlb.2MB.max"
+        ),
+        "4194304"
+    );
+    let e =
+        t.cg.apply(&res(
+            r#"{"hugepageLimits":[{"pageSize":"../2MB","limit":1}]}"#,
+        ))
+        .unwrap_err();
+    assert!(e.to_string().contains("hugepageLimits[0].pageSize"), "{e}");
+}
+
+#[test]
+fn v1_devices() {
+    let t = TestCgroup::new();
+    let Some(d) = t.cg.v1_path("devices") else {
+        return;
+    };
+    t.cg.apply(&res(
+        r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":10,"minor":229,"access":"rw"}]}"#,
+    ))
+    .unwrap();
+    let list = std::fs::read_to_string(d.join("devices.list")).unwrap();
+    assert!(!list.contains("a *:* rwm"), "{list}");
+    for want in [
+        "c 10:229 rw",
+        "c 1:3 rwm",
+        "c 136:* rwm",
+        "c *:* m",
+        "b *:* m",
+    ] {
+        assert!(list.lines().any(|l| l == want), "{want} not in {list}");
+    }
+}
+
+#[test]
+fn stats_and_oom() {
+    let mut t = TestCgroup::new();
+    t.cg.apply(&res(
+        r#"{"memory":{"limit":16777216,"swap":16777216},"pids":{"limit":20}}"#,
+    ))
+    .unwrap();
+    let pid = t.spawn_sleeper();
+    let s = t.cg.stats().unwrap();
+    assert_eq!(s["memory"]["usage"]["limit"], 16777216, "{s}");
+    assert!(s["memory"]["usage"].get("failcnt").is_some(), "{s}");
+    assert_eq!(s["pids"]["current"], 1, "{s}");
+    assert_eq!(s["pids"]["limit"], 20, "{s}");
+    assert!(s["cpu"]["usage"].get("kernel").is_some(), "{s}");
+    assert!(s["cpu"].get("throttling").is_some(), "{s}");
+    assert!(
+        s.get("hugetlb").is_some() && s.get("blkio").is_some(),
+        "{s}"
+    );
+    assert_eq!(t.cg.oom_kill_count().unwrap(), 0);
+    // a shell that holds 48 MiB in a 16 MiB cgroup gets OOM-killed
+    let out = t.run_in("x=$(head -c 50331648 /dev/zero | tr '\\0' a); echo survived ${#x}");
+    assert!(!out.contains("survived"), "{out}");
+    assert!(t.cg.oom_kill_count().unwrap() >= 1);
+    let _ = pid;
+}
+
+#[test]
+fn stats_of_missing_cgroup_is_error() {
+    let cg = Cgroup::new(Some(&format!("/{}", super::testutil::unique_name())), "x").unwrap();
+    assert!(cg.stats().is_err());
+    // remove of a cgroup that never existed is fine
+    cg.remove().unwrap();
+}
+
+/// A pure v1 host is a hybrid one without the cgroup2 part: the same code
+/// minus `unified`. Simulated here by dropping it.
+#[test]
+fn pure_v1_shape() {
+    let mut cg = Cgroup::new(Some(&format!("/{}", super::testutil::unique_name())), "x").unwrap();
+    if cg.v1.is_empty() {
+        return;
+    }
+    cg.unified = None;
+    cg.mode = Mode::V1;
+    let mut t = TestCgroup {
+        cg,
+        children: Vec::new(),
+    };
+    t.cg.create().unwrap();
+    assert!(t.cg.unified_fd().is_none());
+    let pid = t.spawn_sleeper();
+    assert_eq!(t.cg.pids().unwrap(), vec![pid]);
+    t.cg.freeze().unwrap();
+    assert!(t.cg.is_frozen().unwrap());
+    t.cg.thaw().unwrap();
+    t.cg.apply(&res(r#"{"pids":{"limit":5}}"#)).unwrap();
+    let e =
+        t.cg.apply(&res(r#"{"unified":{"pids.max":"5"}}"#))
+            .unwrap_err();
+    assert!(e.to_string().contains("linux.resources.unified"), "{e}");
+}
+
+/// hack/vm-test sets KIST_EXPECT_CGROUP_MODE=v2 so that a guest that is not
+/// pure v2 fails loudly instead of skipping the v2 paths.
+#[test]
+fn expected_mode() {
+    let cg = Cgroup::new(None, "x").unwrap();
+    if let Ok(want) = std::env::var("KIST_EXPECT_CGROUP_MODE") {
+        assert_eq!(serde_json::to_value(cg.mode).unwrap(), want.as_str());
+    }
+}
+
+#[test]
+fn features_shape() {
+    let f = features();
+    assert_eq!(f["v1"], true);
+    assert_eq!(f["v2"], true);
+    assert_eq!(f["systemd"], false);
+    let c = host_controllers().unwrap();
+    assert!(c.iter().any(|c| c == "memory"), "{c:?}");
+}
+
+/// On v2 the device rules of apply() become an attached eBPF program.
+#[test]
+fn v2_devices_via_apply() {
+    let t = TestCgroup::new();
+    if t.cg.v1_path("devices").is_some() {
+        return;
+    }
+    t.cg.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#))
+        .unwrap();
+    let fd = t.cg.unified_fd().unwrap();
+    assert_eq!(v2::devices_bpf::attached(&fd).unwrap().len(), 1);
+    let out = t.run_in(
+        "head -c1 /dev/null && echo null-ok; \
+         (: </dev/kmsg) 2>/dev/null && echo kmsg-open; head -c1 /dev/zero >/dev/null && echo zero-ok",
+    );
+    // /dev/kmsg (c 1:11) is not in the default list
+    assert_eq!(out, "null-ok\nzero-ok\n");
+}
+
+/// The fd from unified_fd() works for clone3(CLONE_INTO_CGROUP): the child
+/// starts life in the container's cgroup2 directory (v2 and hybrid).
+#[test]
+fn clone3_into_cgroup() {
+    let t = TestCgroup::new();
+    let Some(fd) = t.cg.unified_fd() else {
+        return;
+    };
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: fd.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 without CLONE_VM gives the child a copy of the address
+    // space; the child only calls async-signal-safe pause/_exit and never
+    // returns into the (multi-threaded) test harness.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid == 0 {
+        // SAFETY: see above; the child waits to be killed, then exits.
+        unsafe {
+            libc::pause();
+            libc::_exit(0);
+        }
+    }
+    assert!(pid > 0, "clone3: {}", std::io::Error::last_os_error());
+    let pid = pid as i32;
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    let rel =
+        t.cg.unified_path()
+            .unwrap()
+            .strip_prefix(&t.cg.unified.as_ref().unwrap().mount)
+            .unwrap()
+            .display()
+            .to_string();
+    assert!(
+        cg.lines().any(|l| l == format!("0::/{rel}")),
+        "child cgroups:\n{cg}want 0::/{rel}"
+    );
+}
+
+/// Relative cgroupsPath on v2: under the parent of the runtime's own cgroup
+/// (runc). Only in the v2 guest: on this shared host the runtime's own
+/// cgroups belong to the session machinery and are left alone.
+#[test]
+fn v2_relative_placement() {
+    let probe = Cgroup::new(None, "x").unwrap();
+    if probe.mode != Mode::V2 {
+        return;
+    }
+    let name = super::testutil::unique_name();
+    let cg = Cgroup::new(Some(&name), "x").unwrap();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap()
+        .to_string();
+    let parent = std::path::Path::new(&own)
+        .parent()
+        .unwrap_or(std::path::Path::new("/"))
+        .to_path_buf();
+    let want = std::path::Path::new(layout::CGROUP_ROOT)
+        .join(parent.strip_prefix("/").unwrap())
+        .join(&name);
+    assert_eq!(cg.unified_path().unwrap(), want);
+    let mut t = TestCgroup {
+        cg,
+        children: Vec::new(),
+    };
+    t.cg.create().unwrap();
+    let pid = t.spawn_sleeper();
+    assert_eq!(t.cg.pids().unwrap(), vec![pid]);
+    t.cg.apply(&res(r#"{"pids":{"limit":3}}"#)).unwrap();
 }

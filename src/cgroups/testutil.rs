@@ -2,7 +2,8 @@
 //! processes that are killed and reaped on drop, even when a test fails.
 
 use super::Cgroup;
-use std::process::{Child, Command};
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static N: AtomicUsize = AtomicUsize::new(0);
@@ -39,6 +40,28 @@ impl TestCgroup {
         self.children.push(c);
         self.cg.add_pid(pid).unwrap();
         pid
+    }
+}
+
+impl TestCgroup {
+    /// Runs `sh -c script` in the cgroup (moved in before it may go on)
+    /// and returns its stdout.
+    pub fn run_in(&self, script: &str) -> String {
+        let mut c = Command::new("sh")
+            .arg("-c")
+            .arg(format!("read x; {script}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let r = self.cg.add_pid(c.id() as i32);
+        if let Some(mut stdin) = c.stdin.take() {
+            let _ = stdin.write_all(b"go\n");
+        }
+        let out = c.wait_with_output().unwrap();
+        r.unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 

@@ -1,6 +1,11 @@
 //! cgroup v1: one directory per hierarchy, resources per controller.
 
+pub mod blkio;
+pub mod cpu;
+pub mod devices;
 pub mod freezer;
+pub mod memory;
+pub mod net;
 
 use super::{fsio, tree, V1Dir};
 use crate::error::Result;

@@ -1,7 +1,13 @@
 //! cgroup v2: one directory; controllers must be enabled in every ancestor's
 //! cgroup.subtree_control before the container's directory has their files.
 
+pub mod convert;
+pub mod cpu;
+pub mod devices_bpf;
 pub mod freezer;
+pub mod io;
+pub mod memory;
+pub mod unified;
 
 use super::{fsio, tree, V2Dir};
 use crate::error::Result;

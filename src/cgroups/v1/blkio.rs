@@ -1,0 +1,70 @@
+//! v1 blkio controller.
+
+use crate::cgroups::fsio;
+use crate::error::Result;
+use oci_spec::runtime::{LinuxBlockIo, LinuxThrottleDevice};
+use std::path::Path;
+
+const F: &str = "linux.resources.blockIO";
+
+/// The CFQ file if the kernel has it, else BFQ's (kernels without CFQ).
+fn weight_file(dir: &Path, cfq: &str, bfq: &str) -> std::path::PathBuf {
+    let c = dir.join(cfq);
+    let b = dir.join(bfq);
+    if !c.exists() && b.exists() {
+        b
+    } else {
+        c
+    }
+}
+
+pub fn throttles(b: &LinuxBlockIo) -> [(&'static str, &Option<Vec<LinuxThrottleDevice>>); 4] {
+    [
+        ("throttleReadBpsDevice", b.throttle_read_bps_device()),
+        ("throttleWriteBpsDevice", b.throttle_write_bps_device()),
+        ("throttleReadIOPSDevice", b.throttle_read_iops_device()),
+        ("throttleWriteIOPSDevice", b.throttle_write_iops_device()),
+    ]
+}
+
+pub fn apply(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
+    if let Some(v) = b.weight() {
+        let f = weight_file(dir, "blkio.weight", "blkio.bfq.weight");
+        fsio::write(&format!("{F}.weight"), &f, &v.to_string())?;
+    }
+    if let Some(v) = b.leaf_weight() {
+        fsio::write(
+            &format!("{F}.leafWeight"),
+            &dir.join("blkio.leaf_weight"),
+            &v.to_string(),
+        )?;
+    }
+    for (i, d) in b.weight_device().iter().flatten().enumerate() {
+        if let Some(v) = d.weight() {
+            let f = weight_file(dir, "blkio.weight_device", "blkio.bfq.weight_device");
+            let val = format!("{}:{} {v}", d.major(), d.minor());
+            fsio::write(&format!("{F}.weightDevice[{i}].weight"), &f, &val)?;
+        }
+        if let Some(v) = d.leaf_weight() {
+            let val = format!("{}:{} {v}", d.major(), d.minor());
+            fsio::write(
+                &format!("{F}.weightDevice[{i}].leafWeight"),
+                &dir.join("blkio.leaf_weight_device"),
+                &val,
+            )?;
+        }
+    }
+    let files = [
+        "blkio.throttle.read_bps_device",
+        "blkio.throttle.write_bps_device",
+        "blkio.throttle.read_iops_device",
+        "blkio.throttle.write_iops_device",
+    ];
+    for ((field, list), file) in throttles(b).into_iter().zip(files) {
+        for (i, t) in list.iter().flatten().enumerate() {
+            let val = format!("{}:{} {}", t.major(), t.minor(), t.rate());
+            fsio::write(&format!("{F}.{field}[{i}]"), &dir.join(file), &val)?;
+        }
+    }
+    Ok(())
+}
