@@ -93,6 +93,8 @@ fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
 
     let typ = typ.unwrap_or("none");
     if typ == "cgroup" {
+        let target = resolve::ensure(root, &dest, Kind::Dir).context("resolve destination")?;
+        check_resolved(cfg.rootfs, target.as_fd(), Some(typ), m.source().as_deref())?;
         return super::cgroupfs::mount_cgroup(cfg, root, &dest, &opts);
     }
     // /dev is populated with devices and a tmpfs may get mount points for
