@@ -392,6 +392,32 @@ fn e2e_mount_through_symlink_onto_proc_is_refused() {
 }
 
 #[test]
+fn e2e_magic_link_in_destination_is_refused() {
+    if !is_root() {
+        return;
+    }
+    // /proc/self/root is a magic link to the real root: following it from
+    // inside the container root would escape it.
+    let mut cfg = base_config();
+    let mounts = cfg["mounts"].as_array_mut().unwrap();
+    mounts.truncate(1);
+    mounts.push(
+        serde_json::json!({"destination": "/esc/tmp/kist-magic", "type": "tmpfs",
+        "source": "tmpfs"}),
+    );
+    let b = make_bundle("magic", &cfg);
+    std::os::unix::fs::symlink("/proc/self/root", b.0.join("rootfs/esc")).unwrap();
+    let (ok, out) = run_child("expect-prepare-error", &b.0, &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("mounts[1].destination \"/esc/tmp/kist-magic\""),
+        "{out}"
+    );
+    assert!(out.contains("os error 40"), "{out}");
+    assert!(!Path::new("/tmp/kist-magic").exists());
+}
+
+#[test]
 fn e2e_planted_dev_null_is_refused_for_masking() {
     if !is_root() {
         return;
