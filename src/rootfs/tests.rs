@@ -284,6 +284,9 @@ fn e2e_user_namespace() {
         {"path": "/dev/fuse-or-null", "type": "c", "major": 1, "minor": 3}
     ]);
     cfg["linux"]["devices"][0]["path"] = "/dev/null".into();
+    // The child has its own network namespace: a net sysctl is allowed and
+    // only affects it.
+    cfg["linux"]["sysctl"]["net.ipv4.ip_forward"] = "1".into();
     let b = make_bundle("userns", &cfg);
     let (ok, out) = run_child(
         "userns",
@@ -732,6 +735,20 @@ fn check_inside(cfg: &RootfsConfig) {
             .trim(),
         "kist.test"
     );
+    if let Some(v) = cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .and_then(|m| m.get("net.ipv4.ip_forward"))
+    {
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+                .unwrap()
+                .trim(),
+            v
+        );
+    }
     // Read-only root.
     assert!(
         matches!(std::fs::create_dir("/newdir"), Err(e) if e.raw_os_error() == Some(libc::EROFS))
