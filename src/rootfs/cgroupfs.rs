@@ -137,11 +137,14 @@ fn mount_v2(
     if cfg.cgroupns {
         match fresh(root, dest, "cgroup2", flags, &opts.data()) {
             Ok(()) => return Ok(()),
-            // Like runc: when the kernel refuses (e.g. user namespace without
-            // permission), emulate with a bind of our own cgroup.
+            // Like runc: when the kernel refuses (e.g. a cgroupns not owned
+            // by our user namespace), emulate with a bind of our own cgroup.
+            // Inside a cgroupns our path reads "/", which would expose the
+            // whole host hierarchy: refuse that instead.
             Err(e)
-                if e.errno() == Some(Errno::EPERM as i32)
-                    || e.errno() == Some(Errno::EBUSY as i32) => {}
+                if (e.errno() == Some(Errno::EPERM as i32)
+                    || e.errno() == Some(Errno::EBUSY as i32))
+                    && own_path != Path::new("/") => {}
             Err(e) => return Err(e),
         }
     }

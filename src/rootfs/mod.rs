@@ -2,9 +2,12 @@
 //! sysctls.
 //!
 //! Call order in the container init (already in its new mount namespace):
-//! `prepare` -> `enter` -> `apply_sysctl` / `finish` (any order; runc writes
-//! sysctls before masking, and so can we: sysctls go through a private
-//! procfs, not the container's /proc).
+//! `prepare` -> (createContainer hooks: runc runs them here, with the old
+//! root still reachable) -> `enter` -> `apply_sysctl` / `finish` (any order;
+//! runc writes sysctls before masking, and so can we: sysctls go through a
+//! private procfs, not the container's /proc). Left to the caller, as in
+//! runc's init: creating process.cwd after `enter` and setting the umask.
+//! `validate_sysctl` is runc's create-time check, for the runtime process.
 //!
 //! Security model: the rootfs content is untrusted. Every path inside it is
 //! resolved with openat2(RESOLVE_IN_ROOT) from an fd on the rootfs (see

@@ -87,12 +87,14 @@ fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
         let tree = clone_tree(&src, opts.is_rbind())
             .with_context(|| format!("mounts[{i}].source {src:?}: open_tree"))?;
         let target = bind_target(root, &dest, &tree)?;
-        check_resolved(cfg.rootfs, target.as_fd(), typ, Some(&src))?;
+        check_resolved(root, target.as_fd(), typ, Some(&src))?;
         return attach_bind_at(tree, target, &opts);
     }
 
     let typ = typ.unwrap_or("none");
     if typ == "cgroup" {
+        let target = resolve::ensure(root, &dest, Kind::Dir).context("resolve destination")?;
+        check_resolved(root, target.as_fd(), Some(typ), m.source().as_deref())?;
         return super::cgroupfs::mount_cgroup(cfg, root, &dest, &opts);
     }
     // /dev is populated with devices and a tmpfs may get mount points for
@@ -121,7 +123,7 @@ fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
         }
         resolve::ensure(root, &dest, Kind::Dir).context("resolve destination")?
     };
-    check_resolved(cfg.rootfs, target.as_fd(), Some(typ), m.source().as_deref())?;
+    check_resolved(root, target.as_fd(), Some(typ), m.source().as_deref())?;
     let source = m
         .source()
         .as_ref()
@@ -207,13 +209,16 @@ pub fn clone_tree(src: &Path, recursive: bool) -> std::result::Result<OwnedFd, E
 /// mount land on /proc), like runc does on its securejoin'ed path. Also a
 /// last line of defence: a target outside the rootfs is refused.
 fn check_resolved(
-    rootfs: &Path,
+    root: BorrowedFd<'_>,
     target: BorrowedFd<'_>,
     typ: Option<&str>,
     source: Option<&Path>,
 ) -> Result<()> {
+    // Compare the kernel's view of both paths, so a caller-supplied rootfs
+    // path that differs textually (symlinks, bind mounts) cannot confuse it.
+    let rootfs = std::fs::read_link(sys::fd_path(root)).context("readlink rootfs fd")?;
     let real = std::fs::read_link(sys::fd_path(target)).context("readlink destination fd")?;
-    let Ok(rel) = real.strip_prefix(rootfs) else {
+    let Ok(rel) = real.strip_prefix(&rootfs) else {
         return Err(Error::new(format!(
             "destination resolved to {real:?}, outside the rootfs"
         )));

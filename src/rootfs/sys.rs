@@ -53,7 +53,12 @@ pub fn openat2(
     };
     how.resolve = resolve;
     let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // openat2 returns EAGAIN when a concurrent rename raced the
+    // RESOLVE_IN_ROOT walk; the man page asks to retry. Bounded, so a
+    // container renaming things in a loop cannot stall us forever.
+    let mut tries = 0;
     loop {
+        tries += 1;
         // SAFETY: path is a valid NUL-terminated string and `how` a valid
         // open_how whose size we pass; both outlive the call.
         let r = unsafe {
@@ -66,9 +71,7 @@ pub fn openat2(
             )
         };
         match owned(r) {
-            // openat2 returns EAGAIN when a concurrent rename raced the
-            // RESOLVE_IN_ROOT walk; retrying is what the man page asks for.
-            Err(Errno::EAGAIN) => continue,
+            Err(Errno::EAGAIN) if tries < 128 => continue,
             other => return other,
         }
     }

@@ -14,14 +14,32 @@ use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
 use super::sys;
 use crate::error::{Context, Error, Result};
 
-/// Converts a sysctl key into a path relative to /proc/sys. Like sysctl(8):
-/// a key with a '/' is taken as slash-separated (dots are then literal, as
-/// in "net/ipv4/conf/eth0.100/forwarding"); otherwise dots separate levels.
+/// Swaps '.' and '/'.
+fn swap_separators(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '.' => '/',
+            '/' => '.',
+            c => c,
+        })
+        .collect()
+}
+
+/// True when the first separator of the key is a '/' (slash form).
+fn slash_form(key: &str) -> bool {
+    key.find(['.', '/']).map(|i| key.as_bytes()[i]) == Some(b'/')
+}
+
+/// Converts a sysctl key into a path relative to /proc/sys, as sysctl(8)
+/// does: the first separator decides the form. In slash form
+/// ("net/ipv4/conf/eth0.100/forwarding") dots are literal; in dot form
+/// ("net.ipv4.conf.eth0/100.forwarding") dots separate levels and a '/'
+/// stands for a literal dot.
 pub fn key_path(key: &str) -> Result<PathBuf> {
-    let p = if key.contains('/') {
+    let p = if slash_form(key) {
         key.to_string()
     } else {
-        key.replace('.', "/")
+        swap_separators(key)
     };
     if p.is_empty() || p.starts_with('/') || p.contains('\0') {
         return Err(Error::new("invalid sysctl key"));
@@ -40,16 +58,10 @@ pub fn key_path(key: &str) -> Result<PathBuf> {
 /// swapping '.' and '/' when the first separator is a '/'
 /// ("net/ipv4/conf/eth0.100/forwarding" -> "net.ipv4.conf.eth0/100.forwarding").
 fn dotted(key: &str) -> String {
-    match key.find(['.', '/']) {
-        Some(i) if key.as_bytes()[i] == b'/' => key
-            .chars()
-            .map(|c| match c {
-                '.' => '/',
-                '/' => '.',
-                c => c,
-            })
-            .collect(),
-        _ => key.to_string(),
+    if slash_form(key) {
+        swap_separators(key)
+    } else {
+        key.to_string()
     }
 }
 
@@ -209,6 +221,10 @@ mod tests {
         );
         assert_eq!(
             key_path("net/ipv4/conf/eth0.100/forwarding").unwrap(),
+            PathBuf::from("net/ipv4/conf/eth0.100/forwarding")
+        );
+        assert_eq!(
+            key_path("net.ipv4.conf.eth0/100.forwarding").unwrap(),
             PathBuf::from("net/ipv4/conf/eth0.100/forwarding")
         );
         for bad in [

@@ -139,15 +139,18 @@ fn run_child(scenario: &str, bundle: &Path, extra: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// Like run_child, but first mounts a `nosuid,nodev,noexec` tmpfs at
-/// `<bundle>/locked` in an outer private mount namespace, so that in the
-/// inner user namespace these flags are locked on it.
-fn run_child_with_locked_mount(scenario: &str, bundle: &Path) -> (bool, String) {
+/// Like run_child, but first runs the shell snippet `pre` (with `$1` set to
+/// `arg`) as root in an outer private mount namespace, then the child under
+/// `unshare <inner...>`.
+fn run_child_after(
+    scenario: &str,
+    bundle: &Path,
+    pre: &str,
+    arg: &Path,
+    inner: &[&str],
+) -> (bool, String) {
     let exe = std::env::current_exe().unwrap();
-    let locked = bundle.join("locked");
-    std::fs::create_dir_all(&locked).unwrap();
-    let script =
-        r#"mount -t tmpfs -o nosuid,nodev,noexec,size=1m kistlocked "$1" && shift && exec "$@""#;
+    let script = format!("{pre} && shift && exec \"$@\"");
     let out = Command::new("unshare")
         .args([
             "--mount",
@@ -155,19 +158,13 @@ fn run_child_with_locked_mount(scenario: &str, bundle: &Path) -> (bool, String) 
             "private",
             "/bin/sh",
             "-c",
-            script,
+            &script,
             "sh",
         ])
-        .arg(&locked)
-        .args([
-            "unshare",
-            "--user",
-            "--map-root-user",
-            "--mount",
-            "--pid",
-            "--uts",
-        ])
-        .args(["--ipc", "--net", "--fork", "--propagation", "private"])
+        .arg(arg)
+        .arg("unshare")
+        .args(inner)
+        .args(["--fork", "--propagation", "private"])
         .arg(exe)
         .args([
             "--exact",
@@ -184,11 +181,44 @@ fn run_child_with_locked_mount(scenario: &str, bundle: &Path) -> (bool, String) 
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    if std::env::var_os("KIST_ROOTFS_TEST_SHOW").is_some() {
+        println!("{text}");
+    }
     (out.status.success(), text)
 }
 
+/// Mounts a `nosuid,nodev,noexec` tmpfs at `<bundle>/locked` outside the
+/// child's user namespace, so that these flags are locked inside it.
+fn run_child_with_locked_mount(scenario: &str, bundle: &Path) -> (bool, String) {
+    let locked = bundle.join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    run_child_after(
+        scenario,
+        bundle,
+        r#"mount -t tmpfs -o nosuid,nodev,noexec,size=1m kistlocked "$1""#,
+        &locked,
+        &[
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--pid",
+            "--uts",
+            "--ipc",
+            "--net",
+        ],
+    )
+}
+
+/// The end-to-end tests need root, util-linux `unshare` and a static
+/// busybox; without them they pass vacuously (and say so).
 fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
+    let ok = nix::unistd::geteuid().is_root()
+        && Command::new("unshare").arg("--version").output().is_ok()
+        && Path::new("/bin/busybox").is_file();
+    if !ok {
+        eprintln!("skipping: needs root, unshare(1) and /bin/busybox");
+    }
+    ok
 }
 
 #[test]
@@ -262,6 +292,9 @@ fn e2e_user_namespace() {
         {"path": "/dev/fuse-or-null", "type": "c", "major": 1, "minor": 3}
     ]);
     cfg["linux"]["devices"][0]["path"] = "/dev/null".into();
+    // The child has its own network namespace: a net sysctl is allowed and
+    // only affects it.
+    cfg["linux"]["sysctl"]["net.ipv4.ip_forward"] = "1".into();
     let b = make_bundle("userns", &cfg);
     let (ok, out) = run_child(
         "userns",
@@ -306,6 +339,27 @@ fn e2e_bind_remount_keeps_locked_flags() {
 }
 
 #[test]
+fn e2e_cgroup_on_pure_v2_host() {
+    if !is_root() {
+        return;
+    }
+    // Make the host look like a pure cgroup v2 one (only in a throwaway mount
+    // namespace): a cgroup2 mount directly on /sys/fs/cgroup.
+    let pre = r#"mount -t cgroup2 -o nosuid,nodev,noexec kistcg2 /sys/fs/cgroup"#;
+    for (tag, extra) in [("v2-ns", true), ("v2-nons", false)] {
+        let b = make_bundle(tag, &base_config());
+        let mut inner = vec!["--mount", "--pid", "--uts"];
+        if extra {
+            inner.push("--cgroup");
+        }
+        let scenario = if extra { "cgroup2-ns" } else { "cgroup2-bind" };
+        let (ok, out) = run_child_after(scenario, &b.0, pre, Path::new("/"), &inner);
+        assert!(ok, "{tag}: {out}");
+        assert!(out.contains("SCENARIO OK"), "{tag}: {out}");
+    }
+}
+
+#[test]
 fn e2e_fd_based_mount_survives_path_swap() {
     if !is_root() {
         return;
@@ -346,6 +400,32 @@ fn e2e_mount_through_symlink_onto_proc_is_refused() {
     assert!(ok, "{out}");
     assert!(out.contains(&format!("mounts[{i}].destination")), "{out}");
     assert!(out.contains("resolves to \"/proc/sys\""), "{out}");
+}
+
+#[test]
+fn e2e_magic_link_in_destination_is_refused() {
+    if !is_root() {
+        return;
+    }
+    // /proc/self/root is a magic link to the real root: following it from
+    // inside the container root would escape it.
+    let mut cfg = base_config();
+    let mounts = cfg["mounts"].as_array_mut().unwrap();
+    mounts.truncate(1);
+    mounts.push(
+        serde_json::json!({"destination": "/esc/tmp/kist-magic", "type": "tmpfs",
+        "source": "tmpfs"}),
+    );
+    let b = make_bundle("magic", &cfg);
+    std::os::unix::fs::symlink("/proc/self/root", b.0.join("rootfs/esc")).unwrap();
+    let (ok, out) = run_child("expect-prepare-error", &b.0, &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("mounts[1].destination \"/esc/tmp/kist-magic\""),
+        "{out}"
+    );
+    assert!(out.contains("os error 40"), "{out}");
+    assert!(!Path::new("/tmp/kist-magic").exists());
 }
 
 #[test]
@@ -454,6 +534,27 @@ fn child() {
         }
         "userns" => {
             cfg.in_new_userns = true;
+        }
+        "cgroup2-ns" | "cgroup2-bind" => {
+            cfg.cgroupns = scenario == "cgroup2-ns";
+            step("prepare", prepare(&cfg));
+            step("enter", enter(&cfg));
+            let st = nix::sys::statfs::statfs("/sys/fs/cgroup").unwrap();
+            assert_eq!(st.filesystem_type(), nix::sys::statfs::CGROUP2_SUPER_MAGIC);
+            assert!(Path::new("/sys/fs/cgroup/cgroup.procs").exists());
+            assert!(rofs("/sys/fs/cgroup/cgroup.procs"));
+            // Only our own cgroup is visible: our pid (1 in the new pid ns)
+            // is listed at the top.
+            let procs = std::fs::read_to_string("/sys/fs/cgroup/cgroup.procs").unwrap();
+            assert!(!procs.is_empty(), "{procs}");
+            let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+            let line = mi
+                .lines()
+                .find(|l| l.split(' ').nth(4) == Some("/sys/fs/cgroup"))
+                .unwrap();
+            println!("{line}");
+            println!("SCENARIO OK");
+            return;
         }
         "locked" => {
             cfg.in_new_userns = true;
@@ -642,6 +743,20 @@ fn check_inside(cfg: &RootfsConfig) {
             .trim(),
         "kist.test"
     );
+    if let Some(v) = cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .and_then(|m| m.get("net.ipv4.ip_forward"))
+    {
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+                .unwrap()
+                .trim(),
+            v
+        );
+    }
     // Read-only root.
     assert!(
         matches!(std::fs::create_dir("/newdir"), Err(e) if e.raw_os_error() == Some(libc::EROFS))
