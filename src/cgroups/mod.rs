@@ -7,7 +7,6 @@
 //! does); on v2 hosts one directory. Resources go to a v1 controller's
 //! directory when the controller is on v1, else to the cgroup2 directory when
 //! the controller is available there (with the v1 → v2 conversions runc uses).
-#![allow(dead_code)]
 
 mod common;
 mod devices;

@@ -70,6 +70,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     state::validate_id(opts.id)?;
     let bundle = config::load_bundle(opts.bundle)?;
     let plan = Plan::from_spec(&bundle.spec)?;
+    crate::rootfs::validate_sysctl(&bundle.spec)?;
     check_process(&bundle, opts)?;
     let cgroups_path = bundle
         .spec
@@ -162,6 +163,12 @@ fn launch(
         .unwrap_or_default();
     cgroup.create()?;
     cleanup.cgroup = Some(cgroup.clone());
+    // Limits are in place before the init enters the cgroup.
+    if let Some(linux) = bundle.spec.linux() {
+        let devices = linux.devices().clone().unwrap_or_default();
+        let resources = linux.resources().clone().unwrap_or_default();
+        cgroup.apply_with_devices(&resources, &devices)?;
+    }
 
     // The path of a unix socket is limited to 108 bytes; a long root or id
     // would not fit, so bind through a short /proc/self/fd path to the dir.

@@ -13,7 +13,6 @@
 //! resolved with openat2(RESOLVE_IN_ROOT) from an fd on the rootfs (see
 //! resolve.rs), created relative to verified parent fds, and mounted onto by
 //! fd (move_mount or /proc/self/fd/N), never by re-walking a path string.
-#![allow(dead_code)]
 
 mod cgroupfs;
 mod copyup;
