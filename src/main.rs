@@ -76,7 +76,7 @@ fn dispatch(cli: Cli) -> error::Result<i32> {
         Command::Delete(a) => commands::delete::run(root, &a).map(|_| 0),
         Command::List(a) => commands::list::run(root, &a).map(|_| 0),
         Command::Spec(a) => commands::spec::run(&a).map(|_| 0),
-        Command::Features => bail!("features: not implemented yet"),
+        Command::Features => commands::features::run().map(|_| 0),
         Command::Exec(a) => commands::exec::run(root, &a),
         Command::Pause(_) | Command::Resume(_) => bail!("pause/resume: not implemented yet"),
         Command::Ps(_) => bail!("ps: not implemented yet"),

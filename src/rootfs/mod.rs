@@ -19,7 +19,7 @@ mod copyup;
 mod devices;
 mod mountinfo;
 mod mounts;
-mod options;
+pub mod options;
 mod paths;
 mod pivot;
 mod resolve;
