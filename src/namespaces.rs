@@ -103,21 +103,6 @@ impl Plan {
                 "linux.namespaces: joining an existing mount namespace by path is not supported",
             ));
         }
-        if plan.joined(T::User) {
-            return Err(Error::new(
-                "linux.namespaces: joining an existing user namespace by path is not supported yet",
-            ));
-        }
-        if plan.new(T::User)
-            && plan
-                .joins
-                .iter()
-                .any(|j| !matches!(j.typ, T::Pid | T::Time))
-        {
-            return Err(Error::new(
-                "linux.namespaces: joining a namespace by path together with a new user namespace is not supported yet",
-            ));
-        }
         if let Some(linux) = spec.linux() {
             if linux.time_offsets().is_some() && !plan.new_time {
                 return Err(Error::new(
@@ -131,6 +116,19 @@ impl Plan {
             }
         }
         Ok(plan)
+    }
+
+    /// Whether namespaces must be joined before new ones are created: a
+    /// namespace joined by path belongs to another user namespace than the
+    /// one a clone would create, and a joined user namespace must own the
+    /// new ones. Then a middle process joins, unshares and forks the init.
+    pub fn two_step(&self) -> bool {
+        self.joined(T::User)
+            || (self.new(T::User)
+                && self
+                    .joins
+                    .iter()
+                    .any(|j| !matches!(j.typ, T::Pid | T::Time)))
     }
 
     pub fn new(&self, t: T) -> bool {
@@ -220,14 +218,17 @@ impl Drop for ChildNamespaces {
     }
 }
 
-/// In the init process: join the namespaces given by path that the clone
-/// could not (network, ipc, uts, cgroup).
+/// In the init process (or the middle one): join the namespaces given by
+/// path that the runtime could not join for its children (all but pid and
+/// time), the user namespace first so it owns what follows.
 pub fn join_in_child(plan: &Plan) -> Result<()> {
-    for j in plan
+    let mut joins: Vec<&Join> = plan
         .joins
         .iter()
         .filter(|j| !matches!(j.typ, T::Pid | T::Time))
-    {
+        .collect();
+    joins.sort_by_key(|j| j.typ != T::User);
+    for j in joins {
         setns(j.fd.as_fd(), flag(j.typ))
             .with_context(|| format!("linux.namespaces[{}]: setns", j.index))?;
     }

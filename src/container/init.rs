@@ -7,6 +7,7 @@ use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::process::{self, terminal, ExecPlan};
 use crate::rootfs;
+use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow};
 use oci_spec::runtime::{LinuxNamespaceType as NS, Spec};
 use std::io::{Read, Write};
@@ -29,6 +30,9 @@ pub struct InitArgs<'a> {
     /// The state-dir lock inherited from the parent.
     pub close_first: Option<RawFd>,
     pub stdio: Option<[RawFd; 3]>,
+    /// Namespaces are joined and created by a middle process that forked
+    /// this init (see `middle`): Go, maps and joins are already done.
+    pub via_middle: bool,
 }
 
 pub fn run(args: InitArgs) -> ! {
@@ -93,13 +97,19 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     // /proc/<pid>/exe (the runtime binary) while it runs runtime code.
     nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
 
-    a.channel
-        .expect(Msg::Go)
-        .context("init: wait for the runtime")?;
-    if a.plan.new(NS::User) {
-        become_root_in_userns()?;
+    if a.via_middle {
+        if a.plan.has(NS::User) {
+            become_root_in_userns()?;
+        }
+    } else {
+        a.channel
+            .expect(Msg::Go)
+            .context("init: wait for the runtime")?;
+        if a.plan.new(NS::User) {
+            become_root_in_userns()?;
+        }
+        namespaces::join_in_child(a.plan)?;
     }
-    namespaces::join_in_child(a.plan)?;
     if a.plan.new(NS::Cgroup) {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .context("linux.namespaces: create cgroup namespace")?;
@@ -126,7 +136,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         rootfs: a.rootfs,
         bundle: a.bundle,
         no_pivot: a.no_pivot,
-        in_new_userns: a.plan.new(NS::User),
+        in_new_userns: a.plan.has(NS::User),
         console: None,
         cgroupns: a.plan.new(NS::Cgroup),
     };
@@ -275,3 +285,32 @@ fn exec_user(a: &InitArgs, p: Box<(ExecPlan, i32)>, mut conn: std::os::unix::net
     // SAFETY: see run().
     unsafe { libc::_exit(127) }
 }
+
+/// The middle process of a two-step launch: joins the namespaces given by
+/// path (user first), creates the new ones (the runtime writes the id maps
+/// meanwhile), then forks the init as a sibling (CLONE_PARENT), so the
+/// runtime is the init's parent as in a one-step launch, and exits. Returns
+/// only in the init, which has told the runtime its pid.
+pub fn middle(plan: &Plan, channel: &Channel) -> Result<()> {
+    channel
+        .expect(Msg::Go)
+        .context("middle: wait for the runtime")?;
+    namespaces::join_in_child(plan)?;
+    let new = plan.clone_flags - CloneFlags::CLONE_NEWCGROUP;
+    if !new.is_empty() {
+        nix::sched::unshare(new).context("linux.namespaces: create namespaces")?;
+    }
+    if plan.new(NS::User) {
+        channel.send(&Msg::WriteMaps)?;
+        channel.expect(Msg::MapsDone)?;
+    }
+    let pid = super::clone3(CLONE_PARENT, None)?;
+    if pid != 0 {
+        // SAFETY: the middle's work is done; _exit skips the destructors of
+        // state copied from the runtime.
+        unsafe { libc::_exit(0) }
+    }
+    channel.send_pid()
+}
+
+const CLONE_PARENT: u64 = libc::CLONE_PARENT as u64;

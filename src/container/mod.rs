@@ -193,11 +193,29 @@ fn launch(
     let child_ns = namespaces::prepare_children(plan, &bundle.spec)?;
     // The cgroup namespace is made by the init itself once it sits in its
     // cgroup, so that cgroup becomes the namespace's root.
-    let flags = plan.clone_flags - CloneFlags::CLONE_NEWCGROUP;
+    let two_step = plan.two_step();
+    let flags = if two_step {
+        CloneFlags::empty()
+    } else {
+        plan.clone_flags - CloneFlags::CLONE_NEWCGROUP
+    };
+    if two_step {
+        parent_ch.pass_credentials()?;
+    }
     let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref())?;
     if pid == 0 {
-        // The container init: never returns.
+        // The container init (after the middle process, if any): never returns.
         drop(parent_ch);
+        if let Some(fd) = cleanup.container.as_ref().map(|c| c.lock_fd()) {
+            let _ = nix::unistd::close(fd);
+        }
+        if two_step {
+            if let Err(e) = init::middle(plan, &child_ch) {
+                let _ = child_ch.send(&Msg::Failed(e.to_string()));
+                // SAFETY: _exit skips destructors of the runtime's copied state.
+                unsafe { libc::_exit(1) }
+            }
+        }
         init::run(init::InitArgs {
             spec: &bundle.spec,
             rootfs: &bundle.rootfs,
@@ -210,13 +228,18 @@ fn launch(
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
             preserve_fds: opts.preserve_fds,
-            close_first: cleanup.container.as_ref().map(|c| c.lock_fd()),
+            close_first: None,
             stdio: opts.stdio,
+            via_middle: two_step,
         });
     }
     drop(child_ns);
-    let pid = Pid::from_raw(pid);
+    let mut pid = Pid::from_raw(pid);
     cleanup.pid = Some(pid);
+    if two_step {
+        pid = launch_middle(&cgroup, plan, bundle, &parent_ch, pid)?;
+        cleanup.pid = Some(pid);
+    }
     drop(child_ch);
     drop(listener);
     drop(console);
@@ -236,20 +259,15 @@ fn launch(
         cgroup,
         config: bundle.spec.clone(),
     };
-    if st.cgroup.mode != crate::cgroups::Mode::V2 {
-        st.cgroup.add_pid(pid.as_raw())?;
+    if !two_step {
+        if st.cgroup.mode != crate::cgroups::Mode::V2 {
+            st.cgroup.add_pid(pid.as_raw())?;
+        }
+        if plan.new(LinuxNamespaceType::User) {
+            write_maps(bundle, pid)?;
+        }
+        parent_ch.send(&Msg::Go)?;
     }
-    if plan.new(LinuxNamespaceType::User) {
-        let linux = bundle.spec.linux().as_ref();
-        let uids = linux
-            .and_then(|l| l.uid_mappings().clone())
-            .unwrap_or_default();
-        let gids = linux
-            .and_then(|l| l.gid_mappings().clone())
-            .unwrap_or_default();
-        namespaces::write_id_maps(pid.as_raw(), &uids, &gids)?;
-    }
-    parent_ch.send(&Msg::Go)?;
     loop {
         match parent_ch.recv()? {
             Some(Msg::RunHooks) => {
@@ -281,6 +299,44 @@ fn launch(
         write_pid_file(p, pid.as_raw())?;
     }
     Ok(st)
+}
+
+fn write_maps(bundle: &Bundle, pid: Pid) -> Result<()> {
+    let linux = bundle.spec.linux().as_ref();
+    let uids = linux
+        .and_then(|l| l.uid_mappings().clone())
+        .unwrap_or_default();
+    let gids = linux
+        .and_then(|l| l.gid_mappings().clone())
+        .unwrap_or_default();
+    namespaces::write_id_maps(pid.as_raw(), &uids, &gids)
+}
+
+/// The runtime's side of a two-step launch: place the middle process, write
+/// the maps of the user namespace it created, learn the init's pid from its
+/// credentials and reap the middle.
+fn launch_middle(
+    cgroup: &Cgroup,
+    plan: &Plan,
+    bundle: &Bundle,
+    ch: &sync::Channel,
+    middle: Pid,
+) -> Result<Pid> {
+    let res = (|| {
+        if cgroup.mode != crate::cgroups::Mode::V2 {
+            cgroup.add_pid(middle.as_raw())?;
+        }
+        ch.send(&Msg::Go)?;
+        if plan.new(LinuxNamespaceType::User) {
+            ch.expect(Msg::WriteMaps)?;
+            write_maps(bundle, middle)?;
+            ch.send(&Msg::MapsDone)?;
+        }
+        ch.recv_pid()?
+            .ok_or_else(|| Error::new("namespace setup process exited early"))
+    })();
+    let _ = waitpid(middle, None);
+    res.map(Pid::from_raw)
 }
 
 /// `/proc/self/fd/N/name`: a short path to a file in an open directory.
@@ -332,6 +388,11 @@ pub(crate) fn clone3(ns_flags: u64, cgroup: Option<&OwnedFd>) -> Result<i32> {
         set_tid_size: 0,
         cgroup: 0,
     };
+    if ns_flags & libc::CLONE_PARENT as u64 != 0 {
+        // The kernel takes the exit signal from the caller's own then, and
+        // rejects any other.
+        args.exit_signal = 0;
+    }
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd.as_raw_fd() as u64;

@@ -3,7 +3,11 @@
 //! as end-of-file instead of a hang.
 
 use crate::error::{Context, Error, Result};
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recv, recvmsg, send, sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage,
+    ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixCredentials,
+};
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -95,6 +99,70 @@ impl Channel {
             t => return Err(Error::new(format!("sync: unknown message tag {t}"))),
         };
         Ok(Some(msg))
+    }
+
+    /// Sends `InitPid` with the sender's credentials: the kernel translates
+    /// the pid into the receiver's pid namespace, so the runtime learns the
+    /// init's host pid whatever namespace the init is in.
+    pub fn send_pid(&self) -> Result<()> {
+        let creds = UnixCredentials::new();
+        let cmsg = [ControlMessage::ScmCredentials(&creds)];
+        let buf = [6u8, 0, 0, 0, 0];
+        let iov = [IoSlice::new(&buf)];
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .context("sync: send pid")?;
+        Ok(())
+    }
+
+    /// Lets `recv_pid` see the sender's credentials.
+    pub fn pass_credentials(&self) -> Result<()> {
+        setsockopt(&self.fd, sockopt::PassCred, &true).context("sync: SO_PASSCRED")
+    }
+
+    /// Receives `InitPid` and returns the pid from its credentials.
+    pub fn recv_pid(&self) -> Result<Option<i32>> {
+        let mut buf = vec![0u8; 65_536];
+        let mut space = nix::cmsg_space!(UnixCredentials);
+        let (n, pid) = {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let msg = recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::empty(),
+            )
+            .context("sync: receive pid")?;
+            let mut pid = None;
+            for c in msg
+                .cmsgs()
+                .map_err(|e| Error::os("sync: control message", e))?
+            {
+                if let ControlMessageOwned::ScmCredentials(cr) = c {
+                    pid = Some(cr.pid());
+                }
+            }
+            (msg.bytes, pid)
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        if buf[0] == 8 {
+            return Err(Error::new(String::from_utf8_lossy(&buf[1..n]).into_owned()));
+        }
+        if buf[0] != 6 {
+            return Err(Error::new(format!(
+                "sync: expected the init pid, got tag {}",
+                buf[0]
+            )));
+        }
+        pid.map(Some)
+            .ok_or_else(|| Error::new("sync: init pid message without credentials"))
     }
 
     /// Waits for `want`; a `Failed` from the peer becomes the error.

@@ -129,7 +129,18 @@ fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
         .as_ref()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| typ.to_string());
-    mount_fs(&source, target.as_fd(), typ, opts.flags, &data)?;
+    match mount_fs(&source, target.as_fd(), typ, opts.flags, &data) {
+        // A user namespace that does not own the network namespace may not
+        // mount sysfs: like runc, bind the host's /sys read-only instead.
+        Err(e) if typ == "sysfs" && cfg.in_new_userns && e.errno() == Some(libc::EPERM) => {
+            let tree = clone_tree(Path::new("/sys"), true)
+                .context("sysfs in a user namespace: open_tree /sys")?;
+            let mut ro = opts.clone();
+            ro.flags |= libc::MS_RDONLY;
+            return attach_bind_at(tree, target, &ro);
+        }
+        r => r?,
+    }
     if opts.tmpcopyup && typ == "tmpfs" {
         // The fd we mounted on is the directory *under* the new tmpfs.
         let top = resolve::open_in_root(root, &dest, libc::O_PATH | libc::O_DIRECTORY)
