@@ -29,7 +29,10 @@ impl Error {
     /// An OS error with what was being done when it happened.
     pub fn os(what: impl fmt::Display, errno: nix::errno::Errno) -> Self {
         Error {
-            msg: format!("{what}: {}", std::io::Error::from_raw_os_error(errno as i32)),
+            msg: format!(
+                "{what}: {}",
+                std::io::Error::from_raw_os_error(errno as i32)
+            ),
             errno: Some(errno as i32),
         }
     }
