@@ -50,11 +50,12 @@ impl Abi {
         }
     }
 
-    fn table(self) -> &'static [(&'static str, u32)] {
+    /// Position of this ABI in `resolve`'s result.
+    pub(super) fn slot(self) -> usize {
         match self {
-            Abi::X86_64 => syscalls::X86_64,
-            Abi::I386 => syscalls::I386,
-            Abi::X32 => syscalls::X32,
+            Abi::X86_64 => 0,
+            Abi::I386 => 1,
+            Abi::X32 => 2,
         }
     }
 
@@ -62,10 +63,37 @@ impl Abi {
     /// such syscall (profiles list syscalls of every architecture; unknown
     /// ones are skipped, as libseccomp and runc do).
     pub(super) fn lookup(self, name: &str) -> Option<u32> {
-        let t = self.table();
-        t.binary_search_by(|(n, _)| (*n).cmp(name))
-            .ok()
-            .map(|i| t[i].1)
+        resolve(name).and_then(|nrs| nr_on(nrs, self))
+    }
+}
+
+/// The number in a `resolve` result for `abi`, if it has the syscall.
+pub(super) fn nr_on(nrs: [u32; 3], abi: Abi) -> Option<u32> {
+    Some(nrs[abi.slot()]).filter(|&n| n != syscalls::NONE)
+}
+
+fn fnv1a(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// A syscall's numbers on [x86_64, i386, x32] (`syscalls::NONE` where
+/// absent), or None for a name no ABI knows. One hash probe, no setup: the
+/// index is generated with the tables.
+pub(super) fn resolve(name: &str) -> Option<[u32; 3]> {
+    let mask = syscalls::SLOTS.len() - 1;
+    let mut h = fnv1a(name) as usize & mask;
+    loop {
+        let idx = syscalls::SLOTS[h];
+        if idx == 0xffff {
+            return None;
+        }
+        let (n, nrs) = syscalls::SYSCALLS[usize::from(idx)];
+        if n == name {
+            return Some(nrs);
+        }
+        h = (h + 1) & mask;
     }
 }
 
@@ -149,13 +177,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tables_are_sorted_and_unique() {
-        for abi in [Abi::X86_64, Abi::I386, Abi::X32] {
-            let t = abi.table();
-            for w in t.windows(2) {
-                assert!(w[0].0 < w[1].0, "{abi:?}: {} !< {}", w[0].0, w[1].0);
-            }
+    fn table_and_index_agree() {
+        let t = syscalls::SYSCALLS;
+        for w in t.windows(2) {
+            assert!(w[0].0 < w[1].0, "{} !< {}", w[0].0, w[1].0);
         }
+        for (name, nrs) in t {
+            assert_eq!(resolve(name), Some(*nrs), "{name}");
+        }
+        let used = syscalls::SLOTS.iter().filter(|&&s| s != 0xffff).count();
+        assert_eq!(used, t.len());
     }
 
     #[test]

@@ -6,12 +6,18 @@
 //! farther targets get an unconditional `ja` (32-bit offset) trampoline
 //! inserted right after the jump, transparently to the code generator.
 
-pub(super) const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20; // BPF_LD | BPF_W | BPF_ABS
-pub(super) const BPF_ALU_AND_K: u16 = 0x04 | 0x50; // BPF_ALU | BPF_AND | BPF_K
-pub(super) const BPF_JA: u16 = 0x05; // BPF_JMP | BPF_JA
-pub(super) const BPF_JEQ_K: u16 = 0x05 | 0x10;
-pub(super) const BPF_JGT_K: u16 = 0x05 | 0x20;
-pub(super) const BPF_JGE_K: u16 = 0x05 | 0x30;
+// Opcodes (linux/bpf_common.h): class | size/op | source.
+/// BPF_LD | BPF_W | BPF_ABS: A = 32-bit word of seccomp_data at k.
+pub(super) const BPF_LD_W_ABS: u16 = 0x20;
+/// BPF_ALU | BPF_AND | BPF_K: A &= k.
+pub(super) const BPF_ALU_AND_K: u16 = 0x54;
+/// BPF_JMP | BPF_JA: pc += k.
+pub(super) const BPF_JA: u16 = 0x05;
+/// BPF_JMP | BPF_JEQ | BPF_K, and JGT, JGE: pc += (A op k) ? jt : jf.
+pub(super) const BPF_JEQ_K: u16 = 0x15;
+pub(super) const BPF_JGT_K: u16 = 0x25;
+pub(super) const BPF_JGE_K: u16 = 0x35;
+/// BPF_RET | BPF_K: return k.
 pub(super) const BPF_RET_K: u16 = 0x06;
 
 /// The kernel's limit on program length (BPF_MAXINSNS).
@@ -105,7 +111,11 @@ pub(super) fn run(prog: &[libc::sock_filter], arch: u32, nr: u32, args: [u64; 6]
         pc += 1;
         match ins.code {
             BPF_LD_W_ABS => {
-                assert!(ins.k % 4 == 0 && ins.k < 64, "bad load offset {}", ins.k);
+                assert!(
+                    ins.k.is_multiple_of(4) && ins.k < 64,
+                    "bad load offset {}",
+                    ins.k
+                );
                 a = data[ins.k as usize / 4];
             }
             BPF_ALU_AND_K => a &= ins.k,

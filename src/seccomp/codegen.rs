@@ -67,14 +67,21 @@ pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
     let in_filter = |a: Abi| a == native || p.listed.contains(&a);
     let stub = !p.default.is_permissive() && p.default != Action::Errno(ENOSYS);
 
+    let mut res = resolve(p);
+    let mut take = |a: Abi| {
+        let k = a.slot();
+        (std::mem::take(&mut res.pairs[k]), res.max_nr[k])
+    };
     let mut asm = Asm::with_capacity(1024);
     let bad = asm.ret(BAD_ARCH);
     let mut entries: Vec<(u32, Label)> = Vec::new();
 
     if in_filter(Abi::I386) {
+        let (pairs, max) = take(Abi::I386);
         let blk = block(
             p,
-            Abi::I386,
+            pairs,
+            max,
             stub && p.listed.contains(&Abi::I386),
             (0, 1 << 32),
         );
@@ -84,9 +91,11 @@ pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
     }
     if in_filter(Abi::X86_64) {
         let x32 = if in_filter(Abi::X32) {
+            let (pairs, max) = take(Abi::X32);
             let blk = block(
                 p,
-                Abi::X32,
+                pairs,
+                max,
                 stub && p.listed.contains(&Abi::X32),
                 (u64::from(X32_SYSCALL_BIT), 1 << 32),
             );
@@ -94,9 +103,11 @@ pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
         } else {
             asm.ret(BAD_ARCH)
         };
+        let (pairs, max) = take(Abi::X86_64);
         let blk = block(
             p,
-            Abi::X86_64,
+            pairs,
+            max,
             stub && p.listed.contains(&Abi::X86_64),
             (0, u64::from(X32_SYSCALL_BIT)),
         );
@@ -123,29 +134,59 @@ pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
     Ok(asm.finish())
 }
 
-/// Collect the rules that apply to `abi` into intervals over `domain`
-/// (`[start, end)` of syscall numbers this block sees).
-fn block(p: &Profile, abi: Abi, stub: bool, domain: (u64, u64)) -> Block {
+/// Every (syscall number, rule index) per ABI, and the highest number the
+/// profile names per ABI (for the ENOSYS stub). One name lookup per name.
+struct Resolved {
+    pairs: [Vec<(u32, usize)>; 3],
+    max_nr: [Option<u32>; 3],
+}
+
+fn resolve(p: &Profile) -> Resolved {
     let default = p.default.ret();
-    let mut pairs: Vec<(u32, usize)> = Vec::new();
-    let mut max_nr: Option<u32> = None;
+    let mut res = Resolved {
+        pairs: Default::default(),
+        max_nr: [None; 3],
+    };
     for (ri, r) in p.rules.iter().enumerate() {
         let skip = r.action.ret() == default;
         for name in &r.names {
-            let Some(nr) = abi.lookup(name) else { continue };
-            max_nr = Some(max_nr.map_or(nr, |m| m.max(nr)));
-            if !skip {
-                pairs.push((nr, ri));
+            let Some(nrs) = abi::resolve(name) else {
+                continue;
+            };
+            for a in [Abi::X86_64, Abi::I386, Abi::X32] {
+                let Some(nr) = abi::nr_on(nrs, a) else {
+                    continue;
+                };
+                let k = a.slot();
+                res.max_nr[k] = Some(res.max_nr[k].map_or(nr, |m| m.max(nr)));
+                if !skip {
+                    res.pairs[k].push((nr, ri));
+                }
             }
         }
     }
+    res
+}
+
+/// Collect the rules that apply to one ABI into intervals over `domain`
+/// (`[start, end)` of syscall numbers this block sees).
+fn block(
+    p: &Profile,
+    mut pairs: Vec<(u32, usize)>,
+    max_nr: Option<u32>,
+    stub: bool,
+    domain: (u64, u64),
+) -> Block {
+    let default = p.default.ret();
     pairs.sort_unstable();
     pairs.dedup();
 
-    // Per syscall: an unconditional rule decides alone, else a chain.
+    // Per syscall: an unconditional rule decides alone, else a chain. Equal
+    // chains (one conditional rule naming several syscalls) share code.
+    let ris: Vec<usize> = pairs.iter().map(|&(_, ri)| ri).collect();
     let mut chains: Vec<Vec<usize>> = Vec::new();
-    let mut chain_ids: HashMap<Vec<usize>, usize> = HashMap::new();
-    let mut per_nr: Vec<(u32, Outcome)> = Vec::new();
+    let mut chain_ids: HashMap<&[usize], usize> = HashMap::new();
+    let mut per_nr: Vec<(u32, Outcome)> = Vec::with_capacity(pairs.len());
     let mut i = 0;
     while i < pairs.len() {
         let nr = pairs[i].0;
@@ -153,15 +194,14 @@ fn block(p: &Profile, abi: Abi, stub: bool, domain: (u64, u64)) -> Block {
         while j < pairs.len() && pairs[j].0 == nr {
             j += 1;
         }
-        let group = &pairs[i..j];
-        let outcome = match group.iter().find(|(_, ri)| p.rules[*ri].conds.is_empty()) {
-            Some((_, ri)) => Outcome::Ret(p.rules[*ri].action.ret()),
+        let group = &ris[i..j];
+        let outcome = match group.iter().find(|&&ri| p.rules[ri].conds.is_empty()) {
+            Some(&ri) => Outcome::Ret(p.rules[ri].action.ret()),
             None => {
-                let list: Vec<usize> = group.iter().map(|(_, ri)| *ri).collect();
                 let n = chains.len();
-                let id = *chain_ids.entry(list.clone()).or_insert(n);
+                let id = *chain_ids.entry(group).or_insert(n);
                 if id == n {
-                    chains.push(list);
+                    chains.push(group.to_vec());
                 }
                 Outcome::Chain(id)
             }

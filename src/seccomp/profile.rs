@@ -2,6 +2,7 @@
 //! raw `linux.seccomp` JSON. Every error names the config field it is about,
 //! e.g. `linux.seccomp.syscalls[12].action: unknown action "SCMP_ACT_FOO"`.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
@@ -13,6 +14,9 @@ use super::abi::{self, Abi, ArchEntry};
 use crate::error::{Error, Result};
 
 const FIELD: &str = "linux.seccomp";
+
+/// A config field name, formatted only when an error needs it.
+type Args<'a> = fmt::Arguments<'a>;
 const EPERM: u16 = libc::EPERM as u16;
 
 /// What the filter returns for a matching syscall.
@@ -102,14 +106,14 @@ pub(super) struct Cond {
 }
 
 #[derive(Clone, Debug)]
-pub(super) struct Rule {
-    pub names: Vec<String>,
+pub(super) struct Rule<'a> {
+    pub names: Vec<&'a str>,
     pub action: Action,
     pub conds: Vec<Cond>,
 }
 
 #[derive(Clone, Debug)]
-pub(super) struct Profile {
+pub(super) struct Profile<'a> {
     pub default: Action,
     /// Host ABIs named in `architectures` (SCMP_ARCH_NATIVE included). The
     /// native ABI is in the filter whether listed or not.
@@ -118,10 +122,10 @@ pub(super) struct Profile {
     pub flags: u32,
     pub listener_path: Option<PathBuf>,
     pub listener_metadata: Option<String>,
-    pub rules: Vec<Rule>,
+    pub rules: Vec<Rule<'a>>,
 }
 
-impl Profile {
+impl Profile<'_> {
     pub(super) fn uses_notify(&self) -> bool {
         self.rules.iter().any(|r| r.action == Action::Notify)
     }
@@ -131,7 +135,7 @@ fn field_err(field: impl std::fmt::Display, msg: impl std::fmt::Display) -> Erro
     Error::new(format!("{FIELD}.{field}: {msg}"))
 }
 
-fn errno_value(field: &str, v: Option<u32>) -> Result<u16> {
+fn errno_value(field: Args<'_>, v: Option<u32>) -> Result<u16> {
     match v {
         None => Ok(EPERM),
         // SECCOMP_RET_DATA is 16 bits; anything wider would be cut silently.
@@ -145,10 +149,10 @@ fn errno_value(field: &str, v: Option<u32>) -> Result<u16> {
 }
 
 fn action_from_name(
-    field: &str,
+    field: Args<'_>,
     name: &str,
     errno: Option<u32>,
-    errno_field: &str,
+    errno_field: Args<'_>,
 ) -> Result<Action> {
     Ok(match name {
         "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => Action::KillThread,
@@ -177,7 +181,7 @@ fn oci_action_name(a: LinuxSeccompAction) -> &'static str {
     }
 }
 
-fn op_from_name(field: &str, name: &str) -> Result<Op> {
+fn op_from_name(field: Args<'_>, name: &str) -> Result<Op> {
     Ok(match name {
         "SCMP_CMP_NE" => Op::Ne,
         "SCMP_CMP_LT" => Op::Lt,
@@ -202,7 +206,7 @@ fn oci_op(op: LinuxSeccompOperator) -> Op {
     }
 }
 
-fn flag_bit(field: &str, name: &str) -> Result<u32> {
+fn flag_bit(field: Args<'_>, name: &str) -> Result<u32> {
     Ok(match name {
         "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC as u32,
         "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG as u32,
@@ -225,11 +229,11 @@ fn oci_flag_name(f: LinuxSeccompFilterFlag) -> &'static str {
     }
 }
 
-fn arch_entry(field: &str, name: &str) -> Result<ArchEntry> {
+fn arch_entry(field: Args<'_>, name: &str) -> Result<ArchEntry> {
     abi::parse_arch(name).ok_or_else(|| field_err(field, format!("unknown architecture {name:?}")))
 }
 
-fn cond(field: &str, index: u64, op: Op, value: u64, value_two: u64) -> Result<Cond> {
+fn cond(field: Args<'_>, index: u64, op: Op, value: u64, value_two: u64) -> Result<Cond> {
     // Linux syscalls take at most six arguments.
     if index > 5 {
         return Err(field_err(
@@ -246,7 +250,7 @@ fn cond(field: &str, index: u64, op: Op, value: u64, value_two: u64) -> Result<C
 }
 
 /// Checks shared by both input forms, once the whole profile is read.
-fn finish(p: Profile) -> Result<Profile> {
+fn finish(p: Profile<'_>) -> Result<Profile<'_>> {
     if p.default == Action::Notify {
         // The runtime itself still makes syscalls after loading the filter
         // (to hand over the notify fd); with nobody listening yet they would
@@ -258,7 +262,7 @@ fn finish(p: Profile) -> Result<Profile> {
     }
     for (i, r) in p.rules.iter().enumerate() {
         if r.action == Action::Notify {
-            if let Some(j) = r.names.iter().position(|n| n == "write") {
+            if let Some(j) = r.names.iter().position(|n| *n == "write") {
                 // As runc: the fd handover after loading the filter writes.
                 return Err(field_err(
                     format!("syscalls[{i}].names[{j}]"),
@@ -280,7 +284,7 @@ fn finish(p: Profile) -> Result<Profile> {
     Ok(p)
 }
 
-fn check_names(i: usize, names: &[String]) -> Result<()> {
+fn check_names(i: usize, names: &[&str]) -> Result<()> {
     for (j, n) in names.iter().enumerate() {
         if n.is_empty() {
             return Err(field_err(
@@ -293,37 +297,38 @@ fn check_names(i: usize, names: &[String]) -> Result<()> {
 }
 
 /// Read oci-spec's typed form (what the runtime has after loading config.json).
-pub(super) fn from_oci(s: &LinuxSeccomp) -> Result<Profile> {
+pub(super) fn from_oci(s: &LinuxSeccomp) -> Result<Profile<'_>> {
     let default = action_from_name(
-        "defaultAction",
+        format_args!("defaultAction"),
         oci_action_name(s.default_action()),
         s.default_errno_ret(),
-        "defaultErrnoRet",
+        format_args!("defaultErrnoRet"),
     )?;
     let mut listed = Vec::new();
     for (i, a) in s.architectures().iter().flatten().enumerate() {
         let name = abi::oci_arch_name(*a);
-        if let ArchEntry::Host(abi) = arch_entry(&format!("architectures[{i}]"), &name)? {
+        if let ArchEntry::Host(abi) = arch_entry(format_args!("architectures[{i}]"), &name)? {
             listed.push(abi);
         }
     }
     let mut flags = 0;
     for (i, f) in s.flags().iter().flatten().enumerate() {
-        flags |= flag_bit(&format!("flags[{i}]"), oci_flag_name(*f))?;
+        flags |= flag_bit(format_args!("flags[{i}]"), oci_flag_name(*f))?;
     }
     let mut rules = Vec::new();
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
-        check_names(i, sc.names())?;
+        let names: Vec<&str> = sc.names().iter().map(String::as_str).collect();
+        check_names(i, &names)?;
         let action = action_from_name(
-            &format!("syscalls[{i}].action"),
+            format_args!("syscalls[{i}].action"),
             oci_action_name(sc.action()),
             sc.errno_ret(),
-            &format!("syscalls[{i}].errnoRet"),
+            format_args!("syscalls[{i}].errnoRet"),
         )?;
         let mut conds = Vec::new();
         for (j, a) in sc.args().iter().flatten().enumerate() {
             conds.push(cond(
-                &format!("syscalls[{i}].args[{j}]"),
+                format_args!("syscalls[{i}].args[{j}]"),
                 a.index() as u64,
                 oci_op(a.op()),
                 a.value(),
@@ -331,7 +336,7 @@ pub(super) fn from_oci(s: &LinuxSeccomp) -> Result<Profile> {
             )?);
         }
         rules.push(Rule {
-            names: sc.names().clone(),
+            names,
             action,
             conds,
         });
@@ -352,12 +357,12 @@ fn get<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Val
     obj.get(key).filter(|v| !v.is_null())
 }
 
-fn as_str<'a>(field: &str, v: &'a Value) -> Result<&'a str> {
+fn as_str<'a>(field: Args<'_>, v: &'a Value) -> Result<&'a str> {
     v.as_str()
         .ok_or_else(|| field_err(field, format!("expected a string, got {}", kind(v))))
 }
 
-fn as_u64(field: &str, v: &Value) -> Result<u64> {
+fn as_u64(field: Args<'_>, v: &Value) -> Result<u64> {
     v.as_u64().ok_or_else(|| {
         field_err(
             field,
@@ -366,12 +371,12 @@ fn as_u64(field: &str, v: &Value) -> Result<u64> {
     })
 }
 
-fn as_u32(field: &str, v: &Value) -> Result<u32> {
+fn as_u32(field: Args<'_>, v: &Value) -> Result<u32> {
     let n = as_u64(field, v)?;
     u32::try_from(n).map_err(|_| field_err(field, format!("{n} does not fit in 32 bits")))
 }
 
-fn as_array<'a>(field: &str, v: &'a Value) -> Result<&'a Vec<Value>> {
+fn as_array<'a>(field: Args<'_>, v: &'a Value) -> Result<&'a Vec<Value>> {
     v.as_array()
         .ok_or_else(|| field_err(field, format!("expected an array, got {}", kind(v))))
 }
@@ -403,50 +408,53 @@ fn short(v: &Value) -> String {
 
 /// Read the raw `linux.seccomp` object. Use this when oci-spec refused the
 /// config: its serde message does not say which rule was wrong, this does.
-pub(super) fn from_json(v: &Value) -> Result<Profile> {
+pub(super) fn from_json(v: &Value) -> Result<Profile<'_>> {
     let obj = v
         .as_object()
         .ok_or_else(|| Error::new(format!("{FIELD}: expected an object, got {}", kind(v))))?;
     let default_errno = get(obj, "defaultErrnoRet")
-        .map(|v| as_u32("defaultErrnoRet", v))
+        .map(|v| as_u32(format_args!("defaultErrnoRet"), v))
         .transpose()?;
     let default_name = match get(obj, "defaultAction") {
-        Some(v) => as_str("defaultAction", v)?,
+        Some(v) => as_str(format_args!("defaultAction"), v)?,
         None => return Err(field_err("defaultAction", "missing")),
     };
     let default = action_from_name(
-        "defaultAction",
+        format_args!("defaultAction"),
         default_name,
         default_errno,
-        "defaultErrnoRet",
+        format_args!("defaultErrnoRet"),
     )?;
 
     let mut listed = Vec::new();
     if let Some(a) = get(obj, "architectures") {
-        for (i, e) in as_array("architectures", a)?.iter().enumerate() {
-            let f = format!("architectures[{i}]");
-            if let ArchEntry::Host(abi) = arch_entry(&f, as_str(&f, e)?)? {
+        for (i, e) in as_array(format_args!("architectures"), a)?
+            .iter()
+            .enumerate()
+        {
+            let name = as_str(format_args!("architectures[{i}]"), e)?;
+            if let ArchEntry::Host(abi) = arch_entry(format_args!("architectures[{i}]"), name)? {
                 listed.push(abi);
             }
         }
     }
     let mut flags = 0;
     if let Some(a) = get(obj, "flags") {
-        for (i, e) in as_array("flags", a)?.iter().enumerate() {
-            let f = format!("flags[{i}]");
-            flags |= flag_bit(&f, as_str(&f, e)?)?;
+        for (i, e) in as_array(format_args!("flags"), a)?.iter().enumerate() {
+            let name = as_str(format_args!("flags[{i}]"), e)?;
+            flags |= flag_bit(format_args!("flags[{i}]"), name)?;
         }
     }
     let listener_path = get(obj, "listenerPath")
-        .map(|v| as_str("listenerPath", v).map(PathBuf::from))
+        .map(|v| as_str(format_args!("listenerPath"), v).map(PathBuf::from))
         .transpose()?;
     let listener_metadata = get(obj, "listenerMetadata")
-        .map(|v| as_str("listenerMetadata", v).map(String::from))
+        .map(|v| as_str(format_args!("listenerMetadata"), v).map(String::from))
         .transpose()?;
 
     let mut rules = Vec::new();
     if let Some(a) = get(obj, "syscalls") {
-        for (i, e) in as_array("syscalls", a)?.iter().enumerate() {
+        for (i, e) in as_array(format_args!("syscalls"), a)?.iter().enumerate() {
             rules.push(rule_from_json(i, e)?);
         }
     }
@@ -460,45 +468,58 @@ pub(super) fn from_json(v: &Value) -> Result<Profile> {
     })
 }
 
-fn rule_from_json(i: usize, v: &Value) -> Result<Rule> {
-    let f = format!("syscalls[{i}]");
-    let obj = v
-        .as_object()
-        .ok_or_else(|| field_err(&f, format!("expected an object, got {}", kind(v))))?;
+fn rule_from_json(i: usize, v: &Value) -> Result<Rule<'_>> {
+    let obj = v.as_object().ok_or_else(|| {
+        field_err(
+            format_args!("syscalls[{i}]"),
+            format!("expected an object, got {}", kind(v)),
+        )
+    })?;
     let mut names = Vec::new();
     match get(obj, "names") {
-        None => return Err(field_err(format!("{f}.names"), "missing")),
+        None => return Err(field_err(format!("syscalls[{i}].names"), "missing")),
         Some(a) => {
-            for (j, n) in as_array(&format!("{f}.names"), a)?.iter().enumerate() {
-                names.push(as_str(&format!("{f}.names[{j}]"), n)?.to_string());
+            for (j, n) in as_array(format_args!("syscalls[{i}].names"), a)?
+                .iter()
+                .enumerate()
+            {
+                names.push(as_str(format_args!("syscalls[{i}].names[{j}]"), n)?);
             }
         }
     }
     check_names(i, &names)?;
     let errno = get(obj, "errnoRet")
-        .map(|v| as_u32(&format!("{f}.errnoRet"), v))
+        .map(|v| as_u32(format_args!("syscalls[{i}].errnoRet"), v))
         .transpose()?;
     let action_name = match get(obj, "action") {
-        Some(v) => as_str(&format!("{f}.action"), v)?,
-        None => return Err(field_err(format!("{f}.action"), "missing")),
+        Some(v) => as_str(format_args!("syscalls[{i}].action"), v)?,
+        None => return Err(field_err(format!("syscalls[{i}].action"), "missing")),
     };
     let action = action_from_name(
-        &format!("{f}.action"),
+        format_args!("syscalls[{i}].action"),
         action_name,
         errno,
-        &format!("{f}.errnoRet"),
+        format_args!("syscalls[{i}].errnoRet"),
     )?;
     let mut conds = Vec::new();
     if let Some(a) = get(obj, "args") {
-        for (j, e) in as_array(&format!("{f}.args"), a)?.iter().enumerate() {
-            let af = format!("{f}.args[{j}]");
-            let ao = e
-                .as_object()
-                .ok_or_else(|| field_err(&af, format!("expected an object, got {}", kind(e))))?;
+        for (j, e) in as_array(format_args!("syscalls[{i}].args"), a)?
+            .iter()
+            .enumerate()
+        {
+            let ao = e.as_object().ok_or_else(|| {
+                field_err(
+                    format_args!("syscalls[{i}].args[{j}]"),
+                    format!("expected an object, got {}", kind(e)),
+                )
+            })?;
             let num = |key: &str, required: bool| -> Result<u64> {
                 match get(ao, key) {
-                    Some(v) => as_u64(&format!("{af}.{key}"), v),
-                    None if required => Err(field_err(format!("{af}.{key}"), "missing")),
+                    Some(v) => as_u64(format_args!("syscalls[{i}].args[{j}].{key}"), v),
+                    None if required => Err(field_err(
+                        format!("syscalls[{i}].args[{j}].{key}"),
+                        "missing",
+                    )),
                     None => Ok(0),
                 }
             };
@@ -506,10 +527,19 @@ fn rule_from_json(i: usize, v: &Value) -> Result<Rule> {
             let value = num("value", true)?;
             let value_two = num("valueTwo", false)?;
             let op = match get(ao, "op") {
-                Some(v) => op_from_name(&format!("{af}.op"), as_str(&format!("{af}.op"), v)?)?,
-                None => return Err(field_err(format!("{af}.op"), "missing")),
+                Some(v) => op_from_name(
+                    format_args!("syscalls[{i}].args[{j}].op"),
+                    as_str(format_args!("syscalls[{i}].args[{j}].op"), v)?,
+                )?,
+                None => return Err(field_err(format!("syscalls[{i}].args[{j}].op"), "missing")),
             };
-            conds.push(cond(&af, index, op, value, value_two)?);
+            conds.push(cond(
+                format_args!("syscalls[{i}].args[{j}]"),
+                index,
+                op,
+                value,
+                value_two,
+            )?);
         }
     }
     Ok(Rule {
@@ -606,11 +636,11 @@ mod tests {
 
     #[test]
     fn errno_defaults_to_eperm() {
-        let p = from_json(&json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        let v = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
             {"names": ["read"], "action": "SCMP_ACT_TRACE"},
             {"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
-        ]}))
-        .unwrap();
+        ]});
+        let p = from_json(&v).unwrap();
         assert_eq!(p.default, Action::Errno(1));
         assert_eq!(p.rules[0].action, Action::Trace(1));
         assert_eq!(p.rules[1].action, Action::Errno(38));
@@ -630,7 +660,7 @@ mod tests {
             ]
         });
         let a = from_json(&v).unwrap();
-        let typed: LinuxSeccomp = serde_json::from_value(v).unwrap();
+        let typed: LinuxSeccomp = serde_json::from_value(v.clone()).unwrap();
         let b = from_oci(&typed).unwrap();
         assert_eq!(a.default, b.default);
         assert_eq!(a.listed, b.listed);
