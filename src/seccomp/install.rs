@@ -97,6 +97,35 @@ pub(super) fn load(prog: &[libc::sock_filter], flags: u32) -> Result<Option<Owne
     }
 }
 
+/// Whether the running kernel knows a SECCOMP_FILTER_FLAG_* bit. Probed as
+/// libseccomp does: a filter pointer of NULL makes a known flag fail with
+/// EFAULT (nothing is installed), an unknown one with EINVAL.
+pub(super) fn kernel_knows_flag(flag: u32) -> bool {
+    // The kernel only takes WAIT_KILLABLE_RECV together with a listener.
+    let flag = if flag == libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32 {
+        flag | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32
+    } else {
+        flag
+    };
+    // SAFETY: the kernel validates the flags, then faults on the NULL program
+    // pointer before changing anything.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+            libc::c_ulong::from(flag),
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    ret < 0 && Errno::last() == Errno::EFAULT
+}
+
+/// Whether the kernel was built with seccomp filtering.
+pub(super) fn kernel_has_seccomp() -> bool {
+    // SAFETY: PR_GET_SECCOMP takes no pointers; EINVAL means no seccomp.
+    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +139,12 @@ mod tests {
         assert_eq!(kernel_flags(tsync | wkr, true), wkr | nl);
         assert_eq!(flag_names(tsync | nl), "TSYNC|NEW_LISTENER");
         assert_eq!(flag_names(0), "none");
+    }
+
+    #[test]
+    fn probes() {
+        assert!(kernel_has_seccomp());
+        assert!(kernel_knows_flag(libc::SECCOMP_FILTER_FLAG_LOG as u32));
+        assert!(!kernel_knows_flag(1 << 30));
     }
 }

@@ -136,7 +136,22 @@ pub fn supported_archs() -> &'static [&'static str] {
     abi::ARCH_NAMES
 }
 
-/// For `kist features`: the `flags` values understood.
-pub fn supported_flags() -> &'static [&'static str] {
+/// For `kist features` (`knownFlags`): the `flags` values understood.
+pub fn known_flags() -> &'static [&'static str] {
     profile::FLAG_NAMES
+}
+
+/// For `kist features` (`supportedFlags`): the known flags the running kernel
+/// accepts (probed without installing anything).
+pub fn supported_flags() -> Vec<&'static str> {
+    profile::FLAG_NAMES
+        .iter()
+        .copied()
+        .filter(|name| profile::flag_value(name).is_some_and(install::kernel_knows_flag))
+        .collect()
+}
+
+/// For `kist features` (`enabled`): whether the kernel has seccomp filters.
+pub fn enabled() -> bool {
+    install::kernel_has_seccomp()
 }

@@ -206,16 +206,20 @@ fn oci_op(op: LinuxSeccompOperator) -> Op {
     }
 }
 
+/// The SECCOMP_FILTER_FLAG_* bit of a `flags` entry.
+pub(super) fn flag_value(name: &str) -> Option<u32> {
+    let bit = match name {
+        "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC,
+        "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+        _ => return None,
+    };
+    Some(bit as u32)
+}
+
 fn flag_bit(field: Args<'_>, name: &str) -> Result<u32> {
-    Ok(match name {
-        "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC as u32,
-        "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG as u32,
-        "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32,
-        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => {
-            libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32
-        }
-        other => return Err(field_err(field, format!("unknown flag {other:?}"))),
-    })
+    flag_value(name).ok_or_else(|| field_err(field, format!("unknown flag {name:?}")))
 }
 
 fn oci_flag_name(f: LinuxSeccompFilterFlag) -> &'static str {

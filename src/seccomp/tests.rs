@@ -844,6 +844,7 @@ fn kernel_notify_sends_fd_and_state_to_listener() {
 
     let f = filter(json!({"defaultAction": "SCMP_ACT_ALLOW",
         "listenerPath": sock_path, "listenerMetadata": "hello agent",
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_TSYNC"],
         "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}));
     assert!(f.uses_notify());
     assert_eq!(f.listener_path(), Some(sock_path.as_path()));
@@ -945,4 +946,14 @@ impl Drop for ChildGuard {
             let _ = waitpid(self.0, None);
         }
     }
+}
+
+#[test]
+fn features_lists() {
+    assert!(super::enabled());
+    assert_eq!(super::supported_actions().len(), 9);
+    assert_eq!(super::supported_operators().len(), 7);
+    assert!(super::supported_archs().contains(&"SCMP_ARCH_X32"));
+    // Kernel 5.19+ knows all four.
+    assert_eq!(super::supported_flags(), super::known_flags());
 }
