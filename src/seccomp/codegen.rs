@@ -340,7 +340,10 @@ fn emit_cond(asm: &mut Asm, wide: bool, c: &Cond, pass: Label, fail: Label) -> L
         asm.stmt(AND, vlo);
     }
     let lo_entry = asm.stmt(LD, lo_off);
-    if !wide {
+    // A mask without high bits and a zero high datum always match the high
+    // word (the usual case, e.g. clone flags).
+    let trivial_hi = c.op == Op::MaskedEq && vhi == 0 && dhi == 0;
+    if !wide || trivial_hi {
         return lo_entry;
     }
     // High word first: it decides unless equal, then the low word decides.

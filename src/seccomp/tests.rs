@@ -10,7 +10,7 @@ use nix::unistd::{fork, ForkResult};
 use oci_spec::runtime::LinuxSeccomp;
 use serde_json::{json, Value};
 
-use super::abi::Abi;
+use super::abi::{self, Abi};
 use super::moby::{self, DOCKER_DEFAULT_CAPS};
 use super::{bpf, compile, compile_json, Filter};
 
@@ -956,4 +956,173 @@ fn features_lists() {
     assert!(super::supported_archs().contains(&"SCMP_ARCH_X32"));
     // Kernel 5.19+ knows all four.
     assert_eq!(super::supported_flags(), super::known_flags());
+}
+
+// ---- differential test: BPF against a direct reading of the profile ----
+
+/// What the profile means for one syscall, evaluated straight from the
+/// rules (the semantics `codegen` documents), without BPF.
+fn reference(p: &super::profile::Profile, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+    use super::profile::{Action, Op};
+    let bad = libc::SECCOMP_RET_KILL_THREAD;
+    let in_filter = |a: Abi| a == Abi::X86_64 || p.listed.contains(&a);
+    let abi = match arch {
+        abi::AUDIT_ARCH_X86_64 if nr >= abi::X32_SYSCALL_BIT => Abi::X32,
+        abi::AUDIT_ARCH_X86_64 => Abi::X86_64,
+        abi::AUDIT_ARCH_I386 => Abi::I386,
+        _ => return bad,
+    };
+    if !in_filter(abi) {
+        return bad;
+    }
+    let default = p.default.ret();
+    let names_nr = |r: &super::profile::Rule| -> Vec<u32> {
+        r.names.iter().filter_map(|n| abi.lookup(n)).collect()
+    };
+    let applies: Vec<&super::profile::Rule> = p
+        .rules
+        .iter()
+        .filter(|r| r.action.ret() != default && names_nr(r).contains(&nr))
+        .collect();
+    if let Some(r) = applies.iter().find(|r| r.conds.is_empty()) {
+        return r.action.ret();
+    }
+    for r in &applies {
+        let holds = r.conds.iter().all(|c| {
+            let (mut a, mut v, mut d) = (args[c.index as usize], c.value, c.value_two);
+            if !abi.wide_args() {
+                (a, v, d) = (a & 0xffff_ffff, v & 0xffff_ffff, d & 0xffff_ffff);
+            }
+            match c.op {
+                Op::Ne => a != v,
+                Op::Lt => a < v,
+                Op::Le => a <= v,
+                Op::Eq => a == v,
+                Op::Ge => a >= v,
+                Op::Gt => a > v,
+                Op::MaskedEq => a & v == d,
+            }
+        });
+        if holds {
+            return r.action.ret();
+        }
+    }
+    let stub = !p.default.is_permissive()
+        && p.default != Action::Errno(libc::ENOSYS as u16)
+        && p.listed.contains(&abi);
+    let max = p.rules.iter().flat_map(names_nr).max();
+    if stub && max.is_some_and(|m| nr > m) {
+        return Action::Errno(libc::ENOSYS as u16).ret();
+    }
+    default
+}
+
+#[test]
+fn bpf_matches_reference_semantics() {
+    const OPS: &[&str] = &[
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_MASKED_EQ",
+    ];
+    const ACTIONS: &[&str] = &[
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_KILL_PROCESS",
+    ];
+    let all = super::syscalls::SYSCALLS;
+    let mut r = Rng(0x1234_5678_9abc_def1);
+    let values = [
+        0u64,
+        1,
+        5,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x1_0000_0005,
+        u64::MAX,
+        1 << 63,
+    ];
+    let (mut checks, mut longest, mut too_big) = (0, 0, 0);
+    for round in 0..150 {
+        // Some profiles big enough to need long jumps.
+        let n_rules = if round % 10 == 0 {
+            150 + r.below(150)
+        } else {
+            r.below(40)
+        };
+        let mut rules = Vec::new();
+        for _ in 0..n_rules {
+            let names: Vec<&str> = (0..1 + r.below(3))
+                .map(|_| all[r.below(all.len())].0)
+                .collect();
+            let mut rule = json!({"names": names, "action": ACTIONS[r.below(ACTIONS.len())], "errnoRet": r.below(50)});
+            if r.below(2) == 0 {
+                rule["args"] = Value::Array(
+                    (0..1 + r.below(3))
+                        .map(|_| {
+                            json!({"index": r.below(6), "value": values[r.below(values.len())] ^ r.below(3) as u64,
+                                   "valueTwo": values[r.below(values.len())] & 0xf, "op": OPS[r.below(OPS.len())]})
+                        })
+                        .collect(),
+                );
+            }
+            rules.push(rule);
+        }
+        let arches: Vec<&str> = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+            .into_iter()
+            .filter(|_| r.below(3) != 0)
+            .collect();
+        let v = json!({"defaultAction": ACTIONS[r.below(ACTIONS.len())], "defaultErrnoRet": r.below(40),
+                       "architectures": arches, "syscalls": rules});
+        let p = super::profile::from_json(&v).unwrap();
+        let f = match compile_json(&v) {
+            Ok(f) => f,
+            Err(e) => {
+                assert!(e.to_string().contains("limit of 4096"), "{e}");
+                too_big += 1;
+                continue;
+            }
+        };
+        longest = longest.max(f.len());
+        for _ in 0..400 {
+            let (arch, nr) = match r.below(8) {
+                0 => (abi::AUDIT_ARCH_I386, r.below(500) as u32),
+                1 => (
+                    abi::AUDIT_ARCH_X86_64,
+                    abi::X32_SYSCALL_BIT | r.below(600) as u32,
+                ),
+                2 => (abi::AUDIT_ARCH_X86_64, r.next() as u32),
+                3 => (0xc000_00b7, r.below(400) as u32),
+                _ => {
+                    let (_, nrs) = all[r.below(all.len())];
+                    let k = r.below(3);
+                    let arch = if k == 1 {
+                        abi::AUDIT_ARCH_I386
+                    } else {
+                        abi::AUDIT_ARCH_X86_64
+                    };
+                    (arch, nrs[k])
+                }
+            };
+            let mut args = [0u64; 6];
+            for a in &mut args {
+                *a = values[r.below(values.len())] ^ r.below(3) as u64;
+            }
+            let want = reference(&p, arch, nr, args);
+            let got = bpf::run(&f.prog, arch, nr, args);
+            assert_eq!(
+                got, want,
+                "round {round}: arch {arch:#x} nr {nr:#x} args {args:x?}\n{v}"
+            );
+            checks += 1;
+        }
+    }
+    println!("{checks} decisions checked; longest program {longest}, {too_big} over the limit");
+    // Programs long enough that jumps need trampolines were covered.
+    assert!(longest > 1000, "longest program {longest}");
 }
