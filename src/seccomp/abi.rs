@@ -97,6 +97,79 @@ pub(super) fn resolve(name: &str) -> Option<[u32; 3]> {
     }
 }
 
+/// i386 multiplexes socket and SysV IPC calls through socketcall(2) and
+/// ipc(2), with the call number in the first argument. A rule on `bind` must
+/// also cover `socketcall(SYS_BIND, ...)`, or a deny rule could be dodged
+/// through the multiplexer (libseccomp adds the same rules).
+pub(super) const I386_SOCKETCALL: u32 = 102;
+pub(super) const I386_IPC: u32 = 117;
+
+/// Socket calls (linux/net.h SYS_*).
+const SOCKETCALLS: &[(&str, u32)] = &[
+    ("socket", 1),
+    ("bind", 2),
+    ("connect", 3),
+    ("listen", 4),
+    ("accept", 5),
+    ("getsockname", 6),
+    ("getpeername", 7),
+    ("socketpair", 8),
+    ("send", 9),
+    ("recv", 10),
+    ("sendto", 11),
+    ("recvfrom", 12),
+    ("shutdown", 13),
+    ("setsockopt", 14),
+    ("getsockopt", 15),
+    ("sendmsg", 16),
+    ("recvmsg", 17),
+    ("accept4", 18),
+    ("recvmmsg", 19),
+    ("sendmmsg", 20),
+];
+
+/// SysV IPC calls (linux/ipc.h); the kernel reads only the low 16 bits of the
+/// call, the high ones carry a version.
+const IPC_CALLS: &[(&str, u32)] = &[
+    ("semop", 1),
+    ("semget", 2),
+    ("semctl", 3),
+    ("semtimedop", 4),
+    ("msgsnd", 11),
+    ("msgrcv", 12),
+    ("msgget", 13),
+    ("msgctl", 14),
+    ("shmat", 21),
+    ("shmdt", 22),
+    ("shmget", 23),
+    ("shmctl", 24),
+];
+
+/// How an i386 syscall is reached through a multiplexer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mux {
+    /// socketcall(call, args): first argument equals `call`.
+    Socket(u32),
+    /// ipc(call, ...): low 16 bits of the first argument equal `call`.
+    Ipc(u32),
+}
+
+impl Mux {
+    pub(super) fn syscall(self) -> u32 {
+        match self {
+            Mux::Socket(_) => I386_SOCKETCALL,
+            Mux::Ipc(_) => I386_IPC,
+        }
+    }
+}
+
+pub(super) fn i386_mux(name: &str) -> Option<Mux> {
+    let find = |t: &[(&str, u32)]| t.iter().find(|(n, _)| *n == name).map(|(_, c)| *c);
+    find(SOCKETCALLS)
+        .map(Mux::Socket)
+        .or_else(|| find(IPC_CALLS).map(Mux::Ipc))
+}
+
 /// The host's native ABI (always part of a filter, as with libseccomp) and
 /// all ABIs the host can execute. Empty on hosts we have no tables for.
 pub(super) fn host_abis() -> &'static [Abi] {
@@ -199,6 +272,15 @@ mod tests {
         assert_eq!(Abi::I386.lookup("socketcall"), Some(102));
         assert_eq!(Abi::X86_64.lookup("fchmodat2"), Some(452));
         assert_eq!(Abi::X86_64.lookup("no_such_syscall"), None);
+    }
+
+    #[test]
+    fn multiplexers() {
+        assert_eq!(Abi::I386.lookup("socketcall"), Some(I386_SOCKETCALL));
+        assert_eq!(Abi::I386.lookup("ipc"), Some(I386_IPC));
+        assert_eq!(i386_mux("accept4"), Some(Mux::Socket(18)));
+        assert_eq!(i386_mux("shmctl"), Some(Mux::Ipc(24)));
+        assert_eq!(i386_mux("read"), None);
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //!   on x86_64 a syscall with the x32 bit goes to the x32 rules, or is a bad
 //!   arch when x32 is not listed;
 //! - syscall names unknown to an ABI are skipped for that ABI;
+//! - on i386, an unconditional rule for a socket or SysV IPC syscall also
+//!   covers it through socketcall(2)/ipc(2) (libseccomp does the same);
 //! - rules whose action equals the default action are dropped (runc);
 //! - an unconditional rule for a syscall wins over all its conditional rules
 //!   (libseccomp), the first one if there are several;
@@ -52,8 +54,8 @@ enum Outcome {
 struct Block {
     /// (first number, outcome), covering the ABI's whole number range.
     intervals: Vec<(u32, Outcome)>,
-    /// Rule indices tried in order, per chain.
-    chains: Vec<Vec<usize>>,
+    /// Entries tried in order, per chain.
+    chains: Vec<Vec<Key>>,
 }
 
 pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
@@ -134,10 +136,50 @@ pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
     Ok(asm.finish())
 }
 
-/// Every (syscall number, rule index) per ABI, and the highest number the
-/// profile names per ABI (for the ENOSYS stub). One name lookup per name.
+/// Which rule an entry comes from, and in which form: the low bits say
+/// whether it is the rule itself or its i386 multiplexer form. Sorting
+/// entries keeps profile order.
+type Key = u64;
+const MUX_BITS: u32 = 6;
+const MUX_IPC: u64 = 32;
+
+fn key(ri: usize, mux: Option<abi::Mux>) -> Key {
+    let sub = match mux {
+        None => 0,
+        Some(abi::Mux::Socket(c)) => u64::from(c),
+        Some(abi::Mux::Ipc(c)) => MUX_IPC + u64::from(c),
+    };
+    ((ri as u64) << MUX_BITS) | sub
+}
+
+fn rule_of(k: Key) -> usize {
+    (k >> MUX_BITS) as usize
+}
+
+/// The condition a multiplexer entry adds, if `k` is one.
+fn mux_cond(k: Key) -> Option<Cond> {
+    let sub = k & ((1 << MUX_BITS) - 1);
+    match sub {
+        0 => None,
+        c if c < MUX_IPC => Some(Cond {
+            index: 0,
+            op: Op::Eq,
+            value: c,
+            value_two: 0,
+        }),
+        c => Some(Cond {
+            index: 0,
+            op: Op::MaskedEq,
+            value: 0xffff,
+            value_two: c - MUX_IPC,
+        }),
+    }
+}
+
+/// Every (syscall number, entry) per ABI, and the highest number the profile
+/// names per ABI (for the ENOSYS stub). One name lookup per name.
 struct Resolved {
-    pairs: [Vec<(u32, usize)>; 3],
+    pairs: [Vec<(u32, Key)>; 3],
     max_nr: [Option<u32>; 3],
 }
 
@@ -150,17 +192,24 @@ fn resolve(p: &Profile) -> Resolved {
     for (ri, r) in p.rules.iter().enumerate() {
         let skip = r.action.ret() == default;
         for name in &r.names {
-            let Some(nrs) = abi::resolve(name) else {
-                continue;
-            };
-            for a in [Abi::X86_64, Abi::I386, Abi::X32] {
-                let Some(nr) = abi::nr_on(nrs, a) else {
-                    continue;
-                };
-                let k = a.slot();
-                res.max_nr[k] = Some(res.max_nr[k].map_or(nr, |m| m.max(nr)));
-                if !skip {
-                    res.pairs[k].push((nr, ri));
+            if let Some(nrs) = abi::resolve(name) {
+                for a in [Abi::X86_64, Abi::I386, Abi::X32] {
+                    let Some(nr) = abi::nr_on(nrs, a) else {
+                        continue;
+                    };
+                    let k = a.slot();
+                    res.max_nr[k] = Some(res.max_nr[k].map_or(nr, |m| m.max(nr)));
+                    if !skip {
+                        res.pairs[k].push((nr, key(ri, None)));
+                    }
+                }
+            }
+            // Argument conditions cannot follow a multiplexed call (its
+            // arguments are in memory), so only unconditional rules get a
+            // multiplexer form; conditional ones cover the direct syscall.
+            if !skip && r.conds.is_empty() {
+                if let Some(m) = abi::i386_mux(name) {
+                    res.pairs[Abi::I386.slot()].push((m.syscall(), key(ri, Some(m))));
                 }
             }
         }
@@ -172,7 +221,7 @@ fn resolve(p: &Profile) -> Resolved {
 /// (`[start, end)` of syscall numbers this block sees).
 fn block(
     p: &Profile,
-    mut pairs: Vec<(u32, usize)>,
+    mut pairs: Vec<(u32, Key)>,
     max_nr: Option<u32>,
     stub: bool,
     domain: (u64, u64),
@@ -183,9 +232,9 @@ fn block(
 
     // Per syscall: an unconditional rule decides alone, else a chain. Equal
     // chains (one conditional rule naming several syscalls) share code.
-    let ris: Vec<usize> = pairs.iter().map(|&(_, ri)| ri).collect();
-    let mut chains: Vec<Vec<usize>> = Vec::new();
-    let mut chain_ids: HashMap<&[usize], usize> = HashMap::new();
+    let keys: Vec<Key> = pairs.iter().map(|&(_, k)| k).collect();
+    let mut chains: Vec<Vec<Key>> = Vec::new();
+    let mut chain_ids: HashMap<&[Key], usize> = HashMap::new();
     let mut per_nr: Vec<(u32, Outcome)> = Vec::with_capacity(pairs.len());
     let mut i = 0;
     while i < pairs.len() {
@@ -194,9 +243,12 @@ fn block(
         while j < pairs.len() && pairs[j].0 == nr {
             j += 1;
         }
-        let group = &ris[i..j];
-        let outcome = match group.iter().find(|&&ri| p.rules[ri].conds.is_empty()) {
-            Some(&ri) => Outcome::Ret(p.rules[ri].action.ret()),
+        let group = &keys[i..j];
+        let unconditional = group
+            .iter()
+            .find(|&&k| mux_cond(k).is_none() && p.rules[rule_of(k)].conds.is_empty());
+        let outcome = match unconditional {
+            Some(&k) => Outcome::Ret(p.rules[rule_of(k)].action.ret()),
             None => {
                 let n = chains.len();
                 let id = *chain_ids.entry(group).or_insert(n);
@@ -277,11 +329,16 @@ fn emit_tree(asm: &mut Asm, p: &Profile, abi: Abi, blk: &Block) -> Label {
     let mut chain_labels = Vec::with_capacity(blk.chains.len());
     for list in &blk.chains {
         let mut next = asm.ret(default);
-        for &ri in list.iter().rev() {
-            let r = &p.rules[ri];
+        for &k in list.iter().rev() {
+            let r = &p.rules[rule_of(k)];
             let mut cur = asm.ret(r.action.ret());
-            for c in r.conds.iter().rev() {
-                cur = emit_cond(asm, abi.wide_args(), c, cur, next);
+            match mux_cond(k) {
+                Some(c) => cur = emit_cond(asm, abi.wide_args(), &c, cur, next),
+                None => {
+                    for c in r.conds.iter().rev() {
+                        cur = emit_cond(asm, abi.wide_args(), c, cur, next);
+                    }
+                }
             }
             next = cur;
         }
@@ -554,6 +611,25 @@ mod tests {
             bpf::run(&p, abi::AUDIT_ARCH_X86_64, 5000, [0; 6]),
             libc::SECCOMP_RET_LOG
         );
+    }
+
+    #[test]
+    fn i386_multiplexers_are_covered() {
+        let p = prog(
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"], "syscalls": [
+                {"names": ["bind", "msgrcv"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                {"names": ["connect"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}]}
+            ]}),
+        );
+        let i386 = |nr, a0| bpf::run(&p, abi::AUDIT_ARCH_I386, nr, [a0, 0, 0, 0, 0, 0]);
+        assert_eq!(i386(Abi::I386.lookup("bind").unwrap(), 0), errno(13));
+        assert_eq!(i386(abi::I386_SOCKETCALL, 2), errno(13));
+        assert_eq!(i386(abi::I386_SOCKETCALL, 3), ALLOW);
+        assert_eq!(i386(abi::I386_IPC, 12), errno(13));
+        assert_eq!(i386(abi::I386_IPC, 12 | (1 << 16)), errno(13));
+        assert_eq!(i386(abi::I386_IPC, 11), ALLOW);
+        // Conditional rules cover only the direct syscall.
+        assert_eq!(i386(Abi::I386.lookup("connect").unwrap(), 3), errno(1));
     }
 
     #[test]

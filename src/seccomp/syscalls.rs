@@ -207,7 +207,7 @@ pub(super) static SYSCALLS: &[(&str, [u32; 3])] = &[
     ("lstat", [0x6, 0x6b, 0x40000006]),
     ("lstat64", [NONE, 0xc4, NONE]),
     ("madvise", [0x1c, 0xdb, 0x4000001c]),
-    ("map_shadow_stack", [0x1c5, NONE, NONE]),
+    ("map_shadow_stack", [0x1c5, 0x1c5, NONE]),
     ("mbind", [0xed, 0x112, 0x400000ed]),
     ("membarrier", [0x144, 0x177, 0x40000144]),
     ("memfd_create", [0x13f, 0x164, 0x4000013f]),

@@ -618,12 +618,21 @@ fn kernel_arg_comparisons() {
 
 /// int 0x80 from 64-bit code: enters through the i386 ABI.
 #[cfg(target_arch = "x86_64")]
-fn int80(nr: u32) -> i32 {
+fn int80(nr: u32, a0: u32, a1: u32) -> i32 {
     let ret: i32;
-    // SAFETY: a syscall without memory arguments; int 0x80 clobbers only
-    // eax (the result) in 64-bit mode, r8-r11 are preserved by the kernel.
+    // SAFETY: int 0x80 clobbers only eax (the result) in 64-bit mode. Callers
+    // pass no pointers the kernel would dereference, or the filter refuses
+    // the call before the kernel reads them. rbx is reserved by LLVM, so
+    // swap it in and out around the call.
     unsafe {
-        std::arch::asm!("int 0x80", inlateout("eax") nr as i32 => ret, options(nostack));
+        std::arch::asm!(
+            "xchg {a0:r}, rbx",
+            "int 0x80",
+            "xchg {a0:r}, rbx",
+            a0 = inout(reg) u64::from(a0) => _,
+            inlateout("eax") nr as i32 => ret,
+            in("ecx") a1,
+        );
     }
     ret
 }
@@ -633,11 +642,14 @@ fn int80(nr: u32) -> i32 {
 fn kernel_i386_and_x32_entry_points_are_covered() {
     let i386_getpid = Abi::I386.lookup("getpid").unwrap();
     // Without a filter int 0x80 works only with IA32 emulation on.
-    if in_child(|| if int80(i386_getpid) > 0 { 0 } else { 1 }) != Child::Exited(0) {
+    if in_child(|| if int80(i386_getpid, 0, 0) > 0 { 0 } else { 1 }) != Child::Exited(0) {
         eprintln!("skipping: no IA32 emulation on this kernel");
         return;
     }
-    let rules = json!([{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9}]);
+    let rules = json!([
+        {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9},
+        {"names": ["listen"], "action": "SCMP_ACT_ERRNO", "errnoRet": 8}
+    ]);
     // Listed: the i386 rules deny it as on x86_64.
     let listed = filter(json!({"defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": rules}));
@@ -645,11 +657,16 @@ fn kernel_i386_and_x32_entry_points_are_covered() {
         if listed.install().is_err() {
             return 2;
         }
-        if int80(i386_getpid) != -9 {
+        if int80(i386_getpid, 0, 0) != -9 {
             return 3;
         }
+        // listen is refused through socketcall(SYS_LISTEN, args) too; the
+        // args pointer is never read.
+        if int80(abi::I386_SOCKETCALL, 4, 0) != -8 {
+            return 6;
+        }
         // Other i386 syscalls stay allowed.
-        if int80(Abi::I386.lookup("getppid").unwrap()) <= 0 {
+        if int80(Abi::I386.lookup("getppid").unwrap(), 0, 0) <= 0 {
             return 4;
         }
         // x32 numbering: denied too (whether or not the kernel has x32).
@@ -665,7 +682,7 @@ fn kernel_i386_and_x32_entry_points_are_covered() {
         if native_only.install().is_err() {
             return 2;
         }
-        int80(Abi::I386.lookup("getppid").unwrap());
+        int80(Abi::I386.lookup("getppid").unwrap(), 0, 0);
         5
     });
     assert_eq!(r, Child::Killed(Signal::SIGSYS));
@@ -979,16 +996,40 @@ fn reference(p: &super::profile::Profile, arch: u32, nr: u32, args: [u64; 6]) ->
     let names_nr = |r: &super::profile::Rule| -> Vec<u32> {
         r.names.iter().filter_map(|n| abi.lookup(n)).collect()
     };
-    let applies: Vec<&super::profile::Rule> = p
+    // (conditions, action, whether the rule is unconditional) in profile order.
+    let mut applies: Vec<(Vec<super::profile::Cond>, Action)> = Vec::new();
+    for r in p.rules.iter().filter(|r| r.action.ret() != default) {
+        if names_nr(r).contains(&nr) {
+            applies.push((r.conds.clone(), r.action));
+        }
+        if abi == Abi::I386 && r.conds.is_empty() {
+            for n in &r.names {
+                let cond = match abi::i386_mux(n) {
+                    Some(m @ abi::Mux::Socket(c)) if m.syscall() == nr => (Op::Eq, u64::from(c), 0),
+                    Some(m @ abi::Mux::Ipc(c)) if m.syscall() == nr => {
+                        (Op::MaskedEq, 0xffff, u64::from(c))
+                    }
+                    _ => continue,
+                };
+                let c = super::profile::Cond {
+                    index: 0,
+                    op: cond.0,
+                    value: cond.1,
+                    value_two: cond.2,
+                };
+                applies.push((vec![c], r.action));
+            }
+        }
+    }
+    let direct_unconditional = p
         .rules
         .iter()
-        .filter(|r| r.action.ret() != default && names_nr(r).contains(&nr))
-        .collect();
-    if let Some(r) = applies.iter().find(|r| r.conds.is_empty()) {
+        .find(|r| r.action.ret() != default && r.conds.is_empty() && names_nr(r).contains(&nr));
+    if let Some(r) = direct_unconditional {
         return r.action.ret();
     }
-    for r in &applies {
-        let holds = r.conds.iter().all(|c| {
+    for (conds, action) in &applies {
+        let holds = conds.iter().all(|c| {
             let (mut a, mut v, mut d) = (args[c.index as usize], c.value, c.value_two);
             if !abi.wide_args() {
                 (a, v, d) = (a & 0xffff_ffff, v & 0xffff_ffff, d & 0xffff_ffff);
@@ -1004,7 +1045,7 @@ fn reference(p: &super::profile::Profile, arch: u32, nr: u32, args: [u64; 6]) ->
             }
         });
         if holds {
-            return r.action.ret();
+            return action.ret();
         }
     }
     let stub = !p.default.is_permissive()
@@ -1092,6 +1133,14 @@ fn bpf_matches_reference_semantics() {
         for _ in 0..400 {
             let (arch, nr) = match r.below(8) {
                 0 => (abi::AUDIT_ARCH_I386, r.below(500) as u32),
+                5 if r.below(2) == 0 => (
+                    abi::AUDIT_ARCH_I386,
+                    if r.below(2) == 0 {
+                        abi::I386_SOCKETCALL
+                    } else {
+                        abi::I386_IPC
+                    },
+                ),
                 1 => (
                     abi::AUDIT_ARCH_X86_64,
                     abi::X32_SYSCALL_BIT | r.below(600) as u32,
@@ -1112,6 +1161,11 @@ fn bpf_matches_reference_semantics() {
             let mut args = [0u64; 6];
             for a in &mut args {
                 *a = values[r.below(values.len())] ^ r.below(3) as u64;
+            }
+            if r.below(2) == 0 {
+                // A plausible multiplexer call number, sometimes with ipc
+                // version bits.
+                args[0] = r.below(26) as u64 | if r.below(4) == 0 { 1 << 16 } else { 0 };
             }
             let want = reference(&p, arch, nr, args);
             let got = bpf::run(&f.prog, arch, nr, args);
