@@ -2,14 +2,31 @@
 //!
 //! The BPF is generated here (no libseccomp, no seccompiler): arch dispatch
 //! over every ABI the host executes, a binary search over syscall numbers and
-//! 64-bit argument comparisons done on 32-bit halves. See `codegen` for the
-//! exact semantics and how they match libseccomp/runc.
+//! 64-bit argument comparisons done on 32-bit halves. `codegen` documents the
+//! exact semantics; they follow libseccomp as runc drives it, including
+//! runc's -ENOSYS handling of syscalls newer than the profile. Deliberate
+//! differences, for profiles libseccomp/runc handle badly:
+//! - several conditions on the same argument in one rule must all hold
+//!   (runc splits them into separate rules, i.e. ORs them, because
+//!   libseccomp 2.5 refuses them);
+//! - conditional rules for one syscall are tried in profile order, first
+//!   match wins (libseccomp orders them by argument index and refuses some
+//!   overlapping rules with EEXIST, which makes runc fail the container).
 //!
-//! Use: `compile` when the config is loaded (errors name the config field),
-//! then in the container init, right before exec and after no_new_privs (or
-//! with CAP_SYS_ADMIN), `Filter::install`. When the profile uses
-//! SCMP_ACT_NOTIFY, `install` returns the listener fd; the runtime passes it
-//! out of the container and calls `send_to_listener`.
+//! Use:
+//! 1. `compile` when the config is loaded; errors name the config field. If
+//!    oci-spec could not even deserialize the config, `compile_json` on the
+//!    raw `linux.seccomp` value says which rule and field are wrong.
+//! 2. In the container init, as the last step before execve, after
+//!    PR_SET_NO_NEW_PRIVS (or while still holding CAP_SYS_ADMIN): `install`.
+//!    Everything the init does after that is subject to the filter.
+//! 3. With SCMP_ACT_NOTIFY, `install` returns the listener fd. It has to
+//!    reach the runtime process outside the container (SCM_RIGHTS over the
+//!    sync socket, or pidfd_getfd from the parent as runc does), which then
+//!    calls `send_to_listener(listener_path, fd, state, listener_metadata)`
+//!    before letting the init exec. The init must not wait on anything the
+//!    filter notifies before the agent has the fd; runc refuses NOTIFY on
+//!    `write` for that reason, and so does `compile`.
 
 #![allow(dead_code)]
 
