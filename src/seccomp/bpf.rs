@@ -32,12 +32,15 @@ pub(super) struct Label(usize);
 pub(super) struct Asm {
     /// Instructions in reverse program order.
     rev: Vec<libc::sock_filter>,
+    /// The most recent `ret k` for each k, for `ret_shared`.
+    rets: std::collections::HashMap<u32, Label>,
 }
 
 impl Asm {
     pub(super) fn with_capacity(n: usize) -> Self {
         Asm {
             rev: Vec::with_capacity(n),
+            rets: std::collections::HashMap::new(),
         }
     }
 
@@ -52,7 +55,28 @@ impl Asm {
     }
 
     pub(super) fn ret(&mut self, k: u32) -> Label {
-        self.push(BPF_RET_K, 0, 0, k)
+        let l = self.push(BPF_RET_K, 0, 0, k);
+        self.rets.insert(k, l);
+        l
+    }
+
+    /// A `ret k` to jump to: an earlier one when a short jump still reaches
+    /// it, else a new one. Only for jump targets: nothing may fall through
+    /// into the result.
+    pub(super) fn ret_shared(&mut self, k: u32) -> Label {
+        match self.rets.get(&k) {
+            // Leave room for the few instructions emitted before the jump.
+            Some(&l) if self.dist(l) < 240 => l,
+            _ => self.ret(k),
+        }
+    }
+
+    /// Make the next instruction pushed (which comes just before in program
+    /// order) continue at `target`.
+    pub(super) fn fall_to(&mut self, target: Label) {
+        if target.0 + 1 != self.rev.len() {
+            self.ja(target);
+        }
     }
 
     /// A non-jump instruction (load, ALU) that falls through to whatever was

@@ -87,7 +87,8 @@ pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
             stub && p.listed.contains(&Abi::I386),
             (0, 1 << 32),
         );
-        emit_tree(&mut asm, p, Abi::I386, &blk);
+        let root = emit_tree(&mut asm, p, Abi::I386, &blk);
+        asm.fall_to(root);
         let l = asm.stmt(bpf::BPF_LD_W_ABS, 0);
         entries.push((abi::AUDIT_ARCH_I386, l));
     }
@@ -103,7 +104,7 @@ pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
             );
             emit_tree(&mut asm, p, Abi::X32, &blk)
         } else {
-            asm.ret(BAD_ARCH)
+            asm.ret_shared(BAD_ARCH)
         };
         let (pairs, max) = take(Abi::X86_64);
         let blk = block(
@@ -328,10 +329,10 @@ fn emit_tree(asm: &mut Asm, p: &Profile, abi: Abi, blk: &Block) -> Label {
     let default = p.default.ret();
     let mut chain_labels = Vec::with_capacity(blk.chains.len());
     for list in &blk.chains {
-        let mut next = asm.ret(default);
+        let mut next = asm.ret_shared(default);
         for &k in list.iter().rev() {
             let r = &p.rules[rule_of(k)];
-            let mut cur = asm.ret(r.action.ret());
+            let mut cur = asm.ret_shared(r.action.ret());
             match mux_cond(k) {
                 Some(c) => cur = emit_cond(asm, abi.wide_args(), &c, cur, next),
                 None => {
@@ -350,7 +351,7 @@ fn emit_tree(asm: &mut Asm, p: &Profile, abi: Abi, blk: &Block) -> Label {
 fn search(asm: &mut Asm, iv: &[(u32, Outcome)], chains: &[Label]) -> Label {
     if iv.len() == 1 {
         return match iv[0].1 {
-            Outcome::Ret(k) => asm.ret(k),
+            Outcome::Ret(k) => asm.ret_shared(k),
             Outcome::Chain(c) => chains[c],
         };
     }
