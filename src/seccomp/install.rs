@@ -1,0 +1,150 @@
+//! Loading a compiled program with seccomp(2).
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+
+use crate::error::{Error, Result};
+
+const FLAG_NAMES: &[(u32, &str)] = &[
+    (libc::SECCOMP_FILTER_FLAG_TSYNC as u32, "TSYNC"),
+    (libc::SECCOMP_FILTER_FLAG_LOG as u32, "LOG"),
+    (libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32, "SPEC_ALLOW"),
+    (
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32,
+        "NEW_LISTENER",
+    ),
+    (libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH as u32, "TSYNC_ESRCH"),
+    (
+        libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32,
+        "WAIT_KILLABLE_RECV",
+    ),
+];
+
+pub(super) fn flag_names(flags: u32) -> String {
+    let names: Vec<&str> = FLAG_NAMES
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join("|")
+    }
+}
+
+/// The flags to pass to the kernel for what the profile asked.
+pub(super) fn kernel_flags(requested: u32, notify: bool) -> u32 {
+    let mut f = requested;
+    if notify {
+        f |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+        // The kernel refuses TSYNC together with NEW_LISTENER (it could not
+        // say which thread failed). The container init is single-threaded
+        // when it loads the filter, so TSYNC has nothing to synchronise.
+        f &= !(libc::SECCOMP_FILTER_FLAG_TSYNC as u32);
+    } else {
+        // Only meaningful for a listener; the kernel rejects it without one.
+        f &= !(libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32);
+    }
+    f
+}
+
+/// Load `prog` into the calling thread. Returns the listener fd when `flags`
+/// has NEW_LISTENER.
+pub(super) fn load(prog: &[libc::sock_filter], flags: u32) -> Result<Option<OwnedFd>> {
+    let what = || {
+        format!(
+            "seccomp(SECCOMP_SET_MODE_FILTER, flags={}, {} instructions)",
+            flag_names(flags),
+            prog.len()
+        )
+    };
+    let len = u16::try_from(prog.len())
+        .map_err(|_| Error::new(format!("{}: program too long", what())))?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    // SAFETY: `fprog` points at `prog`, which outlives the call; the kernel
+    // copies the program and only reads through the pointer.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+            libc::c_ulong::from(flags),
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        let errno = Errno::last();
+        let hint = match errno {
+            Errno::EACCES => " (no_new_privs is not set and the caller lacks CAP_SYS_ADMIN)",
+            Errno::EINVAL => " (a flag or the program is not supported by this kernel)",
+            Errno::EBUSY => " (another seccomp listener is already installed for this process)",
+            _ => "",
+        };
+        return Err(Error::os(format!("{}{hint}", what()), errno));
+    }
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32 != 0 {
+        let fd =
+            i32::try_from(ret).map_err(|_| Error::new(format!("{}: returned fd {ret}", what())))?;
+        // SAFETY: with NEW_LISTENER the kernel returns a fresh fd that nothing
+        // else owns.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Whether the running kernel knows a SECCOMP_FILTER_FLAG_* bit. Probed as
+/// libseccomp does: a filter pointer of NULL makes a known flag fail with
+/// EFAULT (nothing is installed), an unknown one with EINVAL.
+pub(super) fn kernel_knows_flag(flag: u32) -> bool {
+    // The kernel only takes WAIT_KILLABLE_RECV together with a listener.
+    let flag = if flag == libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32 {
+        flag | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32
+    } else {
+        flag
+    };
+    // SAFETY: the kernel validates the flags, then faults on the NULL program
+    // pointer before changing anything.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+            libc::c_ulong::from(flag),
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    ret < 0 && Errno::last() == Errno::EFAULT
+}
+
+/// Whether the kernel was built with seccomp filtering.
+pub(super) fn kernel_has_seccomp() -> bool {
+    // SAFETY: PR_GET_SECCOMP takes no pointers; EINVAL means no seccomp.
+    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_for_kernel() {
+        let tsync = libc::SECCOMP_FILTER_FLAG_TSYNC as u32;
+        let wkr = libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32;
+        let nl = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+        assert_eq!(kernel_flags(tsync | wkr, false), tsync);
+        assert_eq!(kernel_flags(tsync | wkr, true), wkr | nl);
+        assert_eq!(flag_names(tsync | nl), "TSYNC|NEW_LISTENER");
+        assert_eq!(flag_names(0), "none");
+    }
+
+    #[test]
+    fn probes() {
+        assert!(kernel_has_seccomp());
+        assert!(kernel_knows_flag(libc::SECCOMP_FILTER_FLAG_LOG as u32));
+        assert!(!kernel_knows_flag(1 << 30));
+    }
+}

@@ -1,0 +1,679 @@
+//! A validated seccomp profile, read from oci-spec's `LinuxSeccomp` or from the
+//! raw `linux.seccomp` JSON. Every error names the config field it is about,
+//! e.g. `linux.seccomp.syscalls[12].action: unknown action "SCMP_ACT_FOO"`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
+use serde_json::Value;
+
+use super::abi::{self, Abi, ArchEntry};
+use crate::error::{Error, Result};
+
+const FIELD: &str = "linux.seccomp";
+
+/// A config field name, formatted only when an error needs it.
+type Args<'a> = fmt::Arguments<'a>;
+const EPERM: u16 = libc::EPERM as u16;
+
+/// What the filter returns for a matching syscall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Action {
+    KillThread,
+    KillProcess,
+    Trap,
+    Errno(u16),
+    Trace(u16),
+    Allow,
+    Log,
+    Notify,
+}
+
+impl Action {
+    /// The `SECCOMP_RET_*` value the BPF program returns.
+    pub(super) fn ret(self) -> u32 {
+        match self {
+            Action::KillThread => libc::SECCOMP_RET_KILL_THREAD,
+            Action::KillProcess => libc::SECCOMP_RET_KILL_PROCESS,
+            Action::Trap => libc::SECCOMP_RET_TRAP,
+            Action::Errno(e) => libc::SECCOMP_RET_ERRNO | u32::from(e),
+            Action::Trace(m) => libc::SECCOMP_RET_TRACE | u32::from(m),
+            Action::Allow => libc::SECCOMP_RET_ALLOW,
+            Action::Log => libc::SECCOMP_RET_LOG,
+            Action::Notify => libc::SECCOMP_RET_USER_NOTIF,
+        }
+    }
+
+    /// Actions that let unknown syscalls through; runc adds no -ENOSYS stub
+    /// for them (a tracer is expected to cope with new syscalls itself).
+    pub(super) fn is_permissive(self) -> bool {
+        matches!(self, Action::Allow | Action::Log | Action::Trace(_))
+    }
+}
+
+/// Names of the actions, in the spelling profiles use.
+pub(super) const ACTION_NAMES: &[&str] = &[
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
+];
+
+pub(super) const OPERATOR_NAMES: &[&str] = &[
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_MASKED_EQ",
+];
+
+pub(super) const FLAG_NAMES: &[&str] = &[
+    "SECCOMP_FILTER_FLAG_TSYNC",
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Op {
+    Ne,
+    Lt,
+    Le,
+    Eq,
+    Ge,
+    Gt,
+    /// `(arg & value) == value_two`: `value` is the mask, as in runc.
+    MaskedEq,
+}
+
+/// One argument comparison; all of a rule's comparisons must hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Cond {
+    pub index: u8,
+    pub op: Op,
+    pub value: u64,
+    pub value_two: u64,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Rule<'a> {
+    pub names: Vec<&'a str>,
+    pub action: Action,
+    pub conds: Vec<Cond>,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Profile<'a> {
+    pub default: Action,
+    /// Host ABIs named in `architectures` (SCMP_ARCH_NATIVE included). The
+    /// native ABI is in the filter whether listed or not.
+    pub listed: Vec<Abi>,
+    /// SECCOMP_FILTER_FLAG_* bits requested by `flags`.
+    pub flags: u32,
+    pub listener_path: Option<PathBuf>,
+    pub listener_metadata: Option<String>,
+    pub rules: Vec<Rule<'a>>,
+}
+
+impl Profile<'_> {
+    pub(super) fn uses_notify(&self) -> bool {
+        self.rules.iter().any(|r| r.action == Action::Notify)
+    }
+}
+
+fn field_err(field: impl std::fmt::Display, msg: impl std::fmt::Display) -> Error {
+    Error::new(format!("{FIELD}.{field}: {msg}"))
+}
+
+fn errno_value(field: Args<'_>, v: Option<u32>) -> Result<u16> {
+    match v {
+        None => Ok(EPERM),
+        // SECCOMP_RET_DATA is 16 bits; anything wider would be cut silently.
+        Some(v) => u16::try_from(v).map_err(|_| {
+            field_err(
+                field,
+                format!("{v} does not fit in 16 bits (SECCOMP_RET_DATA)"),
+            )
+        }),
+    }
+}
+
+fn action_from_name(
+    field: Args<'_>,
+    name: &str,
+    errno: Option<u32>,
+    errno_field: Args<'_>,
+) -> Result<Action> {
+    Ok(match name {
+        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => Action::KillThread,
+        "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
+        "SCMP_ACT_TRAP" => Action::Trap,
+        "SCMP_ACT_ERRNO" => Action::Errno(errno_value(errno_field, errno)?),
+        "SCMP_ACT_TRACE" => Action::Trace(errno_value(errno_field, errno)?),
+        "SCMP_ACT_ALLOW" => Action::Allow,
+        "SCMP_ACT_LOG" => Action::Log,
+        "SCMP_ACT_NOTIFY" => Action::Notify,
+        other => return Err(field_err(field, format!("unknown action {other:?}"))),
+    })
+}
+
+fn oci_action_name(a: LinuxSeccompAction) -> &'static str {
+    match a {
+        LinuxSeccompAction::ScmpActKill => "SCMP_ACT_KILL",
+        LinuxSeccompAction::ScmpActKillThread => "SCMP_ACT_KILL_THREAD",
+        LinuxSeccompAction::ScmpActKillProcess => "SCMP_ACT_KILL_PROCESS",
+        LinuxSeccompAction::ScmpActTrap => "SCMP_ACT_TRAP",
+        LinuxSeccompAction::ScmpActErrno => "SCMP_ACT_ERRNO",
+        LinuxSeccompAction::ScmpActNotify => "SCMP_ACT_NOTIFY",
+        LinuxSeccompAction::ScmpActTrace => "SCMP_ACT_TRACE",
+        LinuxSeccompAction::ScmpActLog => "SCMP_ACT_LOG",
+        LinuxSeccompAction::ScmpActAllow => "SCMP_ACT_ALLOW",
+    }
+}
+
+fn op_from_name(field: Args<'_>, name: &str) -> Result<Op> {
+    Ok(match name {
+        "SCMP_CMP_NE" => Op::Ne,
+        "SCMP_CMP_LT" => Op::Lt,
+        "SCMP_CMP_LE" => Op::Le,
+        "SCMP_CMP_EQ" => Op::Eq,
+        "SCMP_CMP_GE" => Op::Ge,
+        "SCMP_CMP_GT" => Op::Gt,
+        "SCMP_CMP_MASKED_EQ" => Op::MaskedEq,
+        other => return Err(field_err(field, format!("unknown operator {other:?}"))),
+    })
+}
+
+fn oci_op(op: LinuxSeccompOperator) -> Op {
+    match op {
+        LinuxSeccompOperator::ScmpCmpNe => Op::Ne,
+        LinuxSeccompOperator::ScmpCmpLt => Op::Lt,
+        LinuxSeccompOperator::ScmpCmpLe => Op::Le,
+        LinuxSeccompOperator::ScmpCmpEq => Op::Eq,
+        LinuxSeccompOperator::ScmpCmpGe => Op::Ge,
+        LinuxSeccompOperator::ScmpCmpGt => Op::Gt,
+        LinuxSeccompOperator::ScmpCmpMaskedEq => Op::MaskedEq,
+    }
+}
+
+/// The SECCOMP_FILTER_FLAG_* bit of a `flags` entry.
+pub(super) fn flag_value(name: &str) -> Option<u32> {
+    let bit = match name {
+        "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC,
+        "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+        _ => return None,
+    };
+    Some(bit as u32)
+}
+
+fn flag_bit(field: Args<'_>, name: &str) -> Result<u32> {
+    flag_value(name).ok_or_else(|| field_err(field, format!("unknown flag {name:?}")))
+}
+
+fn oci_flag_name(f: LinuxSeccompFilterFlag) -> &'static str {
+    match f {
+        LinuxSeccompFilterFlag::SeccompFilterFlagLog => "SECCOMP_FILTER_FLAG_LOG",
+        LinuxSeccompFilterFlag::SeccompFilterFlagTsync => "SECCOMP_FILTER_FLAG_TSYNC",
+        LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
+        }
+    }
+}
+
+fn arch_entry(field: Args<'_>, name: &str) -> Result<ArchEntry> {
+    abi::parse_arch(name).ok_or_else(|| field_err(field, format!("unknown architecture {name:?}")))
+}
+
+fn cond(field: Args<'_>, index: u64, op: Op, value: u64, value_two: u64) -> Result<Cond> {
+    // Linux syscalls take at most six arguments.
+    if index > 5 {
+        return Err(field_err(
+            format!("{field}.index"),
+            format!("{index} is not a syscall argument index (0-5)"),
+        ));
+    }
+    Ok(Cond {
+        index: index as u8,
+        op,
+        value,
+        value_two,
+    })
+}
+
+/// Checks shared by both input forms, once the whole profile is read.
+fn finish(p: Profile<'_>) -> Result<Profile<'_>> {
+    if p.default == Action::Notify {
+        // The runtime itself still makes syscalls after loading the filter
+        // (to hand over the notify fd); with nobody listening yet they would
+        // block forever. runc refuses this too.
+        return Err(field_err(
+            "defaultAction",
+            "SCMP_ACT_NOTIFY cannot be the default action",
+        ));
+    }
+    for (i, r) in p.rules.iter().enumerate() {
+        if r.action == Action::Notify {
+            if let Some(j) = r.names.iter().position(|n| *n == "write") {
+                // As runc: the fd handover after loading the filter writes.
+                return Err(field_err(
+                    format!("syscalls[{i}].names[{j}]"),
+                    "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+                ));
+            }
+        }
+    }
+    if p.uses_notify()
+        && p.listener_path
+            .as_ref()
+            .is_none_or(|l| l.as_os_str().is_empty())
+    {
+        return Err(field_err(
+            "listenerPath",
+            "required when a rule uses SCMP_ACT_NOTIFY",
+        ));
+    }
+    Ok(p)
+}
+
+fn check_names(i: usize, names: &[&str]) -> Result<()> {
+    for (j, n) in names.iter().enumerate() {
+        if n.is_empty() {
+            return Err(field_err(
+                format!("syscalls[{i}].names[{j}]"),
+                "empty syscall name",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Read oci-spec's typed form (what the runtime has after loading config.json).
+pub(super) fn from_oci(s: &LinuxSeccomp) -> Result<Profile<'_>> {
+    let default = action_from_name(
+        format_args!("defaultAction"),
+        oci_action_name(s.default_action()),
+        s.default_errno_ret(),
+        format_args!("defaultErrnoRet"),
+    )?;
+    let mut listed = Vec::new();
+    for (i, a) in s.architectures().iter().flatten().enumerate() {
+        let name = abi::oci_arch_name(*a);
+        if let ArchEntry::Host(abi) = arch_entry(format_args!("architectures[{i}]"), &name)? {
+            listed.push(abi);
+        }
+    }
+    let mut flags = 0;
+    for (i, f) in s.flags().iter().flatten().enumerate() {
+        flags |= flag_bit(format_args!("flags[{i}]"), oci_flag_name(*f))?;
+    }
+    let mut rules = Vec::new();
+    for (i, sc) in s.syscalls().iter().flatten().enumerate() {
+        let names: Vec<&str> = sc.names().iter().map(String::as_str).collect();
+        check_names(i, &names)?;
+        let action = action_from_name(
+            format_args!("syscalls[{i}].action"),
+            oci_action_name(sc.action()),
+            sc.errno_ret(),
+            format_args!("syscalls[{i}].errnoRet"),
+        )?;
+        let mut conds = Vec::new();
+        for (j, a) in sc.args().iter().flatten().enumerate() {
+            conds.push(cond(
+                format_args!("syscalls[{i}].args[{j}]"),
+                a.index() as u64,
+                oci_op(a.op()),
+                a.value(),
+                a.value_two().unwrap_or(0),
+            )?);
+        }
+        rules.push(Rule {
+            names,
+            action,
+            conds,
+        });
+    }
+    finish(Profile {
+        default,
+        listed,
+        flags,
+        listener_path: s.listener_path().clone(),
+        listener_metadata: s.listener_metadata().clone(),
+        rules,
+    })
+}
+
+// ---- raw JSON ----
+
+fn get<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+fn as_str<'a>(field: Args<'_>, v: &'a Value) -> Result<&'a str> {
+    v.as_str()
+        .ok_or_else(|| field_err(field, format!("expected a string, got {}", kind(v))))
+}
+
+fn as_u64(field: Args<'_>, v: &Value) -> Result<u64> {
+    v.as_u64().ok_or_else(|| {
+        field_err(
+            field,
+            format!("expected an unsigned integer, got {}", short(v)),
+        )
+    })
+}
+
+fn as_u32(field: Args<'_>, v: &Value) -> Result<u32> {
+    let n = as_u64(field, v)?;
+    u32::try_from(n).map_err(|_| field_err(field, format!("{n} does not fit in 32 bits")))
+}
+
+fn as_array<'a>(field: Args<'_>, v: &'a Value) -> Result<&'a Vec<Value>> {
+    v.as_array()
+        .ok_or_else(|| field_err(field, format!("expected an array, got {}", kind(v))))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 40 {
+        // Cut on a char boundary: the value may hold any UTF-8.
+        let mut end = 40;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &s[..end])
+    } else {
+        s
+    }
+}
+
+/// Read the raw `linux.seccomp` object. Use this when oci-spec refused the
+/// config: its serde message does not say which rule was wrong, this does.
+pub(super) fn from_json(v: &Value) -> Result<Profile<'_>> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| Error::new(format!("{FIELD}: expected an object, got {}", kind(v))))?;
+    let default_errno = get(obj, "defaultErrnoRet")
+        .map(|v| as_u32(format_args!("defaultErrnoRet"), v))
+        .transpose()?;
+    let default_name = match get(obj, "defaultAction") {
+        Some(v) => as_str(format_args!("defaultAction"), v)?,
+        None => return Err(field_err("defaultAction", "missing")),
+    };
+    let default = action_from_name(
+        format_args!("defaultAction"),
+        default_name,
+        default_errno,
+        format_args!("defaultErrnoRet"),
+    )?;
+
+    let mut listed = Vec::new();
+    if let Some(a) = get(obj, "architectures") {
+        for (i, e) in as_array(format_args!("architectures"), a)?
+            .iter()
+            .enumerate()
+        {
+            let name = as_str(format_args!("architectures[{i}]"), e)?;
+            if let ArchEntry::Host(abi) = arch_entry(format_args!("architectures[{i}]"), name)? {
+                listed.push(abi);
+            }
+        }
+    }
+    let mut flags = 0;
+    if let Some(a) = get(obj, "flags") {
+        for (i, e) in as_array(format_args!("flags"), a)?.iter().enumerate() {
+            let name = as_str(format_args!("flags[{i}]"), e)?;
+            flags |= flag_bit(format_args!("flags[{i}]"), name)?;
+        }
+    }
+    let listener_path = get(obj, "listenerPath")
+        .map(|v| as_str(format_args!("listenerPath"), v).map(PathBuf::from))
+        .transpose()?;
+    let listener_metadata = get(obj, "listenerMetadata")
+        .map(|v| as_str(format_args!("listenerMetadata"), v).map(String::from))
+        .transpose()?;
+
+    let mut rules = Vec::new();
+    if let Some(a) = get(obj, "syscalls") {
+        for (i, e) in as_array(format_args!("syscalls"), a)?.iter().enumerate() {
+            rules.push(rule_from_json(i, e)?);
+        }
+    }
+    finish(Profile {
+        default,
+        listed,
+        flags,
+        listener_path,
+        listener_metadata,
+        rules,
+    })
+}
+
+fn rule_from_json(i: usize, v: &Value) -> Result<Rule<'_>> {
+    let obj = v.as_object().ok_or_else(|| {
+        field_err(
+            format_args!("syscalls[{i}]"),
+            format!("expected an object, got {}", kind(v)),
+        )
+    })?;
+    let mut names = Vec::new();
+    match get(obj, "names") {
+        None => return Err(field_err(format!("syscalls[{i}].names"), "missing")),
+        Some(a) => {
+            for (j, n) in as_array(format_args!("syscalls[{i}].names"), a)?
+                .iter()
+                .enumerate()
+            {
+                names.push(as_str(format_args!("syscalls[{i}].names[{j}]"), n)?);
+            }
+        }
+    }
+    check_names(i, &names)?;
+    let errno = get(obj, "errnoRet")
+        .map(|v| as_u32(format_args!("syscalls[{i}].errnoRet"), v))
+        .transpose()?;
+    let action_name = match get(obj, "action") {
+        Some(v) => as_str(format_args!("syscalls[{i}].action"), v)?,
+        None => return Err(field_err(format!("syscalls[{i}].action"), "missing")),
+    };
+    let action = action_from_name(
+        format_args!("syscalls[{i}].action"),
+        action_name,
+        errno,
+        format_args!("syscalls[{i}].errnoRet"),
+    )?;
+    let mut conds = Vec::new();
+    if let Some(a) = get(obj, "args") {
+        for (j, e) in as_array(format_args!("syscalls[{i}].args"), a)?
+            .iter()
+            .enumerate()
+        {
+            let ao = e.as_object().ok_or_else(|| {
+                field_err(
+                    format_args!("syscalls[{i}].args[{j}]"),
+                    format!("expected an object, got {}", kind(e)),
+                )
+            })?;
+            let num = |key: &str, required: bool| -> Result<u64> {
+                match get(ao, key) {
+                    Some(v) => as_u64(format_args!("syscalls[{i}].args[{j}].{key}"), v),
+                    None if required => Err(field_err(
+                        format!("syscalls[{i}].args[{j}].{key}"),
+                        "missing",
+                    )),
+                    None => Ok(0),
+                }
+            };
+            let index = num("index", true)?;
+            let value = num("value", true)?;
+            let value_two = num("valueTwo", false)?;
+            let op = match get(ao, "op") {
+                Some(v) => op_from_name(
+                    format_args!("syscalls[{i}].args[{j}].op"),
+                    as_str(format_args!("syscalls[{i}].args[{j}].op"), v)?,
+                )?,
+                None => return Err(field_err(format!("syscalls[{i}].args[{j}].op"), "missing")),
+            };
+            conds.push(cond(
+                format_args!("syscalls[{i}].args[{j}]"),
+                index,
+                op,
+                value,
+                value_two,
+            )?);
+        }
+    }
+    Ok(Rule {
+        names,
+        action,
+        conds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(v: Value) -> String {
+        match from_json(&v) {
+            Ok(_) => panic!("accepted {v}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let mut rules: Vec<Value> = (0..12)
+            .map(|_| json!({"names": ["read"], "action": "SCMP_ACT_ALLOW"}))
+            .collect();
+        rules.push(json!({"names": ["read"], "action": "SCMP_ACT_FOO"}));
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": rules})),
+            r#"linux.seccomp.syscalls[12].action: unknown action "SCMP_ACT_FOO""#
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_NOPE"})),
+            r#"linux.seccomp.defaultAction: unknown action "SCMP_ACT_NOPE""#
+        );
+        assert_eq!(err(json!({})), "linux.seccomp.defaultAction: missing");
+        assert_eq!(
+            err(
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_Z80"]})
+            ),
+            r#"linux.seccomp.architectures[1]: unknown architecture "SCMP_ARCH_Z80""#
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_FOO"]})),
+            r#"linux.seccomp.flags[0]: unknown flag "SECCOMP_FILTER_FLAG_FOO""#
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}
+            ]})),
+            "linux.seccomp.syscalls[0].args[0].index: 6 is not a syscall argument index (0-5)"
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_APPROX"}]}
+            ]})),
+            r#"linux.seccomp.syscalls[0].args[0].op: unknown operator "SCMP_CMP_APPROX""#
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 70000}
+            ]})),
+            "linux.seccomp.syscalls[0].errnoRet: 70000 does not fit in 16 bits (SECCOMP_RET_DATA)"
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["read", ""], "action": "SCMP_ACT_ERRNO"}
+            ]})),
+            "linux.seccomp.syscalls[0].names[1]: empty syscall name"
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_NOTIFY"}
+            ]})),
+            "linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY"
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"})),
+            "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action"
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x", "syscalls": [
+                {"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}
+            ]})),
+            "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for the write syscall"
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": -1, "op": "SCMP_CMP_EQ"}]}
+            ]})),
+            "linux.seccomp.syscalls[0].args[0].value: expected an unsigned integer, got -1"
+        );
+    }
+
+    #[test]
+    fn errno_defaults_to_eperm() {
+        let v = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["read"], "action": "SCMP_ACT_TRACE"},
+            {"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
+        ]});
+        let p = from_json(&v).unwrap();
+        assert_eq!(p.default, Action::Errno(1));
+        assert_eq!(p.rules[0].action, Action::Trace(1));
+        assert_eq!(p.rules[1].action, Action::Errno(38));
+    }
+
+    #[test]
+    fn oci_and_json_agree() {
+        let v = json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"],
+            "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+            "syscalls": [
+                {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+                {"names": ["kill"], "action": "SCMP_ACT_KILL_PROCESS"}
+            ]
+        });
+        let a = from_json(&v).unwrap();
+        let typed: LinuxSeccomp = serde_json::from_value(v.clone()).unwrap();
+        let b = from_oci(&typed).unwrap();
+        assert_eq!(a.default, b.default);
+        assert_eq!(a.listed, b.listed);
+        assert_eq!(a.flags, b.flags);
+        assert_eq!(a.rules.len(), b.rules.len());
+        for (x, y) in a.rules.iter().zip(&b.rules) {
+            assert_eq!(x.names, y.names);
+            assert_eq!(x.action, y.action);
+            assert_eq!(x.conds, y.conds);
+        }
+    }
+}
