@@ -17,5 +17,6 @@ mod lifecycle;
 mod mounts;
 mod namespaces;
 mod process;
+mod seccomp;
 mod state;
 mod terminal;

@@ -2,7 +2,7 @@ use super::run::forwarded_signals;
 use crate::cli::ExecArgs;
 use crate::container::exec::{spawn, ExecOptions};
 use crate::error::{Context, Error, Result};
-use crate::process::stdio::{supervise, Pipes};
+use crate::process::stdio::Io;
 use crate::state::{Container, Status};
 use nix::sys::signal::SigmaskHow;
 use nix::unistd::Pid;
@@ -39,27 +39,21 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
     }
     crate::process::fds::check_preserved(a.preserve_fds)?;
     let terminal = process.terminal().unwrap_or(false);
-    let mut pipes = if a.detach || terminal {
-        None
-    } else {
-        Some(Pipes::new()?)
-    };
+    let mut io = Io::new(a.detach, terminal, a.console_socket.is_some())?;
     let opts = ExecOptions {
-        stdio: pipes.as_ref().map(|p| p.raw()),
+        stdio: io.stdio(),
+        console: io.console(a.console_socket.as_deref()),
         process,
         pid_file: a.pid_file.as_deref(),
-        console_socket: a.console_socket.as_deref(),
         preserve_fds: a.preserve_fds,
         sub_cgroup: a.cgroup.as_deref(),
     };
     let pid = spawn(&st, &opts)?;
-    if let Some(p) = pipes.as_mut() {
-        p.close_container_side()?;
-    }
+    io.started()?;
     if a.detach {
         return Ok(0);
     }
-    supervise(Pid::from_raw(pid), &set, pipes)
+    io.supervise(Pid::from_raw(pid), &set)
 }
 
 /// `--process FILE`, or the container's own process with the flags applied

@@ -16,8 +16,14 @@ pub fn run() -> Result<()> {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
             "cgroup": crate::cgroups::features(),
-            // Not wired into container setup yet: nothing to claim.
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": crate::seccomp::enabled(),
+                "actions": crate::seccomp::supported_actions(),
+                "operators": crate::seccomp::supported_operators(),
+                "archs": crate::seccomp::supported_archs(),
+                "knownFlags": crate::seccomp::known_flags(),
+                "supportedFlags": crate::seccomp::supported_flags(),
+            },
             "apparmor": {"enabled": crate::process::lsm::apparmor_enabled()},
             "selinux": {"enabled": crate::process::lsm::selinux_enabled()},
             "intelRdt": {"enabled": false},

@@ -3,7 +3,7 @@ use super::delete::{destroy, kill_and_wait};
 use crate::cli::RunArgs;
 use crate::container;
 use crate::error::{Context, Result};
-use crate::process::stdio::{supervise, Pipes};
+use crate::process::stdio::Io;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
 use std::path::Path;
@@ -19,14 +19,24 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
             .context("run: block signals")?;
     }
-    // Foreground without a terminal: the container gets pipes that we copy.
     crate::process::fds::check_preserved(a.create.preserve_fds)?;
-    let mut pipes = if a.detach { None } else { Some(Pipes::new()?) };
+    crate::state::validate_id(&a.create.id)?;
+    let bundle = crate::config::load_bundle(a.create.bundle.as_deref().unwrap_or(Path::new("")))?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let mut io = Io::new(a.detach, terminal, a.create.console_socket.is_some())?;
     let mut opts = options(root, &a.create);
-    opts.stdio = pipes.as_ref().map(|p| p.raw());
-    let created = container::create(&opts)?;
-    if let Some(p) = pipes.as_mut() {
-        p.close_container_side()?;
+    opts.stdio = io.stdio();
+    opts.console = io.console(a.create.console_socket.as_deref());
+    let created = container::create_from(&opts, bundle)?;
+    if let Err(e) = io.started() {
+        let _ = kill_and_wait(&created.state);
+        let _ = destroy(created.container, &created.state);
+        return Err(e);
     }
     if let Err(e) = super::start::start(&created.container, &created.state) {
         let _ = kill_and_wait(&created.state);
@@ -38,7 +48,7 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     }
     let st = created.state;
     created.container.unlock();
-    let code = supervise(Pid::from_raw(st.pid), &set, pipes)?;
+    let code = io.supervise(Pid::from_raw(st.pid), &set)?;
     if !a.keep {
         // The init is gone; other processes it left in the cgroup go too.
         // A concurrent `delete` may have removed the container already.

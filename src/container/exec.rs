@@ -21,7 +21,7 @@ use std::path::Path;
 pub struct ExecOptions<'a> {
     pub process: Process,
     pub pid_file: Option<&'a Path>,
-    pub console_socket: Option<&'a Path>,
+    pub console: crate::process::terminal::Console<'a>,
     pub preserve_fds: u32,
     /// A sub-cgroup of the container's (`--cgroup`).
     pub sub_cgroup: Option<&'a str>,
@@ -32,9 +32,9 @@ pub struct ExecOptions<'a> {
 pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     fds::check_preserved(opts.preserve_fds)?;
     let terminal = opts.process.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && !opts.console.is_some() {
         return Err(Error::new(
-            "exec: a terminal needs --console-socket (kist does not proxy a terminal yet)",
+            "exec: a terminal needs --console-socket when detached",
         ));
     }
     let pidfd = pidfd_open(st.pid)?;
@@ -64,13 +64,16 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         )));
     }
     let cgroup = st.cgroup.clone();
-    let console = match opts.console_socket {
-        Some(p) => Some(
-            UnixStream::connect(p)
-                .with_context(|| format!("--console-socket {}: connect", p.display()))?,
-        ),
+    let seccomp = match st
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(s) => Some(crate::seccomp::compile(s)?),
         None => None,
     };
+    let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
     let own_pidns = if nss.contains(&NS::Pid) {
         let own = OwnedFd::from(File::open("/proc/self/ns/pid").context("open /proc/self/ns/pid")?);
@@ -88,7 +91,14 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     let pid = clone3(0, cgroup_fd.as_ref());
     if pid.as_ref().is_ok_and(|p| *p == 0) {
         drop(parent_ch);
-        let err = match child(&pidfd, child_flags, &child_ch, console.as_ref(), opts) {
+        let err = match child(
+            &pidfd,
+            child_flags,
+            &child_ch,
+            console.as_ref(),
+            opts,
+            seccomp.as_ref(),
+        ) {
             Ok(plan) => plan.exec(),
             Err(e) => e,
         };
@@ -110,10 +120,17 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
             cgroup.add_pid(pid)?;
         }
         parent_ch.send(&Msg::Go)?;
-        match parent_ch.recv()? {
-            None => Ok(()),
-            Some(Msg::Failed(e)) => Err(Error::new(e)),
-            Some(m) => Err(Error::new(format!("sync: unexpected {m:?}"))),
+        loop {
+            match parent_ch.recv()? {
+                None => return Ok(()),
+                Some(Msg::SeccompFd(fd)) => {
+                    if let Some(f) = seccomp.as_ref() {
+                        super::forward_notify_fd(f, &fd, st)?;
+                    }
+                }
+                Some(Msg::Failed(e)) => return Err(Error::new(e)),
+                Some(m) => return Err(Error::new(format!("sync: unexpected {m:?}"))),
+            }
         }
     })();
     if let Err(e) = res {
@@ -136,6 +153,7 @@ fn child(
     ch: &sync::Channel,
     console: Option<&UnixStream>,
     opts: &ExecOptions,
+    seccomp: Option<&crate::seccomp::Filter>,
 ) -> Result<process::ExecPlan> {
     if let Some(fds) = opts.stdio {
         process::stdio::install(fds)?;
@@ -155,7 +173,10 @@ fn child(
             .map(|b| (b.height() as u16, b.width() as u16));
         terminal::setup(c.as_raw_fd(), size)?;
     }
-    let plan = process::prepare(&opts.process, opts.preserve_fds)?;
+    let (plan, notify) = process::prepare(&opts.process, opts.preserve_fds, seccomp)?;
+    if let Some(fd) = notify {
+        ch.send(&Msg::SeccompFd(fd))?;
+    }
     nix::sys::prctl::set_pdeathsig(None).context("exec: clear pdeathsig")?;
     Ok(plan)
 }

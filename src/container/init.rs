@@ -30,6 +30,7 @@ pub struct InitArgs<'a> {
     /// The state-dir lock inherited from the parent.
     pub close_first: Option<RawFd>,
     pub stdio: Option<[RawFd; 3]>,
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Namespaces are joined and created by a middle process that forked
     /// this init (see `middle`): Go, maps and joins are already done.
     pub via_middle: bool,
@@ -171,7 +172,10 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     let Some(proc_) = spec.process() else {
         return Ok(Prepared::NoProcess);
     };
-    let plan = process::prepare(proc_, a.preserve_fds)?;
+    let (plan, notify) = process::prepare(proc_, a.preserve_fds, a.seccomp)?;
+    if let Some(fd) = notify {
+        a.channel.send(&Msg::SeccompFd(fd))?;
+    }
     Ok(Prepared::Exec(Box::new((plan, pid))))
 }
 

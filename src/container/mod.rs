@@ -40,7 +40,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use sync::Msg;
@@ -50,7 +50,7 @@ pub struct CreateOptions<'a> {
     pub id: &'a str,
     pub bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
-    pub console_socket: Option<&'a Path>,
+    pub console: crate::process::terminal::Console<'a>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -66,12 +66,27 @@ pub struct Created {
 
 /// Everything `create` does; on error nothing is left behind.
 pub fn create(opts: &CreateOptions) -> Result<Created> {
-    fds::check_preserved(opts.preserve_fds)?;
     state::validate_id(opts.id)?;
     let bundle = config::load_bundle(opts.bundle)?;
+    create_from(opts, bundle)
+}
+
+/// `create` with the bundle already loaded (`run` looks at it first).
+pub fn create_from(opts: &CreateOptions, bundle: Bundle) -> Result<Created> {
+    fds::check_preserved(opts.preserve_fds)?;
+    state::validate_id(opts.id)?;
     let plan = Plan::from_spec(&bundle.spec)?;
     crate::rootfs::validate_sysctl(&bundle.spec)?;
     check_process(&bundle, opts)?;
+    let seccomp = match bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(s) => Some(crate::seccomp::compile(s)?),
+        None => None,
+    };
     let cgroups_path = bundle
         .spec
         .linux()
@@ -86,7 +101,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         cgroup: None,
         pid: None,
     };
-    let state = launch(opts, &bundle, &plan, cgroup, &mut cleanup)?;
+    let state = launch(opts, &bundle, &plan, seccomp.as_ref(), cgroup, &mut cleanup)?;
     let container = cleanup.disarm();
     Ok(Created { container, state })
 }
@@ -136,12 +151,12 @@ fn check_process(bundle: &Bundle, opts: &CreateOptions) -> Result<()> {
     if let Some(c) = p.capabilities() {
         capabilities::resolve(c)?;
     }
-    if p.terminal().unwrap_or(false) && opts.console_socket.is_none() {
+    if p.terminal().unwrap_or(false) && !opts.console.is_some() {
         return Err(Error::new(
-            "process.terminal is true: --console-socket is required (kist does not proxy a terminal yet)",
+            "process.terminal is true: --console-socket is required when detached",
         ));
     }
-    if !p.terminal().unwrap_or(false) && opts.console_socket.is_some() {
+    if !p.terminal().unwrap_or(false) && opts.console.is_some() {
         return Err(Error::new(
             "--console-socket given but process.terminal is false",
         ));
@@ -153,6 +168,7 @@ fn launch(
     opts: &CreateOptions,
     bundle: &Bundle,
     plan: &Plan,
+    seccomp: Option<&crate::seccomp::Filter>,
     cgroup: Cgroup,
     cleanup: &mut Cleanup,
 ) -> Result<State> {
@@ -176,13 +192,7 @@ fn launch(
     let listener = UnixListener::bind(fd_path(&dir_fd, state::START_SOCKET))
         .with_context(|| format!("create {}", dir.join(state::START_SOCKET).display()))?;
     drop(dir_fd);
-    let console = match opts.console_socket {
-        Some(p) => Some(
-            UnixStream::connect(p)
-                .with_context(|| format!("--console-socket {}: connect", p.display()))?,
-        ),
-        None => None,
-    };
+    let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
 
     let cgroup_fd = if cgroup.mode == crate::cgroups::Mode::V2 {
@@ -231,6 +241,7 @@ fn launch(
             close_first: None,
             stdio: opts.stdio,
             via_middle: two_step,
+            seccomp,
         });
     }
     drop(child_ns);
@@ -286,6 +297,11 @@ fn launch(
                 parent_ch.send(&Msg::HooksDone)?;
             }
             Some(Msg::Ready) => break,
+            Some(Msg::SeccompFd(fd)) => {
+                if let Some(f) = seccomp {
+                    forward_notify_fd(f, &fd, &st)?;
+                }
+            }
             Some(Msg::Failed(e)) => return Err(Error::new(e)),
             Some(m) => return Err(Error::new(format!("sync: unexpected {m:?} from init"))),
             None => return Err(Error::new("container init exited during setup")),
@@ -299,6 +315,25 @@ fn launch(
         write_pid_file(p, pid.as_raw())?;
     }
     Ok(st)
+}
+
+/// Passes a seccomp notify fd to `listenerPath` with the container state.
+pub(crate) fn forward_notify_fd(
+    f: &crate::seccomp::Filter,
+    fd: &OwnedFd,
+    st: &State,
+) -> Result<()> {
+    let Some(path) = f.listener_path() else {
+        return Ok(());
+    };
+    let state = st.to_json(state::Status::Created);
+    crate::seccomp::send_to_listener(
+        path,
+        std::os::fd::AsFd::as_fd(fd),
+        &state,
+        f.listener_metadata(),
+    )
+    .context("linux.seccomp.listenerPath")
 }
 
 fn write_maps(bundle: &Bundle, pid: Pid) -> Result<()> {

@@ -4,13 +4,13 @@
 
 use crate::error::{Context, Error, Result};
 use nix::sys::socket::{
-    recv, recvmsg, send, sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage,
+    recvmsg, send, sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage,
     ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixCredentials,
 };
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Msg {
     /// parent → child: cgroup placement and id maps are done; go on.
     Go,
@@ -30,6 +30,15 @@ pub enum Msg {
     Ready,
     /// child → parent: a setup step failed.
     Failed(String),
+    /// child → parent: the seccomp notify fd, for the runtime to pass to
+    /// `listenerPath` (the child cannot reach the host's socket).
+    SeccompFd(OwnedFd),
+}
+
+impl PartialEq for Msg {
+    fn eq(&self, other: &Msg) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
 }
 
 pub struct Channel {
@@ -67,6 +76,20 @@ impl Channel {
                 let b = s.as_bytes();
                 buf.extend_from_slice(&b[..b.len().min(60_000)]);
             }
+            Msg::SeccompFd(fd) => {
+                let fds = [fd.as_raw_fd()];
+                let cmsg = [ControlMessage::ScmRights(&fds)];
+                let iov = [IoSlice::new(&[9u8])];
+                sendmsg::<()>(
+                    self.fd.as_raw_fd(),
+                    &iov,
+                    &cmsg,
+                    MsgFlags::MSG_NOSIGNAL,
+                    None,
+                )
+                .context("sync: send seccomp fd")?;
+                return Ok(());
+            }
         }
         send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL).context("sync: send")?;
         Ok(())
@@ -75,10 +98,30 @@ impl Channel {
     /// Receives one message; `None` when the peer has gone away.
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; 65_536];
-        let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                r => break r.context("sync: receive")?,
+                r => {
+                    let msg = r.context("sync: receive")?;
+                    let mut fd = None;
+                    for c in msg
+                        .cmsgs()
+                        .map_err(|e| Error::os("sync: control message", e))?
+                    {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            // SAFETY: SCM_RIGHTS installed these fds for us.
+                            fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
+                        }
+                    }
+                    break (msg.bytes, fd);
+                }
             }
         };
         if n == 0 {
@@ -96,6 +139,9 @@ impl Channel {
             }
             7 => Msg::Ready,
             8 => Msg::Failed(String::from_utf8_lossy(body).into_owned()),
+            9 => {
+                Msg::SeccompFd(fd.ok_or_else(|| Error::new("sync: seccomp fd message without fd"))?)
+            }
             t => return Err(Error::new(format!("sync: unknown message tag {t}"))),
         };
         Ok(Some(msg))

@@ -4,6 +4,7 @@
 //! other flags (truncate a log, read a file it was only meant to append to).
 //! The copy loop also forwards signals, in one poll loop: no threads.
 
+use super::terminal::{copy_winsize, receive_master, Console, RawMode};
 use crate::error::{Context, Error, Result};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -13,6 +14,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{pipe2, read, write, Pid};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
 
 /// The container's ends (become its 0, 1, 2) and ours.
 pub struct Pipes {
@@ -60,11 +62,83 @@ pub fn install(fds: [RawFd; 3]) -> Result<()> {
     Ok(())
 }
 
-/// Copies stdio and forwards signals until `pid` exits; returns its exit
-/// code (128+signal when killed). `signals` must already be blocked.
-pub fn supervise(pid: Pid, signals: &SigSet, pipes: Option<Pipes>) -> Result<i32> {
+/// How a foreground process's stdio is wired: pipes we copy, a pty we
+/// proxy (terminal without --console-socket, as runc does), or nothing
+/// (detached, or the caller's console socket gets the pty).
+pub struct Io {
+    pipes: Option<Pipes>,
+    proxy: Option<(UnixStream, UnixStream)>,
+    master: Option<OwnedFd>,
+}
+
+impl Io {
+    pub fn new(detach: bool, terminal: bool, console_socket: bool) -> Result<Io> {
+        let mut io = Io {
+            pipes: None,
+            proxy: None,
+            master: None,
+        };
+        if detach {
+            return Ok(io);
+        }
+        if terminal {
+            if !console_socket {
+                io.proxy = Some(UnixStream::pair().context("terminal: socketpair")?);
+            }
+        } else {
+            io.pipes = Some(Pipes::new()?);
+        }
+        Ok(io)
+    }
+
+    /// Fds the child installs as 0, 1, 2.
+    pub fn stdio(&self) -> Option<[RawFd; 3]> {
+        self.pipes.as_ref().map(|p| p.raw())
+    }
+
+    pub fn console<'a>(&self, socket: Option<&'a std::path::Path>) -> Console<'a> {
+        match (socket, &self.proxy) {
+            (Some(p), _) => Console::Socket(p),
+            (None, Some((_, child))) => Console::Proxy(child.as_raw_fd()),
+            _ => Console::None,
+        }
+    }
+
+    /// After the child has its ends: drop ours of them, take the pty master.
+    pub fn started(&mut self) -> Result<()> {
+        if let Some(p) = self.pipes.as_mut() {
+            p.close_container_side()?;
+        }
+        if let Some((ours, child)) = self.proxy.take() {
+            drop(child);
+            let master = receive_master(ours.as_raw_fd())?;
+            copy_winsize(master.as_raw_fd());
+            self.master = Some(master);
+        }
+        Ok(())
+    }
+
+    /// Copies stdio and forwards signals until `pid` exits; returns its exit
+    /// code (128+signal when killed). `signals` must already be blocked.
+    pub fn supervise(self, pid: Pid, signals: &SigSet) -> Result<i32> {
+        match self.master {
+            Some(m) => {
+                let _raw = RawMode::enter();
+                let fd = m.as_raw_fd();
+                supervise(pid, signals, Some(Copier::tty(m)?), Some(fd))
+            }
+            None => supervise(pid, signals, self.pipes.map(Copier::new), None),
+        }
+    }
+}
+
+fn supervise(
+    pid: Pid,
+    signals: &SigSet,
+    mut io: Option<Copier>,
+    tty: Option<RawFd>,
+) -> Result<i32> {
     let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
-    let mut io = pipes.map(Copier::new);
     loop {
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         if let Some(c) = io.as_ref() {
@@ -93,6 +167,13 @@ pub fn supervise(pid: Pid, signals: &SigSet, pipes: Option<Pipes>) -> Result<i32
                                 c.drain();
                             }
                             return Ok(code);
+                        }
+                    }
+                    // The pty's size follows the caller's terminal; the
+                    // kernel then signals the container's foreground group.
+                    Some(Signal::SIGWINCH) if tty.is_some() => {
+                        if let Some(m) = tty {
+                            copy_winsize(m);
                         }
                     }
                     Some(s) => {
@@ -135,6 +216,19 @@ impl Copier {
     }
 
     /// Order of the poll entries: stdin source, stdin pipe, then the outputs.
+    /// A pty master: what the caller types goes in, what the container
+    /// writes comes out on our stdout.
+    fn tty(master: OwnedFd) -> Result<Copier> {
+        let input = master.try_clone().context("terminal: dup pty master")?;
+        fcntl(input.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).context("terminal")?;
+        Ok(Copier {
+            stdin_src_open: true,
+            stdin_w: Some(input),
+            pending: Vec::new(),
+            outs: vec![(master, 1)],
+        })
+    }
+
     fn poll_fds<'a>(&'a self, fds: &mut Vec<PollFd<'a>>) {
         // SAFETY: fd 0 stays open for the life of the process.
         let stdin = unsafe { BorrowedFd::borrow_raw(0) };

@@ -96,3 +96,105 @@ fn bind_console(pts: &str) -> Result<()> {
     )
     .with_context(|| format!("terminal: bind {pts} onto /dev/console"))
 }
+
+/// Where the pty master goes.
+#[derive(Clone, Copy)]
+pub enum Console<'a> {
+    None,
+    /// `--console-socket PATH`: the caller's socket.
+    Socket(&'a std::path::Path),
+    /// Foreground `run`/`exec` without a socket: our own socketpair end,
+    /// whose peer the runtime keeps to proxy the terminal itself.
+    Proxy(RawFd),
+}
+
+impl Console<'_> {
+    pub fn is_some(&self) -> bool {
+        !matches!(self, Console::None)
+    }
+
+    /// The connected stream the child sends the master over.
+    pub fn connect(&self) -> Result<Option<std::os::unix::net::UnixStream>> {
+        match self {
+            Console::None => Ok(None),
+            Console::Socket(p) => std::os::unix::net::UnixStream::connect(p)
+                .map(Some)
+                .with_context(|| format!("--console-socket {}: connect", p.display())),
+            Console::Proxy(fd) => {
+                let dup = nix::unistd::dup(*fd).context("terminal: dup console socket")?;
+                // SAFETY: dup returned a fresh descriptor we now own.
+                Ok(Some(unsafe {
+                    std::os::unix::net::UnixStream::from_raw_fd(dup)
+                }))
+            }
+        }
+    }
+}
+
+/// Receives the pty master sent by `setup`.
+pub fn receive_master(sock: RawFd) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    let mut buf = [0u8; 4096];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::empty())
+        .context("terminal: receive the pty master")?;
+    for c in msg
+        .cmsgs()
+        .map_err(|e| Error::os("terminal: control message", e))?
+    {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: SCM_RIGHTS installed this descriptor for us.
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(Error::new("terminal: the container sent no pty master"))
+}
+
+/// The caller's terminal in raw mode while we proxy; restored on drop.
+pub struct RawMode {
+    saved: Option<nix::sys::termios::Termios>,
+}
+
+impl RawMode {
+    pub fn enter() -> RawMode {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        // SAFETY: fd 0 stays open for the life of the process.
+        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+        let Ok(saved) = tcgetattr(stdin) else {
+            return RawMode { saved: None };
+        };
+        let mut raw = saved.clone();
+        cfmakeraw(&mut raw);
+        let _ = tcsetattr(stdin, SetArg::TCSANOW, &raw);
+        RawMode { saved: Some(saved) }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            // SAFETY: as above.
+            let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+            let _ = nix::sys::termios::tcsetattr(stdin, nix::sys::termios::SetArg::TCSANOW, t);
+        }
+    }
+}
+
+nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, libc::winsize);
+
+/// Copies the caller's window size to the pty (at start and on SIGWINCH).
+pub fn copy_winsize(master: RawFd) {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize struct we own; TIOCSWINSZ reads it.
+    if unsafe { get_winsize(0, &mut ws) }.is_ok() {
+        let _ = unsafe { set_winsize(master, &ws) };
+    }
+}
