@@ -10,7 +10,7 @@
 //! left behind (state, cgroups, mounts, processes).
 #![allow(dead_code)]
 
-mod bundle;
+pub mod bundle;
 mod cleanup;
 pub mod cmd;
 pub mod console;
