@@ -385,3 +385,21 @@ pub fn clean_failure(o: &Output) {
         o.describe()
     );
 }
+
+/// Waits until `pid` has exec'd `sleep 100`: `start` (and `run -d`) may return
+/// a moment before the container init replaces itself with the user process.
+pub fn wait_sleeping(pid: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmd == b"sleep\x00100\x00" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid {pid} never exec'd `sleep 100`; runs {:?}",
+            String::from_utf8_lossy(&cmd)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
