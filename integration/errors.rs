@@ -462,9 +462,9 @@ fn kist_only_invalid_id_message() {
         .stderr_has("invalid container id");
 }
 
-/// KIST-ONLY: kill with a bad signal names it.
+/// kill with a bad signal names it.
 #[test]
-fn kist_only_invalid_signal_message() {
+fn invalid_signal_message_names_it() {
     let k = Kist::new();
     let b = k.bundle(&["sleep", "100"]);
     let id = k.id("sigmsg");

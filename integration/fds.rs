@@ -1,7 +1,7 @@
 //! File descriptors: only 0/1/2 (+ --preserve-fds) reach the container, and
 //! the container cannot reach the runtime binary or the host filesystem.
 
-use crate::common::{cmd::Opts, Kist};
+use crate::common::{cmd::Opts, wait_sleeping, Kist};
 use std::os::fd::AsRawFd;
 
 /// The fds of the container's pid 1 (the shell), one per line.
@@ -24,18 +24,6 @@ fn host_fds(pid: i32) -> Vec<i32> {
         .collect();
     v.sort();
     v
-}
-
-/// Waits until the container init has exec'd `sleep`.
-fn wait_sleeping(pid: i32) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default() != b"sleep\x00100\x00" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "container never exec'd sleep"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
 }
 
 #[test]
@@ -145,6 +133,7 @@ fn running_init_exe_is_the_user_binary() {
     let id = k.id("exe");
     k.run_with(&b, &id, &["-d"]).ok();
     let pid = k.pid(&id);
+    wait_sleeping(pid);
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
     // Shown relative to the container root when it is in another mount namespace.
     assert!(

@@ -9,6 +9,7 @@
 
 mod common;
 
+mod cli;
 mod devices;
 mod errors;
 mod fds;

@@ -235,6 +235,7 @@ fn user_namespace_process_is_unprivileged_on_host() {
     let id = k.id("userns");
     k.run_with(&b, &id, &["-d"]).ok();
     let pid = k.pid(&id);
+    crate::common::wait_sleeping(pid);
     let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uid = st.lines().find(|l| l.starts_with("Uid:")).unwrap();
     assert_eq!(uid.split_whitespace().nth(1), Some("200000"), "{st}");

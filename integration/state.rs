@@ -47,8 +47,7 @@ fn state_pid_is_container_init_on_host() {
     let id = k.id("stpid");
     k.run_with(&b, &id, &["-d"]).ok();
     let pid = k.pid(&id);
-    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    assert_eq!(String::from_utf8_lossy(&cmd), "sleep\u{0}100\u{0}");
+    crate::common::wait_sleeping(pid);
 }
 
 #[test]

@@ -76,10 +76,10 @@ pub fn leftovers(k: &Kist, ids: &[String]) -> Vec<String> {
     }
     // Processes may take a moment to disappear after SIGKILL.
     let deadline = Instant::now() + Duration::from_secs(3);
-    let mut procs = marked_processes(&k.mark);
+    let mut procs = test_processes(k, ids);
     while !procs.is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
-        procs = marked_processes(&k.mark);
+        procs = test_processes(k, ids);
     }
     for (pid, cmd) in procs {
         problems.push(format!("process {pid} ({cmd}) still running"));
@@ -96,7 +96,7 @@ pub fn leftovers(k: &Kist, ids: &[String]) -> Vec<String> {
 /// Best effort removal of whatever `leftovers` found so one buggy test does
 /// not break the machine for the next ones.
 fn force_clean(k: &Kist, ids: &[String]) {
-    for (pid, _) in marked_processes(&k.mark) {
+    for (pid, _) in test_processes(k, ids) {
         // SAFETY: kill(2) on a pid whose environment carries this test's unique mark.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         reap(pid);
@@ -152,9 +152,16 @@ pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
     out
 }
 
-/// Live processes whose environment holds KIST_TEST_MARK=<mark>.
-pub fn marked_processes(mark: &str) -> Vec<(i32, String)> {
-    let needle = format!("KIST_TEST_MARK={mark}");
+/// Live (non-zombie) processes that belong to this test: their environment
+/// holds KIST_TEST_MARK=<mark> (everything the test spawns, and container
+/// processes, whose config env carries it) or mentions the test's directory
+/// (runtime helpers that replace their environment, like runc's init), or
+/// they sit in a cgroup named after one of the test's container ids.
+pub fn test_processes(k: &Kist, ids: &[String]) -> Vec<(i32, String)> {
+    let needle = format!("KIST_TEST_MARK={}", k.mark);
+    let dir = k.dir.to_string_lossy().into_owned();
+    let ids: Vec<&String> = ids.iter().filter(|i| valid_id(i)).collect();
+    let me = std::process::id() as i32;
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return out;
@@ -163,14 +170,38 @@ pub fn marked_processes(mark: &str) -> Vec<(i32, String)> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+        if pid == me {
             continue;
-        };
-        if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
-            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            out.push((pid, cmd.trim().to_string()));
         }
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        let by_env = env.split(|b| *b == 0).any(|kv| {
+            kv == needle.as_bytes() || String::from_utf8_lossy(kv).contains(dir.as_str())
+        });
+        let cg = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+        let by_cgroup = cg.lines().any(|l| {
+            let path = l.splitn(3, ':').nth(2).unwrap_or("");
+            path.split('/')
+                .any(|comp| ids.iter().any(|id| comp.contains(id.as_str())))
+        });
+        if !(by_env || by_cgroup) {
+            continue;
+        }
+        // A zombie holds nothing; reap it if it is ours (it belongs to this
+        // test, so no other test is waiting for it), otherwise ignore it.
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let after_comm = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let mut f = after_comm.split_whitespace();
+        let state = f.next().unwrap_or("");
+        let ppid: i32 = f.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if state == "Z" || state == "X" {
+            if ppid == me {
+                reap(pid);
+            }
+            continue;
+        }
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        out.push((pid, cmd.trim().to_string()));
     }
     out
 }

@@ -10,7 +10,7 @@
 //! left behind (state, cgroups, mounts, processes).
 #![allow(dead_code)]
 
-mod bundle;
+pub mod bundle;
 mod cleanup;
 pub mod cmd;
 pub mod console;
@@ -384,4 +384,22 @@ pub fn clean_failure(o: &Output) {
         "failure without an error message:\n{}",
         o.describe()
     );
+}
+
+/// Waits until `pid` has exec'd `sleep 100`: `start` (and `run -d`) may return
+/// a moment before the container init replaces itself with the user process.
+pub fn wait_sleeping(pid: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmd == b"sleep\x00100\x00" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid {pid} never exec'd `sleep 100`; runs {:?}",
+            String::from_utf8_lossy(&cmd)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
