@@ -9,6 +9,8 @@
 
 mod common;
 
+mod activation;
+
 mod cli;
 mod devices;
 mod errors;
@@ -17,6 +19,7 @@ mod hooks;
 mod lifecycle;
 mod mounts;
 mod namespaces;
+mod privileges;
 mod process;
 mod seccomp;
 mod state;

@@ -47,6 +47,11 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
         pid_file: a.pid_file.as_deref(),
         preserve_fds: a.preserve_fds,
         sub_cgroup: a.cgroup.as_deref(),
+        personality: st
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.personality().clone()),
     };
     let pid = spawn(&st, &opts)?;
     io.started()?;

@@ -19,7 +19,10 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
             .context("run: block signals")?;
     }
-    crate::process::fds::check_preserved(a.create.preserve_fds)?;
+    // Before we open anything: our own fds must not fill a gap in the range
+    // handed to the container.
+    let fds = crate::process::fds::listen_fds() + a.create.preserve_fds;
+    crate::process::fds::check_preserved(fds)?;
     crate::state::validate_id(&a.create.id)?;
     let bundle = crate::config::load_bundle(a.create.bundle.as_deref().unwrap_or(Path::new("")))?;
     let terminal = bundle

@@ -26,6 +26,8 @@ pub struct ExecOptions<'a> {
     /// A sub-cgroup of the container's (`--cgroup`).
     pub sub_cgroup: Option<&'a str>,
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
+    /// The container's `linux.personality`, which exec'd processes share.
+    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
 }
 
 /// Starts the process; returns its host pid once it has exec'd.
@@ -161,6 +163,10 @@ fn child(
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("exec: pdeathsig")?;
     nix::sys::prctl::set_dumpable(false).context("exec: set non-dumpable")?;
     ch.expect(Msg::Go)?;
+    process::sched::apply_initial_affinity(Some(&opts.process))?;
+    if let Some(p) = opts.personality.as_ref() {
+        process::sched::apply_personality(p)?;
+    }
     if !flags.is_empty() {
         // One call: user namespace first is the kernel's own order here.
         setns(pidfd.as_fd(), flags).context("exec: join the container's namespaces")?;

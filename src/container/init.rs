@@ -115,6 +115,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .context("linux.namespaces: create cgroup namespace")?;
     }
+    process::sched::apply_initial_affinity(spec.process().as_ref())?;
     nix::unistd::setsid().context("init: setsid")?;
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         // /proc is still the host's here: no container-planted procfs.
@@ -168,6 +169,9 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     }
     rootfs::finish(&rcfg).context("rootfs: finish")?;
     rootfs::apply_sysctl(spec)?;
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        process::sched::apply_personality(p)?;
+    }
 
     let Some(proc_) = spec.process() else {
         return Ok(Prepared::NoProcess);

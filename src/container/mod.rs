@@ -72,8 +72,21 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
 }
 
 /// `create` with the bundle already loaded (`run` looks at it first).
-pub fn create_from(opts: &CreateOptions, bundle: Bundle) -> Result<Created> {
-    fds::check_preserved(opts.preserve_fds)?;
+pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> {
+    // Socket activation: fds passed to us by systemd come first, then the
+    // --preserve-fds ones, and the process is told about them (as runc).
+    let listen = fds::listen_fds();
+    if listen > 0 {
+        if let Some(p) = bundle.spec.process_mut().as_mut() {
+            let mut env = p.env().clone().unwrap_or_default();
+            env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+            env.push(format!("LISTEN_FDS={listen}"));
+            env.push("LISTEN_PID=1".into());
+            p.set_env(Some(env));
+        }
+    }
+    let preserve_fds = listen + opts.preserve_fds;
+    fds::check_preserved(preserve_fds)?;
     state::validate_id(opts.id)?;
     let plan = Plan::from_spec(&bundle.spec)?;
     crate::rootfs::validate_sysctl(&bundle.spec)?;
@@ -101,7 +114,15 @@ pub fn create_from(opts: &CreateOptions, bundle: Bundle) -> Result<Created> {
         cgroup: None,
         pid: None,
     };
-    let state = launch(opts, &bundle, &plan, seccomp.as_ref(), cgroup, &mut cleanup)?;
+    let state = launch(
+        opts,
+        preserve_fds,
+        &bundle,
+        &plan,
+        seccomp.as_ref(),
+        cgroup,
+        &mut cleanup,
+    )?;
     let container = cleanup.disarm();
     Ok(Created { container, state })
 }
@@ -164,8 +185,10 @@ fn check_process(bundle: &Bundle, opts: &CreateOptions) -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn launch(
     opts: &CreateOptions,
+    preserve_fds: u32,
     bundle: &Bundle,
     plan: &Plan,
     seccomp: Option<&crate::seccomp::Filter>,
@@ -237,7 +260,7 @@ fn launch(
             console: console.map(OwnedFd::from),
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
-            preserve_fds: opts.preserve_fds,
+            preserve_fds,
             close_first: None,
             stdio: opts.stdio,
             via_middle: two_step,

@@ -50,3 +50,19 @@ pub fn prepare_for_exec(preserve: u32) -> Result<()> {
     }
     Ok(())
 }
+
+/// systemd socket activation: the number of fds (from 3) passed to this
+/// process, when LISTEN_PID names us.
+pub fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p == std::process::id());
+    if !ours {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0)
+}

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod fds;
 pub mod lsm;
 pub mod rlimits;
+pub mod sched;
 pub mod stdio;
 pub mod terminal;
 pub mod user;
@@ -91,6 +92,19 @@ pub fn prepare(
     std::fs::create_dir_all(cwd)
         .with_context(|| format!("process.cwd {}: create", cwd.display()))?;
     rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
+    if let Some(s) = p.scheduler() {
+        sched::apply_scheduler(s)?;
+    }
+    if let Some(io) = p.io_priority() {
+        sched::apply_io_priority(io)?;
+    }
+    if let Some(f) = p
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.cpu_affinity_final().as_deref())
+    {
+        sched::set_affinity(f, "process.execCPUAffinity.final")?;
+    }
     if nnp {
         nix::sys::prctl::set_no_new_privs().context("process.noNewPrivileges: prctl")?;
     }
