@@ -50,7 +50,7 @@ fn dispatch(cli: Cli) -> error::Result<i32> {
         println!("kist version {VERSION}");
         println!(
             "commit: {}",
-            option_env!("KIST_COMMIT").unwrap_or("unknown")
+            env!("KIST_COMMIT")
         );
         println!("spec: {OCI_VERSION}");
         return Ok(0);
