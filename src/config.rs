@@ -65,8 +65,12 @@ pub fn load_spec(path: &Path) -> Result<Spec> {
 }
 
 pub fn parse_spec(data: &[u8]) -> Result<Spec> {
-    if data.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::new("empty configuration"));
+    match data.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(Error::new("empty configuration")),
+        // serde would also read a struct from an array: `[]` must not pass
+        // as an all-default configuration.
+        Some(b'{') => {}
+        Some(_) => return Err(Error::new("invalid configuration: not a JSON object")),
     }
     match serde_json::from_slice::<Spec>(data) {
         Ok(spec) => Ok(spec),
@@ -231,7 +235,7 @@ mod tests {
             "linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#;
         let err = parse_spec(doc).unwrap_err().to_string();
         assert!(err.starts_with("linux.namespaces[1]"), "{err}");
-        let doc = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","args":["sh"],
+        let doc = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},
             "capabilities":{"bounding":["CAP_CHOWN","CAP_NOPE"]}}}"#;
         let err = parse_spec(doc).unwrap_err().to_string();
         assert!(err.contains("process.capabilities.bounding[1]"), "{err}");

@@ -305,6 +305,6 @@ mod tests {
         )
         .unwrap();
         let e = all_nodes(&bad).unwrap_err();
-        assert!(e.message().contains("linux.devices[1].path"), "{e}");
+        assert!(e.to_string().contains("linux.devices[1].path"), "{e}");
     }
 }
