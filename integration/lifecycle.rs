@@ -309,10 +309,10 @@ fn same_id_twice_fails() {
 #[test]
 fn id_reusable_after_delete() {
     let k = Kist::new();
-    let b = k.bundle(&["true"]);
+    let b = k.bundle(&["echo", "ran"]);
     let id = k.id("reuse");
-    k.run(&b, &id).ok();
-    k.run(&b, &id).ok();
+    assert_eq!(k.run(&b, &id).ok().stdout, "ran\n");
+    assert_eq!(k.run(&b, &id).ok().stdout, "ran\n");
 }
 
 /// KIST-ONLY: runc refuses to create a container without `process`.
