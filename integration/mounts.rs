@@ -246,6 +246,31 @@ fn rootfs_propagation_private_by_default_host_sees_no_container_mounts() {
     );
 }
 
+/// KIST-ONLY: runc 1.1 leaves the container's `/` private on a host whose `/`
+/// is private; the spec asks for the rootfs mount to get this propagation.
+#[test]
+fn kist_only_rootfs_propagation_shared() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["true"]);
+    b.config["linux"]["rootfsPropagation"] = json!("shared");
+    let m = container_mounts(&k, &mut b);
+    let root = find(&m, "/");
+    assert!(
+        root.optional.iter().any(|o| o.starts_with("shared:")),
+        "{root:?}"
+    );
+}
+
+#[test]
+fn rootfs_propagation_private() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["true"]);
+    b.config["linux"]["rootfsPropagation"] = json!("private");
+    let m = container_mounts(&k, &mut b);
+    let root = find(&m, "/");
+    assert!(root.optional.is_empty(), "{root:?}");
+}
+
 #[test]
 fn cgroup_mount() {
     let k = Kist::new();
