@@ -21,7 +21,11 @@ fn kist_only_version_first_line() {
     let o = k.bare(&["--version"]).ok();
     let first = o.stdout.lines().next().unwrap_or("");
     assert!(first.starts_with("kist version "), "{}", o.describe());
-    assert!(o.stdout.lines().skip(1).any(|l| l.starts_with("spec: 1.")), "{}", o.describe());
+    assert!(
+        o.stdout.lines().skip(1).any(|l| l.starts_with("spec: 1.")),
+        "{}",
+        o.describe()
+    );
 }
 
 #[test]
