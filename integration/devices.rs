@@ -130,7 +130,7 @@ fn linux_devices_path_outside_dev_stays_in_rootfs() {
     let name = format!("kist-devesc-{}", crate::common::unique());
     b.config["linux"]["devices"] = json!([{"path": format!("/extra/{name}"), "type": "c", "major": 1, "minor": 3, "fileMode": 0o666}]);
     let id = k.id("devesc");
-    let _ = k.run(&b, &id);
+    let o = k.run(&b, &id);
     let host = std::path::Path::new("/tmp").join(&name);
     let existed = host.exists();
     let _ = std::fs::remove_file(&host);
@@ -139,4 +139,13 @@ fn linux_devices_path_outside_dev_stays_in_rootfs() {
         "device node created on the host at {}",
         host.display()
     );
+    if o.success() {
+        let inside = b.rootfs().join("tmp").join(&name);
+        assert!(
+            inside.exists(),
+            "device should be created inside the rootfs"
+        );
+    } else {
+        crate::common::clean_failure(&o);
+    }
 }

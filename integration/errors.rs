@@ -105,14 +105,16 @@ fn huge_config_garbage() {
 #[test]
 fn huge_but_valid_config_runs_or_fails_cleanly() {
     let k = Kist::new();
-    let mut b = k.bundle(&["true"]);
+    let mut b = k.bundle(&["echo", "ran"]);
     let annotations: serde_json::Map<String, serde_json::Value> = (0..20_000)
         .map(|i| (format!("org.example.key{i}"), json!("x".repeat(100))))
         .collect();
     b.config["annotations"] = json!(annotations);
     let id = k.id("hugeok");
     let o = k.run(&b, &id);
-    if !o.success() {
+    if o.success() {
+        assert_eq!(o.stdout, "ran\n");
+    } else {
         clean_failure(&o);
     }
     k.assert_gone(&id);
@@ -293,22 +295,22 @@ fn empty_id_rejected() {
 #[test]
 fn valid_id_charset_accepted() {
     let k = Kist::new();
-    let b = k.bundle(&["true"]);
+    let b = k.bundle(&["echo", "ran"]);
     let id = format!("Ab_9.+-{}", crate::common::unique());
     k.track(&id);
-    k.run(&b, &id).ok();
+    assert_eq!(k.run(&b, &id).ok().stdout, "ran\n");
 }
 
 /// KIST-ONLY: runc uses the id as a file name and fails beyond NAME_MAX (255).
 #[test]
 fn kist_only_id_of_1024_bytes_accepted() {
     let k = Kist::new();
-    let b = k.bundle(&["true"]);
+    let b = k.bundle(&["echo", "ran"]);
     let u = crate::common::unique();
     let id = format!("{}-{u}", "x".repeat(1023 - u.len()));
     assert_eq!(id.len(), 1024);
     k.track(&id);
-    k.run(&b, &id).ok();
+    assert_eq!(k.run(&b, &id).ok().stdout, "ran\n");
 }
 
 #[test]

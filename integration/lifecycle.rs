@@ -234,11 +234,12 @@ fn kill_created_container_stops_it() {
 #[test]
 fn kill_default_signal_is_term() {
     let k = Kist::new();
-    let b = k.bundle_sh("trap 'echo term > /got; exit 0' TERM; while true; do sleep 0.05; done");
+    let b = k.bundle_sh(
+        "trap 'echo term > /got; exit 0' TERM; touch /ready; while true; do sleep 0.05; done",
+    );
     let id = k.id("killdef");
     k.run_with(&b, &id, &["-d"]).ok();
-    // The trap has to be installed before the signal arrives.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_for_file(&b.rootfs().join("ready"));
     k.cmd(&["kill", &id]).ok();
     wait_for_file(&b.rootfs().join("got"));
     k.wait_status(&id, "stopped");
@@ -309,10 +310,10 @@ fn same_id_twice_fails() {
 #[test]
 fn id_reusable_after_delete() {
     let k = Kist::new();
-    let b = k.bundle(&["true"]);
+    let b = k.bundle(&["echo", "ran"]);
     let id = k.id("reuse");
-    k.run(&b, &id).ok();
-    k.run(&b, &id).ok();
+    assert_eq!(k.run(&b, &id).ok().stdout, "ran\n");
+    assert_eq!(k.run(&b, &id).ok().stdout, "ran\n");
 }
 
 /// KIST-ONLY: runc refuses to create a container without `process`.
@@ -422,4 +423,58 @@ fn concurrent_start_and_delete_stay_consistent() {
     }
     k.state(&id).fail();
     k.assert_gone(&id);
+}
+
+#[test]
+fn container_gets_a_cgroup_removed_on_delete() {
+    let k = Kist::new();
+    let b = k.bundle(&["sleep", "100"]);
+    let id = k.id("cg");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let pid = k.pid(&id);
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        cg.lines()
+            .any(|l| l.ends_with(&format!("/{id}")) || l.contains(&format!("{id}."))),
+        "{cg}"
+    );
+    assert!(!crate::common::cgroups_named(&id).is_empty());
+    k.delete_force(&id).ok();
+    crate::common::reap_pid(pid);
+    assert!(
+        crate::common::cgroups_named(&id).is_empty(),
+        "{:?}",
+        crate::common::cgroups_named(&id)
+    );
+}
+
+#[test]
+fn cgroups_path_honored() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "100"]);
+    let id = k.id("cgpath");
+    let parent = format!("kist-it-cg-{}", crate::common::unique());
+    b.config["linux"]["cgroupsPath"] = serde_json::json!(format!("/{parent}/{id}"));
+    let p2 = parent.clone();
+    k.on_drop(move || {
+        for d in crate::common::cgroups_named(&p2) {
+            let _ = std::fs::remove_dir(d);
+        }
+    });
+    k.run_with(&b, &id, &["-d"]).ok();
+    let pid = k.pid(&id);
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let want = format!("/{parent}/{id}");
+    let pids = cg
+        .lines()
+        .find(|l| l.split(':').nth(1) == Some("pids"))
+        .unwrap_or("");
+    assert!(pids.ends_with(&want), "pids cgroup should be {want}: {cg}");
+    k.delete_force(&id).ok();
+    crate::common::reap_pid(pid);
+    assert!(
+        crate::common::cgroups_named(&id).is_empty(),
+        "{:?}",
+        crate::common::cgroups_named(&id)
+    );
 }

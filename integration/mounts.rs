@@ -246,6 +246,31 @@ fn rootfs_propagation_private_by_default_host_sees_no_container_mounts() {
     );
 }
 
+/// KIST-ONLY: runc 1.1 leaves the container's `/` private on a host whose `/`
+/// is private; the spec asks for the rootfs mount to get this propagation.
+#[test]
+fn kist_only_rootfs_propagation_shared() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["true"]);
+    b.config["linux"]["rootfsPropagation"] = json!("shared");
+    let m = container_mounts(&k, &mut b);
+    let root = find(&m, "/");
+    assert!(
+        root.optional.iter().any(|o| o.starts_with("shared:")),
+        "{root:?}"
+    );
+}
+
+#[test]
+fn rootfs_propagation_private() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["true"]);
+    b.config["linux"]["rootfsPropagation"] = json!("private");
+    let m = container_mounts(&k, &mut b);
+    let root = find(&m, "/");
+    assert!(root.optional.is_empty(), "{root:?}");
+}
+
 #[test]
 fn cgroup_mount() {
     let k = Kist::new();
@@ -396,6 +421,8 @@ fn absolute_symlink_destination_stays_in_rootfs() {
             b.rootfs().join("etc").join(&name).exists(),
             "mount should land inside the rootfs"
         );
+    } else {
+        clean_failure(&o);
     }
 }
 
@@ -409,8 +436,16 @@ fn relative_symlink_destination_stays_in_rootfs() {
         json!({"destination": format!("/evil/{name}"), "type": "tmpfs", "source": "tmpfs"}),
     );
     let id = k.id("esc2");
-    let _ = k.run(&b, &id);
+    let o = k.run(&b, &id);
     host_untouched(&k, &Path::new("/tmp").join(&name));
+    if o.success() {
+        assert!(
+            b.rootfs().join("tmp").join(&name).exists(),
+            "mount should land inside the rootfs"
+        );
+    } else {
+        clean_failure(&o);
+    }
 }
 
 #[test]
@@ -420,8 +455,16 @@ fn dotdot_destination_stays_in_rootfs() {
     let mut b = k.bundle(&["true"]);
     b.add_mount(json!({"destination": format!("/../../../../../../../../tmp/{name}"), "type": "tmpfs", "source": "tmpfs"}));
     let id = k.id("esc3");
-    let _ = k.run(&b, &id);
+    let o = k.run(&b, &id);
     host_untouched(&k, &Path::new("/tmp").join(&name));
+    if o.success() {
+        assert!(
+            b.rootfs().join("tmp").join(&name).exists(),
+            "mount should land inside the rootfs"
+        );
+    } else {
+        clean_failure(&o);
+    }
 }
 
 #[test]
@@ -431,7 +474,10 @@ fn relative_destination_dotdot_stays_in_rootfs() {
     let mut b = k.bundle(&["true"]);
     b.add_mount(json!({"destination": format!("../../../../../../../../tmp/{name}"), "type": "tmpfs", "source": "tmpfs"}));
     let id = k.id("esc4");
-    let _ = k.run(&b, &id);
+    let o = k.run(&b, &id);
+    if !o.success() {
+        clean_failure(&o);
+    }
     host_untouched(&k, &Path::new("/tmp").join(&name));
 }
 
@@ -448,7 +494,10 @@ fn bind_file_onto_symlink_does_not_overwrite_host_file() {
         json!({"destination": "/link", "type": "bind", "source": src, "options": ["bind"]}),
     );
     let id = k.id("esc5");
-    let _ = k.run(&b, &id);
+    let o = k.run(&b, &id);
+    if !o.success() {
+        clean_failure(&o);
+    }
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "original\n");
     let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
@@ -465,7 +514,15 @@ fn cwd_symlink_does_not_escape() {
     std::os::unix::fs::symlink("/tmp", b.rootfs().join("evil")).unwrap();
     b.config["process"]["cwd"] = json!(format!("/evil/{name}"));
     let id = k.id("esc6");
-    let _ = k.run(&b, &id);
+    let o = k.run(&b, &id);
+    if o.success() {
+        assert!(
+            b.rootfs().join("tmp").join(&name).is_dir(),
+            "cwd should be created inside the rootfs"
+        );
+    } else {
+        clean_failure(&o);
+    }
     host_untouched(&k, &Path::new("/tmp").join(&name));
 }
 

@@ -27,8 +27,9 @@ fn container_ns(k: &Kist, b: &mut crate::common::Bundle) -> Vec<(String, String)
         .map(|(_, f)| format!("echo {f}=$(readlink /proc/self/ns/{f});"))
         .collect();
     b.set_sh(&script);
-    k.output(b)
-        .lines()
+    let out = k.output(b);
+    assert_eq!(out.lines().count(), ALL.len(), "{out}");
+    out.lines()
         .filter_map(|l| l.split_once('='))
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
@@ -185,6 +186,7 @@ fn cgroup_namespace_root() {
     let k = Kist::new();
     let b = k.bundle(&["cat", "/proc/self/cgroup"]);
     let out = k.output(&b);
+    assert!(out.lines().count() > 0, "empty /proc/self/cgroup");
     for line in out.lines() {
         let path = line.splitn(3, ':').nth(2).unwrap_or("");
         assert_eq!(path, "/", "cgroup namespace root should be /: {out}");

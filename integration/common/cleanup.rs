@@ -19,7 +19,20 @@ pub fn drop_kist(k: &mut Kist) {
     for f in k.cleanups.borrow_mut().drain(..) {
         f();
     }
-    let problems = leftovers(k, &ids);
+    let mut problems = leftovers(k, &ids);
+    // Whatever naming the runtime uses for state (hashed long ids...), once
+    // every container is deleted the state dir holds nothing but hidden
+    // runtime-global files such as a lock.
+    if let Ok(rd) = std::fs::read_dir(&k.root) {
+        for e in rd.flatten() {
+            if !e.file_name().to_string_lossy().starts_with('.') {
+                problems.push(format!(
+                    "state entry {} left after deleting every container",
+                    e.path().display()
+                ));
+            }
+        }
+    }
     force_clean(k, &ids);
     let mounts = mounts_under(&k.dir);
     if mounts.is_empty() && std::env::var_os("KIST_KEEP_TMP").is_none() {

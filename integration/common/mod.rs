@@ -358,6 +358,11 @@ pub fn pid_exists(pid: i32) -> bool {
     pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// cgroup directories (any hierarchy) whose name contains `name`.
+pub fn cgroups_named(name: &str) -> Vec<PathBuf> {
+    cleanup::cgroups_named(name)
+}
+
 /// Reaps one container pid that was reparented to the test process.
 pub fn reap_pid(pid: i32) {
     cleanup::reap(pid);
