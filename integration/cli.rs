@@ -23,7 +23,10 @@ fn kist_only_version_first_line() {
     assert!(first.starts_with("kist version "), "{}", o.describe());
     // runc's shape: version, commit, spec.
     assert!(
-        o.stdout.lines().nth(1).is_some_and(|l| l.starts_with("commit: ")),
+        o.stdout
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("commit: ")),
         "{}",
         o.describe()
     );

@@ -235,7 +235,8 @@ mod tests {
             "linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#;
         let err = parse_spec(doc).unwrap_err().to_string();
         assert!(err.starts_with("linux.namespaces[1]"), "{err}");
-        let doc = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},
+        let doc =
+            br#"{"ociVersion":"1.0.2","process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},
             "capabilities":{"bounding":["CAP_CHOWN","CAP_NOPE"]}}}"#;
         let err = parse_spec(doc).unwrap_err().to_string();
         assert!(err.contains("process.capabilities.bounding[1]"), "{err}");

@@ -48,10 +48,7 @@ fn main() {
 fn dispatch(cli: Cli) -> error::Result<i32> {
     if cli.version {
         println!("kist version {VERSION}");
-        println!(
-            "commit: {}",
-            env!("KIST_COMMIT")
-        );
+        println!("commit: {}", env!("KIST_COMMIT"));
         println!("spec: {OCI_VERSION}");
         return Ok(0);
     }

@@ -124,14 +124,14 @@ impl Plan {
     /// new ones. Then a middle process joins, unshares and forks the init.
     pub fn two_step(&self) -> bool {
         self.joined(T::User)
-            || (self.new(T::User)
+            || (self.creates(T::User)
                 && self
                     .joins
                     .iter()
                     .any(|j| !matches!(j.typ, T::Pid | T::Time)))
     }
 
-    pub fn new(&self, t: T) -> bool {
+    pub fn creates(&self, t: T) -> bool {
         if t == T::Time {
             return self.new_time;
         }
@@ -143,7 +143,7 @@ impl Plan {
     }
 
     pub fn has(&self, t: T) -> bool {
-        self.new(t) || self.joined(t)
+        self.creates(t) || self.joined(t)
     }
 }
 

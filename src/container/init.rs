@@ -60,7 +60,7 @@ pub fn run(args: InitArgs) -> ! {
             match prepared {
                 Prepared::NoProcess => wait_forever(),
                 Prepared::Exec(p) => match wait_for_start(&args.listener) {
-                    Ok(conn) => exec_user(&args, p, conn),
+                    Ok(conn) => exec_user(&args, *p, conn),
                     Err(e) => exit_with(e),
                 },
             }
@@ -106,12 +106,12 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         a.channel
             .expect(Msg::Go)
             .context("init: wait for the runtime")?;
-        if a.plan.new(NS::User) {
+        if a.plan.creates(NS::User) {
             become_root_in_userns()?;
         }
         namespaces::join_in_child(a.plan)?;
     }
-    if a.plan.new(NS::Cgroup) {
+    if a.plan.creates(NS::Cgroup) {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .context("linux.namespaces: create cgroup namespace")?;
     }
@@ -140,7 +140,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         no_pivot: a.no_pivot,
         in_new_userns: a.plan.has(NS::User),
         console: None,
-        cgroupns: a.plan.new(NS::Cgroup),
+        cgroupns: a.plan.creates(NS::Cgroup),
     };
     rootfs::prepare(&rcfg).context("rootfs")?;
 
@@ -271,8 +271,8 @@ fn wait_forever() -> ! {
     }
 }
 
-fn exec_user(a: &InitArgs, p: Box<(ExecPlan, i32)>, mut conn: std::os::unix::net::UnixStream) -> ! {
-    let (plan, host_pid) = *p;
+fn exec_user(a: &InitArgs, p: (ExecPlan, i32), mut conn: std::os::unix::net::UnixStream) -> ! {
+    let (plan, host_pid) = p;
     let res = (|| -> Result<()> {
         if let Some(sc) = a
             .spec
@@ -308,7 +308,7 @@ pub fn middle(plan: &Plan, channel: &Channel) -> Result<()> {
     if !new.is_empty() {
         nix::sched::unshare(new).context("linux.namespaces: create namespaces")?;
     }
-    if plan.new(NS::User) {
+    if plan.creates(NS::User) {
         channel.send(&Msg::WriteMaps)?;
         channel.expect(Msg::MapsDone)?;
     }

@@ -297,7 +297,7 @@ fn launch(
         if st.cgroup.mode != crate::cgroups::Mode::V2 {
             st.cgroup.add_pid(pid.as_raw())?;
         }
-        if plan.new(LinuxNamespaceType::User) {
+        if plan.creates(LinuxNamespaceType::User) {
             write_maps(bundle, pid)?;
         }
         parent_ch.send(&Msg::Go)?;
@@ -385,7 +385,7 @@ fn launch_middle(
             cgroup.add_pid(middle.as_raw())?;
         }
         ch.send(&Msg::Go)?;
-        if plan.new(LinuxNamespaceType::User) {
+        if plan.creates(LinuxNamespaceType::User) {
             ch.expect(Msg::WriteMaps)?;
             write_maps(bundle, middle)?;
             ch.send(&Msg::MapsDone)?;

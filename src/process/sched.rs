@@ -161,6 +161,18 @@ pub fn apply_personality(p: &LinuxPersonality) -> Result<()> {
     Ok(())
 }
 
+/// `execCPUAffinity.initial`: set as soon as the process is in the
+/// container's cgroup, before the rest of its setup runs.
+pub fn apply_initial_affinity(p: Option<&oci_spec::runtime::Process>) -> Result<()> {
+    match p
+        .and_then(|p| p.exec_cpu_affinity().as_ref())
+        .and_then(|a| a.initial().as_deref())
+    {
+        Some(list) => set_affinity(list, "process.execCPUAffinity.initial"),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,17 +187,5 @@ mod tests {
         for bad in ["a", "3-1", "1-", "99999"] {
             assert!(parse_cpus(bad, "x").is_err(), "{bad}");
         }
-    }
-}
-
-/// `execCPUAffinity.initial`: set as soon as the process is in the
-/// container's cgroup, before the rest of its setup runs.
-pub fn apply_initial_affinity(p: Option<&oci_spec::runtime::Process>) -> Result<()> {
-    match p
-        .and_then(|p| p.exec_cpu_affinity().as_ref())
-        .and_then(|a| a.initial().as_deref())
-    {
-        Some(list) => set_affinity(list, "process.execCPUAffinity.initial"),
-        None => Ok(()),
     }
 }

@@ -159,6 +159,79 @@ pub fn parse(typ: Option<&str>, options: &[String]) -> MountOptions {
     o
 }
 
+/// Every option name `parse` understands, for `kist features`.
+pub fn known() -> Vec<&'static str> {
+    const CANDIDATES: &[&str] = &[
+        "defaults",
+        "ro",
+        "rw",
+        "nosuid",
+        "suid",
+        "nodev",
+        "dev",
+        "noexec",
+        "exec",
+        "sync",
+        "async",
+        "dirsync",
+        "remount",
+        "mand",
+        "nomand",
+        "atime",
+        "noatime",
+        "diratime",
+        "nodiratime",
+        "relatime",
+        "norelatime",
+        "strictatime",
+        "nostrictatime",
+        "bind",
+        "rbind",
+        "lazytime",
+        "nolazytime",
+        "silent",
+        "loud",
+        "iversion",
+        "noiversion",
+        "acl",
+        "noacl",
+        "nosymfollow",
+        "symfollow",
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "unbindable",
+        "runbindable",
+        "rro",
+        "rrw",
+        "rnosuid",
+        "rsuid",
+        "rnodev",
+        "rdev",
+        "rnoexec",
+        "rexec",
+        "rnodiratime",
+        "rdiratime",
+        "rnosymfollow",
+        "rsymfollow",
+        "rrelatime",
+        "ratime",
+        "rnostrictatime",
+        "rnoatime",
+        "rstrictatime",
+        "rnorelatime",
+    ];
+    CANDIDATES
+        .iter()
+        .copied()
+        .filter(|o| flag(o).is_some() || propagation(o).is_some() || rec_attr(o).is_some())
+        .chain(std::iter::once("tmpcopyup"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,77 +336,4 @@ mod tests {
         assert!(o.idmap);
         assert_eq!(o.data(), "size=65536k,uid=5");
     }
-}
-
-/// Every option name `parse` understands, for `kist features`.
-pub fn known() -> Vec<&'static str> {
-    const CANDIDATES: &[&str] = &[
-        "defaults",
-        "ro",
-        "rw",
-        "nosuid",
-        "suid",
-        "nodev",
-        "dev",
-        "noexec",
-        "exec",
-        "sync",
-        "async",
-        "dirsync",
-        "remount",
-        "mand",
-        "nomand",
-        "atime",
-        "noatime",
-        "diratime",
-        "nodiratime",
-        "relatime",
-        "norelatime",
-        "strictatime",
-        "nostrictatime",
-        "bind",
-        "rbind",
-        "lazytime",
-        "nolazytime",
-        "silent",
-        "loud",
-        "iversion",
-        "noiversion",
-        "acl",
-        "noacl",
-        "nosymfollow",
-        "symfollow",
-        "private",
-        "rprivate",
-        "shared",
-        "rshared",
-        "slave",
-        "rslave",
-        "unbindable",
-        "runbindable",
-        "rro",
-        "rrw",
-        "rnosuid",
-        "rsuid",
-        "rnodev",
-        "rdev",
-        "rnoexec",
-        "rexec",
-        "rnodiratime",
-        "rdiratime",
-        "rnosymfollow",
-        "rsymfollow",
-        "rrelatime",
-        "ratime",
-        "rnostrictatime",
-        "rnoatime",
-        "rstrictatime",
-        "rnorelatime",
-    ];
-    CANDIDATES
-        .iter()
-        .copied()
-        .filter(|o| flag(o).is_some() || propagation(o).is_some() || rec_attr(o).is_some())
-        .chain(std::iter::once("tmpcopyup"))
-        .collect()
 }

@@ -274,7 +274,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.to_string().contains("linux.sysctl \"kernel.core_pattern\""),
+            e.to_string()
+                .contains("linux.sysctl \"kernel.core_pattern\""),
             "{e}"
         );
         assert_eq!(
