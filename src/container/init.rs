@@ -318,7 +318,7 @@ pub fn middle(plan: &Plan, channel: &Channel) -> Result<()> {
         // state copied from the runtime.
         unsafe { libc::_exit(0) }
     }
-    channel.send_pid()
+    channel.send(&Msg::InitPid(0))
 }
 
 const CLONE_PARENT: u64 = libc::CLONE_PARENT as u64;

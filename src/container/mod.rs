@@ -390,8 +390,14 @@ fn launch_middle(
             write_maps(bundle, middle)?;
             ch.send(&Msg::MapsDone)?;
         }
-        ch.recv_pid()?
-            .ok_or_else(|| Error::new("namespace setup process exited early"))
+        match ch.recv()? {
+            Some(Msg::InitPid(pid)) => Ok(pid),
+            Some(Msg::Failed(e)) => Err(Error::new(e)),
+            Some(m) => Err(Error::new(format!(
+                "sync: expected the init pid, got {m:?}"
+            ))),
+            None => Err(Error::new("namespace setup process exited early")),
+        }
     })();
     let _ = waitpid(middle, None);
     res.map(Pid::from_raw)

@@ -1,14 +1,15 @@
 //! The parent/child channel: a SOCK_SEQPACKET socketpair carrying small typed
 //! messages, one per datagram, so no framing is needed and a dead peer shows
-//! as end-of-file instead of a hang.
+//! as end-of-file instead of a hang. A message may carry one fd
+//! (SCM_RIGHTS) or the sender's credentials (SCM_CREDENTIALS).
 
 use crate::error::{Context, Error, Result};
 use nix::sys::socket::{
-    recvmsg, send, sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage,
+    recvmsg, sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage,
     ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixCredentials,
 };
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 #[derive(Debug)]
 pub enum Msg {
@@ -19,12 +20,14 @@ pub enum Msg {
     RunHooks,
     /// parent → child: hooks ran.
     HooksDone,
-    /// child → parent: the user namespace exists; write the id maps for the
+    /// middle → parent: the user namespace exists; write the id maps for the
     /// sending process (two-step launch only).
     WriteMaps,
-    /// parent → child: maps written.
+    /// parent → middle: maps written.
     MapsDone,
-    /// middle process → parent: host pid of the container init (two-step).
+    /// init → parent (two-step launch): sent with the sender's credentials,
+    /// which the kernel translates into the receiver's pid namespace; the
+    /// receiver gets the init's host pid here.
     InitPid(i32),
     /// child → parent: set up and waiting for `start`.
     Ready,
@@ -35,6 +38,7 @@ pub enum Msg {
     SeccompFd(OwnedFd),
 }
 
+/// Compares the kind of message only: what `expect` needs.
 impl PartialEq for Msg {
     fn eq(&self, other: &Msg) -> bool {
         std::mem::discriminant(self) == std::mem::discriminant(other)
@@ -59,16 +63,16 @@ pub fn pair() -> Result<(Channel, Channel)> {
 impl Channel {
     pub fn send(&self, msg: &Msg) -> Result<()> {
         let mut buf = Vec::with_capacity(16);
+        let creds = matches!(msg, Msg::InitPid(_)).then(UnixCredentials::new);
+        let mut fds: [RawFd; 1] = [-1];
+        let mut cmsg = Vec::new();
         match msg {
             Msg::Go => buf.push(1),
             Msg::RunHooks => buf.push(2),
             Msg::HooksDone => buf.push(3),
             Msg::WriteMaps => buf.push(4),
             Msg::MapsDone => buf.push(5),
-            Msg::InitPid(p) => {
-                buf.push(6);
-                buf.extend_from_slice(&p.to_le_bytes());
-            }
+            Msg::InitPid(_) => buf.push(6),
             Msg::Ready => buf.push(7),
             Msg::Failed(s) => {
                 buf.push(8);
@@ -77,29 +81,38 @@ impl Channel {
                 buf.extend_from_slice(&b[..b.len().min(60_000)]);
             }
             Msg::SeccompFd(fd) => {
-                let fds = [fd.as_raw_fd()];
-                let cmsg = [ControlMessage::ScmRights(&fds)];
-                let iov = [IoSlice::new(&[9u8])];
-                sendmsg::<()>(
-                    self.fd.as_raw_fd(),
-                    &iov,
-                    &cmsg,
-                    MsgFlags::MSG_NOSIGNAL,
-                    None,
-                )
-                .context("sync: send seccomp fd")?;
-                return Ok(());
+                buf.push(9);
+                fds[0] = fd.as_raw_fd();
             }
         }
-        send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL).context("sync: send")?;
+        if let Some(c) = &creds {
+            cmsg.push(ControlMessage::ScmCredentials(c));
+        }
+        if fds[0] >= 0 {
+            cmsg.push(ControlMessage::ScmRights(&fds));
+        }
+        let iov = [IoSlice::new(&buf)];
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .context("sync: send")?;
         Ok(())
+    }
+
+    /// Lets the receiver see senders' credentials (for `InitPid`).
+    pub fn pass_credentials(&self) -> Result<()> {
+        setsockopt(&self.fd, sockopt::PassCred, &true).context("sync: SO_PASSCRED")
     }
 
     /// Receives one message; `None` when the peer has gone away.
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; 65_536];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let (n, fd) = loop {
+        let mut space = nix::cmsg_space!([RawFd; 1], UnixCredentials);
+        let (n, fd, pid) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(
                 self.fd.as_raw_fd(),
@@ -110,17 +123,21 @@ impl Channel {
                 Err(nix::errno::Errno::EINTR) => continue,
                 r => {
                     let msg = r.context("sync: receive")?;
-                    let mut fd = None;
+                    let (mut fd, mut pid) = (None, None);
                     for c in msg
                         .cmsgs()
                         .map_err(|e| Error::os("sync: control message", e))?
                     {
-                        if let ControlMessageOwned::ScmRights(fds) = c {
-                            // SAFETY: SCM_RIGHTS installed these fds for us.
-                            fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
+                        match c {
+                            // SAFETY: SCM_RIGHTS installed this fd for us.
+                            ControlMessageOwned::ScmRights(fds) => {
+                                fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) })
+                            }
+                            ControlMessageOwned::ScmCredentials(c) => pid = Some(c.pid()),
+                            _ => {}
                         }
                     }
-                    break (msg.bytes, fd);
+                    break (msg.bytes, fd, pid);
                 }
             }
         };
@@ -134,9 +151,9 @@ impl Channel {
             3 => Msg::HooksDone,
             4 => Msg::WriteMaps,
             5 => Msg::MapsDone,
-            6 if body.len() == 4 => {
-                Msg::InitPid(i32::from_le_bytes([body[0], body[1], body[2], body[3]]))
-            }
+            6 => Msg::InitPid(
+                pid.ok_or_else(|| Error::new("sync: init pid message without credentials"))?,
+            ),
             7 => Msg::Ready,
             8 => Msg::Failed(String::from_utf8_lossy(body).into_owned()),
             9 => {
@@ -145,70 +162,6 @@ impl Channel {
             t => return Err(Error::new(format!("sync: unknown message tag {t}"))),
         };
         Ok(Some(msg))
-    }
-
-    /// Sends `InitPid` with the sender's credentials: the kernel translates
-    /// the pid into the receiver's pid namespace, so the runtime learns the
-    /// init's host pid whatever namespace the init is in.
-    pub fn send_pid(&self) -> Result<()> {
-        let creds = UnixCredentials::new();
-        let cmsg = [ControlMessage::ScmCredentials(&creds)];
-        let buf = [6u8, 0, 0, 0, 0];
-        let iov = [IoSlice::new(&buf)];
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &iov,
-            &cmsg,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .context("sync: send pid")?;
-        Ok(())
-    }
-
-    /// Lets `recv_pid` see the sender's credentials.
-    pub fn pass_credentials(&self) -> Result<()> {
-        setsockopt(&self.fd, sockopt::PassCred, &true).context("sync: SO_PASSCRED")
-    }
-
-    /// Receives `InitPid` and returns the pid from its credentials.
-    pub fn recv_pid(&self) -> Result<Option<i32>> {
-        let mut buf = vec![0u8; 65_536];
-        let mut space = nix::cmsg_space!(UnixCredentials);
-        let (n, pid) = {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg = recvmsg::<()>(
-                self.fd.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::empty(),
-            )
-            .context("sync: receive pid")?;
-            let mut pid = None;
-            for c in msg
-                .cmsgs()
-                .map_err(|e| Error::os("sync: control message", e))?
-            {
-                if let ControlMessageOwned::ScmCredentials(cr) = c {
-                    pid = Some(cr.pid());
-                }
-            }
-            (msg.bytes, pid)
-        };
-        if n == 0 {
-            return Ok(None);
-        }
-        if buf[0] == 8 {
-            return Err(Error::new(String::from_utf8_lossy(&buf[1..n]).into_owned()));
-        }
-        if buf[0] != 6 {
-            return Err(Error::new(format!(
-                "sync: expected the init pid, got tag {}",
-                buf[0]
-            )));
-        }
-        pid.map(Some)
-            .ok_or_else(|| Error::new("sync: init pid message without credentials"))
     }
 
     /// Waits for `want`; a `Failed` from the peer becomes the error.

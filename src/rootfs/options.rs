@@ -37,86 +37,93 @@ impl MountOptions {
     }
 }
 
-/// (set?, flag) for plain mount flags.
+/// Plain mount flags: (name, sets the flag?, flag).
+const FLAGS: &[(&str, bool, c_ulong)] = &[
+    ("defaults", true, 0),
+    ("ro", true, libc::MS_RDONLY),
+    ("rw", false, libc::MS_RDONLY),
+    ("nosuid", true, libc::MS_NOSUID),
+    ("suid", false, libc::MS_NOSUID),
+    ("nodev", true, libc::MS_NODEV),
+    ("dev", false, libc::MS_NODEV),
+    ("noexec", true, libc::MS_NOEXEC),
+    ("exec", false, libc::MS_NOEXEC),
+    ("sync", true, libc::MS_SYNCHRONOUS),
+    ("async", false, libc::MS_SYNCHRONOUS),
+    ("dirsync", true, libc::MS_DIRSYNC),
+    ("remount", true, libc::MS_REMOUNT),
+    ("mand", true, libc::MS_MANDLOCK),
+    ("nomand", false, libc::MS_MANDLOCK),
+    ("atime", false, libc::MS_NOATIME),
+    ("noatime", true, libc::MS_NOATIME),
+    ("diratime", false, libc::MS_NODIRATIME),
+    ("nodiratime", true, libc::MS_NODIRATIME),
+    ("relatime", true, libc::MS_RELATIME),
+    ("norelatime", false, libc::MS_RELATIME),
+    ("strictatime", true, libc::MS_STRICTATIME),
+    ("nostrictatime", false, libc::MS_STRICTATIME),
+    ("bind", true, libc::MS_BIND),
+    ("rbind", true, libc::MS_BIND | libc::MS_REC),
+    ("lazytime", true, libc::MS_LAZYTIME),
+    ("nolazytime", false, libc::MS_LAZYTIME),
+    ("silent", true, libc::MS_SILENT),
+    ("loud", false, libc::MS_SILENT),
+    ("iversion", true, libc::MS_I_VERSION),
+    ("noiversion", false, libc::MS_I_VERSION),
+    ("acl", true, libc::MS_POSIXACL),
+    ("noacl", false, libc::MS_POSIXACL),
+    ("nosymfollow", true, libc::MS_NOSYMFOLLOW),
+    ("symfollow", false, libc::MS_NOSYMFOLLOW),
+];
+
+/// Propagation changes.
+const PROPAGATION: &[(&str, c_ulong)] = &[
+    ("private", libc::MS_PRIVATE),
+    ("rprivate", libc::MS_PRIVATE | libc::MS_REC),
+    ("shared", libc::MS_SHARED),
+    ("rshared", libc::MS_SHARED | libc::MS_REC),
+    ("slave", libc::MS_SLAVE),
+    ("rslave", libc::MS_SLAVE | libc::MS_REC),
+    ("unbindable", libc::MS_UNBINDABLE),
+    ("runbindable", libc::MS_UNBINDABLE | libc::MS_REC),
+];
+
 fn flag(opt: &str) -> Option<(bool, c_ulong)> {
-    Some(match opt {
-        "defaults" => (true, 0),
-        "ro" => (true, libc::MS_RDONLY),
-        "rw" => (false, libc::MS_RDONLY),
-        "nosuid" => (true, libc::MS_NOSUID),
-        "suid" => (false, libc::MS_NOSUID),
-        "nodev" => (true, libc::MS_NODEV),
-        "dev" => (false, libc::MS_NODEV),
-        "noexec" => (true, libc::MS_NOEXEC),
-        "exec" => (false, libc::MS_NOEXEC),
-        "sync" => (true, libc::MS_SYNCHRONOUS),
-        "async" => (false, libc::MS_SYNCHRONOUS),
-        "dirsync" => (true, libc::MS_DIRSYNC),
-        "remount" => (true, libc::MS_REMOUNT),
-        "mand" => (true, libc::MS_MANDLOCK),
-        "nomand" => (false, libc::MS_MANDLOCK),
-        "atime" => (false, libc::MS_NOATIME),
-        "noatime" => (true, libc::MS_NOATIME),
-        "diratime" => (false, libc::MS_NODIRATIME),
-        "nodiratime" => (true, libc::MS_NODIRATIME),
-        "relatime" => (true, libc::MS_RELATIME),
-        "norelatime" => (false, libc::MS_RELATIME),
-        "strictatime" => (true, libc::MS_STRICTATIME),
-        "nostrictatime" => (false, libc::MS_STRICTATIME),
-        "bind" => (true, libc::MS_BIND),
-        "rbind" => (true, libc::MS_BIND | libc::MS_REC),
-        "lazytime" => (true, libc::MS_LAZYTIME),
-        "nolazytime" => (false, libc::MS_LAZYTIME),
-        "silent" => (true, libc::MS_SILENT),
-        "loud" => (false, libc::MS_SILENT),
-        "iversion" => (true, libc::MS_I_VERSION),
-        "noiversion" => (false, libc::MS_I_VERSION),
-        "acl" => (true, libc::MS_POSIXACL),
-        "noacl" => (false, libc::MS_POSIXACL),
-        "nosymfollow" => (true, libc::MS_NOSYMFOLLOW),
-        "symfollow" => (false, libc::MS_NOSYMFOLLOW),
-        _ => return None,
-    })
+    FLAGS.iter().find(|f| f.0 == opt).map(|f| (f.1, f.2))
 }
 
 fn propagation(opt: &str) -> Option<c_ulong> {
-    Some(match opt {
-        "private" => libc::MS_PRIVATE,
-        "rprivate" => libc::MS_PRIVATE | libc::MS_REC,
-        "shared" => libc::MS_SHARED,
-        "rshared" => libc::MS_SHARED | libc::MS_REC,
-        "slave" => libc::MS_SLAVE,
-        "rslave" => libc::MS_SLAVE | libc::MS_REC,
-        "unbindable" => libc::MS_UNBINDABLE,
-        "runbindable" => libc::MS_UNBINDABLE | libc::MS_REC,
-        _ => return None,
-    })
+    PROPAGATION.iter().find(|p| p.0 == opt).map(|p| p.1)
 }
 
 const ATIME: u64 = libc::MOUNT_ATTR__ATIME;
 
-/// (set, clr) for the recursive attributes. Atime modes are a field, not
+/// Recursive attributes: (name, set, clr). Atime modes are a field, not
 /// bits: the kernel requires clearing the whole MOUNT_ATTR__ATIME mask when
 /// changing it, so every atime option clears the mask and sets one mode.
+const REC_ATTRS: &[(&str, u64, u64)] = &[
+    ("rro", libc::MOUNT_ATTR_RDONLY, 0),
+    ("rrw", 0, libc::MOUNT_ATTR_RDONLY),
+    ("rnosuid", libc::MOUNT_ATTR_NOSUID, 0),
+    ("rsuid", 0, libc::MOUNT_ATTR_NOSUID),
+    ("rnodev", libc::MOUNT_ATTR_NODEV, 0),
+    ("rdev", 0, libc::MOUNT_ATTR_NODEV),
+    ("rnoexec", libc::MOUNT_ATTR_NOEXEC, 0),
+    ("rexec", 0, libc::MOUNT_ATTR_NOEXEC),
+    ("rnodiratime", libc::MOUNT_ATTR_NODIRATIME, 0),
+    ("rdiratime", 0, libc::MOUNT_ATTR_NODIRATIME),
+    ("rnosymfollow", libc::MOUNT_ATTR_NOSYMFOLLOW, 0),
+    ("rsymfollow", 0, libc::MOUNT_ATTR_NOSYMFOLLOW),
+    ("rrelatime", libc::MOUNT_ATTR_RELATIME, ATIME),
+    ("ratime", libc::MOUNT_ATTR_RELATIME, ATIME),
+    ("rnostrictatime", libc::MOUNT_ATTR_RELATIME, ATIME),
+    ("rnoatime", libc::MOUNT_ATTR_NOATIME, ATIME),
+    ("rstrictatime", libc::MOUNT_ATTR_STRICTATIME, ATIME),
+    ("rnorelatime", libc::MOUNT_ATTR_STRICTATIME, ATIME),
+];
+
 fn rec_attr(opt: &str) -> Option<(u64, u64)> {
-    Some(match opt {
-        "rro" => (libc::MOUNT_ATTR_RDONLY, 0),
-        "rrw" => (0, libc::MOUNT_ATTR_RDONLY),
-        "rnosuid" => (libc::MOUNT_ATTR_NOSUID, 0),
-        "rsuid" => (0, libc::MOUNT_ATTR_NOSUID),
-        "rnodev" => (libc::MOUNT_ATTR_NODEV, 0),
-        "rdev" => (0, libc::MOUNT_ATTR_NODEV),
-        "rnoexec" => (libc::MOUNT_ATTR_NOEXEC, 0),
-        "rexec" => (0, libc::MOUNT_ATTR_NOEXEC),
-        "rnodiratime" => (libc::MOUNT_ATTR_NODIRATIME, 0),
-        "rdiratime" => (0, libc::MOUNT_ATTR_NODIRATIME),
-        "rnosymfollow" => (libc::MOUNT_ATTR_NOSYMFOLLOW, 0),
-        "rsymfollow" => (0, libc::MOUNT_ATTR_NOSYMFOLLOW),
-        "rrelatime" | "ratime" | "rnostrictatime" => (libc::MOUNT_ATTR_RELATIME, ATIME),
-        "rnoatime" => (libc::MOUNT_ATTR_NOATIME, ATIME),
-        "rstrictatime" | "rnorelatime" => (libc::MOUNT_ATTR_STRICTATIME, ATIME),
-        _ => return None,
-    })
+    REC_ATTRS.iter().find(|r| r.0 == opt).map(|r| (r.1, r.2))
 }
 
 /// Parses a mount's options. `typ` is the mount type: type "bind" implies
@@ -161,74 +168,12 @@ pub fn parse(typ: Option<&str>, options: &[String]) -> MountOptions {
 
 /// Every option name `parse` understands, for `kist features`.
 pub fn known() -> Vec<&'static str> {
-    const CANDIDATES: &[&str] = &[
-        "defaults",
-        "ro",
-        "rw",
-        "nosuid",
-        "suid",
-        "nodev",
-        "dev",
-        "noexec",
-        "exec",
-        "sync",
-        "async",
-        "dirsync",
-        "remount",
-        "mand",
-        "nomand",
-        "atime",
-        "noatime",
-        "diratime",
-        "nodiratime",
-        "relatime",
-        "norelatime",
-        "strictatime",
-        "nostrictatime",
-        "bind",
-        "rbind",
-        "lazytime",
-        "nolazytime",
-        "silent",
-        "loud",
-        "iversion",
-        "noiversion",
-        "acl",
-        "noacl",
-        "nosymfollow",
-        "symfollow",
-        "private",
-        "rprivate",
-        "shared",
-        "rshared",
-        "slave",
-        "rslave",
-        "unbindable",
-        "runbindable",
-        "rro",
-        "rrw",
-        "rnosuid",
-        "rsuid",
-        "rnodev",
-        "rdev",
-        "rnoexec",
-        "rexec",
-        "rnodiratime",
-        "rdiratime",
-        "rnosymfollow",
-        "rsymfollow",
-        "rrelatime",
-        "ratime",
-        "rnostrictatime",
-        "rnoatime",
-        "rstrictatime",
-        "rnorelatime",
-    ];
-    CANDIDATES
+    FLAGS
         .iter()
-        .copied()
-        .filter(|o| flag(o).is_some() || propagation(o).is_some() || rec_attr(o).is_some())
-        .chain(std::iter::once("tmpcopyup"))
+        .map(|f| f.0)
+        .chain(PROPAGATION.iter().map(|p| p.0))
+        .chain(REC_ATTRS.iter().map(|r| r.0))
+        .chain(["tmpcopyup"])
         .collect()
 }
 
