@@ -24,3 +24,4 @@ mod process;
 mod seccomp;
 mod state;
 mod terminal;
+mod userns;
