@@ -28,11 +28,13 @@ pub fn throttles(b: &LinuxBlockIo) -> [(&'static str, &Option<Vec<LinuxThrottleD
 }
 
 pub fn apply(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
-    if let Some(v) = b.weight() {
+    // 0 means "not set" to engines (dockerd sends it on hosts without
+    // weight support), as runc reads it.
+    if let Some(v) = b.weight().filter(|w| *w != 0) {
         let f = weight_file(dir, "blkio.weight", "blkio.bfq.weight");
         fsio::write(&format!("{F}.weight"), &f, &v.to_string())?;
     }
-    if let Some(v) = b.leaf_weight() {
+    if let Some(v) = b.leaf_weight().filter(|w| *w != 0) {
         fsio::write(
             &format!("{F}.leafWeight"),
             &dir.join("blkio.leaf_weight"),

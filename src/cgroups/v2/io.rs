@@ -11,7 +11,8 @@ pub fn apply(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     // BFQ takes blkio's 10-1000 range as is; io.weight needs conversion.
     let bfq = dir.join("io.bfq.weight");
     let has_bfq = bfq.exists();
-    if let Some(v) = b.weight() {
+    // 0 means "not set", as runc reads it (dockerd sends it).
+    if let Some(v) = b.weight().filter(|w| *w != 0) {
         if has_bfq {
             fsio::write(&format!("{F}.weight"), &bfq, &v.to_string())?;
         } else {
@@ -23,7 +24,7 @@ pub fn apply(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
             )?;
         }
     }
-    if b.leaf_weight().is_some() {
+    if b.leaf_weight().is_some_and(|w| w != 0) {
         return Err(Error::new(format!(
             "{F}.leafWeight: not supported on cgroup v2 (there is no blkio.leaf_weight file)"
         )));
