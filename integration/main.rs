@@ -19,3 +19,6 @@ mod namespaces;
 mod process;
 mod state;
 mod terminal;
+
+// Real engines (containerd, podman, Docker) driving kist end to end.
+mod engines;
