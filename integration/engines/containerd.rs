@@ -3,7 +3,7 @@
 //! `runtimes.<name>.options.BinaryName` does).
 
 use super::super::common::{cmd, Kist, Output};
-use super::{image, kist_bin, strs, tool, wait_until, Daemon, PtyPair};
+use super::{image, kist_bin, strs, tool, wait_until, Daemon, PtyPair, Steps};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -278,117 +278,109 @@ fn containerd_detached_task_exec_ps_pause_resume_term() {
     c.wait_status(&id, "RUNNING");
     let pid = c.task_pid(&id);
     assert!(pid > 0, "no pid for {id}");
-
-    // exec without a terminal: output and exit code come back.
-    let o = c.ctr(&[
-        "task",
-        "exec",
-        "--exec-id",
-        "e1",
-        &id,
-        "sh",
-        "-c",
-        "echo exec-out; exit 4",
-    ]);
-    assert_eq!(
-        o.code,
-        4,
-        "{}\nruntime log:\n{}",
-        o.describe(),
-        c.runtime_log(&id)
+    // Proves the leak check of shim sockets looks at the right path.
+    assert!(
+        c.shim_socket(&id).exists(),
+        "no shim socket at {}",
+        c.shim_socket(&id).display()
     );
-    assert!(o.stdout.contains("exec-out"), "{}", o.describe());
+    let c = &c;
+    let id = id.as_str();
+    let log = || c.runtime_log(id);
+    let mut steps = Steps::default();
 
-    // exec with a terminal: ctr insists on one for itself, so give it a pty.
-    let mut pty = PtyPair::new();
-    let o = c.ctr_opts(
-        &[
+    steps.run("exec without a terminal", || {
+        let o = c.ctr(&[
             "task",
             "exec",
-            "--tty",
             "--exec-id",
-            "e2",
-            &id,
+            "e1",
+            id,
             "sh",
             "-c",
-            "tty; echo tty-ok",
-        ],
-        pty.stdio(),
-    );
-    let seen = pty.drain().to_string();
-    assert!(
-        o.success(),
-        "{}\npty: {seen:?}\nruntime log:\n{}",
-        o.describe(),
-        c.runtime_log(&id)
-    );
-    assert!(
-        seen.contains("/dev/pts/") && seen.contains("tty-ok"),
-        "pty: {seen:?}"
-    );
+            "echo exec-out; exit 4",
+        ]);
+        assert_eq!(o.code, 4, "{}\nruntime log:\n{}", o.describe(), log());
+        assert!(o.stdout.contains("exec-out"), "{}", o.describe());
+    });
 
-    // ps lists the init (the shim calls `kist ps --format json`).
-    let o = c.ctr(&["task", "ps", &id]);
-    assert!(
-        o.success(),
-        "{}\nruntime log:\n{}",
-        o.describe(),
-        c.runtime_log(&id)
-    );
-    assert!(
-        o.stdout
-            .lines()
-            .any(|l| l.split_whitespace().next() == Some(&pid.to_string())),
-        "ps does not list init {pid}: {}",
-        o.describe()
-    );
+    steps.run("exec --tty", || {
+        // ctr insists on a terminal for itself: give it a pty.
+        let mut pty = PtyPair::new();
+        let o = c.ctr_opts(
+            &[
+                "task",
+                "exec",
+                "--tty",
+                "--exec-id",
+                "e2",
+                id,
+                "sh",
+                "-c",
+                "tty; echo tty-ok",
+            ],
+            pty.stdio(),
+        );
+        let seen = pty.drain().to_string();
+        assert!(
+            o.success(),
+            "{}\npty: {seen:?}\nruntime log:\n{}",
+            o.describe(),
+            log()
+        );
+        assert!(
+            seen.contains("/dev/pts/") && seen.contains("tty-ok"),
+            "pty: {seen:?}"
+        );
+    });
 
-    // pause/resume, checked against the freezer on the host.
-    let freezer = super::cgroup_dir("freezer", &c.cgroup(&id));
-    let state = |f: &PathBuf| {
-        std::fs::read_to_string(f.join("freezer.state"))
-            .or_else(|_| std::fs::read_to_string(f.join("cgroup.freeze")))
-            .unwrap_or_default()
-            .trim()
-            .to_string()
-    };
-    let o = c.ctr(&["task", "pause", &id]);
-    assert!(
-        o.success(),
-        "{}\nruntime log:\n{}",
-        o.describe(),
-        c.runtime_log(&id)
-    );
-    c.wait_status(&id, "PAUSED");
-    let s = state(&freezer);
-    assert!(s == "FROZEN" || s == "1", "freezer of {id}: {s:?}");
-    let o = c.ctr(&["task", "resume", &id]);
-    assert!(
-        o.success(),
-        "{}\nruntime log:\n{}",
-        o.describe(),
-        c.runtime_log(&id)
-    );
-    c.wait_status(&id, "RUNNING");
-    let s = state(&freezer);
-    assert!(s == "THAWED" || s == "0", "freezer of {id}: {s:?}");
+    steps.run("ps (kist ps --format json)", || {
+        let o = c.ctr(&["task", "ps", id]);
+        assert!(o.success(), "{}\nruntime log:\n{}", o.describe(), log());
+        assert!(
+            o.stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(&pid.to_string())),
+            "ps does not list init {pid}: {}",
+            o.describe()
+        );
+    });
 
-    // TERM reaches the init, which exits with its trap's code.
-    c.ctr(&["task", "kill", "--signal", "SIGTERM", &id]).ok();
-    c.wait_status(&id, "STOPPED");
-    let o = c.ctr(&["task", "delete", &id]);
-    assert!(
-        o.success(),
-        "{}\nruntime log:\n{}",
-        o.describe(),
-        c.runtime_log(&id)
-    );
-    assert!(
-        o.stdout.contains("7"),
-        "exit status of {id}: {}",
-        o.describe()
-    );
-    c.ctr(&["container", "delete", &id]).ok();
+    steps.run("pause/resume against the host freezer", || {
+        let freezer = super::cgroup_dir("freezer", &c.cgroup(id));
+        let state = || {
+            std::fs::read_to_string(freezer.join("freezer.state"))
+                .or_else(|_| std::fs::read_to_string(freezer.join("cgroup.freeze")))
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        let o = c.ctr(&["task", "pause", id]);
+        assert!(o.success(), "{}\nruntime log:\n{}", o.describe(), log());
+        c.wait_status(id, "PAUSED");
+        let s = state();
+        assert!(s == "FROZEN" || s == "1", "freezer of {id}: {s:?}");
+        let o = c.ctr(&["task", "resume", id]);
+        assert!(o.success(), "{}\nruntime log:\n{}", o.describe(), log());
+        c.wait_status(id, "RUNNING");
+        let s = state();
+        assert!(s == "THAWED" || s == "0", "freezer of {id}: {s:?}");
+    });
+
+    steps.run("kill TERM, delete", || {
+        c.ctr(&["task", "kill", "--signal", "SIGTERM", id]).ok();
+        c.wait_status(id, "STOPPED");
+        let o = c.ctr(&["task", "delete", id]);
+        assert!(o.success(), "{}\nruntime log:\n{}", o.describe(), log());
+        // ctr reports a non-zero exit status as a warning on stderr.
+        assert!(
+            o.stderr.contains("exit code 7"),
+            "exit status of {id}: {}",
+            o.describe()
+        );
+        c.ctr(&["container", "delete", id]).ok();
+    });
+    steps.finish();
 }
 
 #[test]
@@ -410,54 +402,49 @@ fn containerd_kill_metrics_and_memory_limit() {
         c.runtime_log(&id)
     );
     c.wait_status(&id, "RUNNING");
+    let c = &c;
+    let id = id.as_str();
+    let log = || c.runtime_log(id);
+    let mut steps = Steps::default();
 
-    // The limit is in the host's cgroup and visible from inside.
-    let mem = super::cgroup_dir("memory", &c.cgroup(&id));
-    let host = std::fs::read_to_string(mem.join("memory.limit_in_bytes"))
-        .or_else(|_| std::fs::read_to_string(mem.join("memory.max")))
-        .unwrap_or_else(|e| panic!("{}: {e}", mem.display()));
-    assert_eq!(
-        host.trim(),
-        MIB64.to_string(),
-        "host cgroup {}",
-        mem.display()
-    );
-    let o = c.ctr(&[
-        "task",
-        "exec",
-        "--exec-id",
-        "mem",
-        &id,
-        "sh",
-        "-c",
-        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
-    ]);
-    assert!(
-        o.success(),
-        "{}\nruntime log:\n{}",
-        o.describe(),
-        c.runtime_log(&id)
-    );
-    assert_eq!(o.stdout.trim(), MIB64.to_string(), "limit seen inside");
+    steps.run("memory limit in the host cgroup and inside", || {
+        let mem = super::cgroup_dir("memory", &c.cgroup(id));
+        let host = std::fs::read_to_string(mem.join("memory.limit_in_bytes"))
+            .or_else(|_| std::fs::read_to_string(mem.join("memory.max")))
+            .unwrap_or_else(|e| panic!("{}: {e}", mem.display()));
+        assert_eq!(host.trim(), MIB64.to_string(), "host cgroup {}", mem.display());
+        let o = c.ctr(&[
+            "task",
+            "exec",
+            "--exec-id",
+            "mem",
+            id,
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+        ]);
+        assert!(o.success(), "{}\nruntime log:\n{}", o.describe(), log());
+        assert_eq!(o.stdout.trim(), MIB64.to_string(), "limit seen inside");
+    });
 
-    // metrics come from the shim reading the cgroup kist set up.
-    let o = c.ctr(&["task", "metrics", &id]);
-    assert!(o.success(), "{}", o.describe());
-    assert!(
-        o.stdout.contains(&MIB64.to_string()),
-        "metrics lack the limit: {}",
-        o.stdout
-    );
+    steps.run("metrics", || {
+        // The shim reads the cgroup that kist set up.
+        let o = c.ctr(&["task", "metrics", id]);
+        assert!(o.success(), "{}", o.describe());
+        assert!(
+            o.stdout.contains(&MIB64.to_string()),
+            "metrics lack the limit: {}",
+            o.stdout
+        );
+    });
 
-    // KILL: sleep as pid 1 ignores TERM, KILL cannot be ignored.
-    c.ctr(&["task", "kill", "--signal", "SIGKILL", &id]).ok();
-    c.wait_status(&id, "STOPPED");
-    let o = c.ctr(&["task", "delete", &id]);
-    assert!(
-        o.success(),
-        "{}\nruntime log:\n{}",
-        o.describe(),
-        c.runtime_log(&id)
-    );
-    c.ctr(&["container", "delete", &id]).ok();
+    steps.run("kill KILL, delete", || {
+        // sleep as pid 1 ignores TERM; KILL cannot be ignored.
+        c.ctr(&["task", "kill", "--signal", "SIGKILL", id]).ok();
+        c.wait_status(id, "STOPPED");
+        let o = c.ctr(&["task", "delete", id]);
+        assert!(o.success(), "{}\nruntime log:\n{}", o.describe(), log());
+        c.ctr(&["container", "delete", id]).ok();
+    });
+    steps.finish();
 }

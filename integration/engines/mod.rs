@@ -308,3 +308,35 @@ pub fn report(what: &str, problems: &[String]) {
         panic!("{what} left things behind:\n{}", problems.join("\n"));
     }
 }
+
+/// Runs the independent steps of one engine scenario and reports every
+/// failing one at the end, not only the first: when the runtime lacks several
+/// commands, one run names them all.
+#[derive(Default)]
+pub struct Steps {
+    failed: Vec<String>,
+}
+
+impl Steps {
+    pub fn run(&mut self, name: &str, f: impl FnOnce()) {
+        if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            self.failed
+                .push(format!("--- step {name:?} failed:\n{msg}"));
+        }
+    }
+
+    #[track_caller]
+    pub fn finish(self) {
+        assert!(
+            self.failed.is_empty(),
+            "{} step(s) failed:\n{}",
+            self.failed.len(),
+            self.failed.join("\n")
+        );
+    }
+}
