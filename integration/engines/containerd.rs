@@ -215,9 +215,7 @@ impl Drop for Containerd<'_> {
                 let _ = std::fs::remove_file(&s);
             }
         }
-        for cg in super::remove_cgroup_everywhere(&self.ns) {
-            problems.push(format!("cgroup {} left behind", cg.display()));
-        }
+        problems.extend(super::remove_cgroup_everywhere(&self.ns));
         super::report("containerd", &problems);
     }
 }

@@ -270,22 +270,59 @@ impl PtyPair {
     }
 }
 
-/// `rmdir` of a cgroup directory in every v1 hierarchy and in cgroup2;
-/// returns the ones that still exist afterwards.
-pub fn remove_cgroup_everywhere(rel: &str) -> Vec<PathBuf> {
-    let mut left = Vec::new();
+/// Removes the cgroup `rel` (and the empty cgroups below it) from every v1
+/// hierarchy and from cgroup2. Returns what the runtime should have removed
+/// itself (sub-cgroups other than the `conmon` one podman creates and never
+/// removes, as with runc) and what could not be removed at all (processes
+/// still inside).
+pub fn remove_cgroup_everywhere(rel: &str) -> Vec<String> {
+    fn rm_tree(p: &Path, top: bool, out: &mut Vec<String>) {
+        if let Ok(rd) = std::fs::read_dir(p) {
+            for e in rd.flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    let c = e.path();
+                    if top && e.file_name() != "conmon" {
+                        out.push(format!("cgroup {} left behind", c.display()));
+                    }
+                    rm_tree(&c, false, out);
+                }
+            }
+        }
+        if let Err(e) = std::fs::remove_dir(p) {
+            if p.exists() {
+                out.push(format!("cgroup {} cannot be removed: {e}", p.display()));
+            }
+        }
+    }
+    fn busy(p: &Path) -> bool {
+        let procs = std::fs::read_to_string(p.join("cgroup.procs")).unwrap_or_default();
+        !procs.trim().is_empty()
+            || std::fs::read_dir(p).is_ok_and(|rd| {
+                rd.flatten()
+                    .any(|e| e.file_type().is_ok_and(|t| t.is_dir()) && busy(&e.path()))
+            })
+    }
+    let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return left;
+        return out;
     };
     let mut roots: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
     roots.push(PathBuf::from("/sys/fs/cgroup"));
-    for r in roots {
-        let p = r.join(rel.trim_start_matches('/'));
-        if p.is_dir() && std::fs::remove_dir(&p).is_err() && p.exists() {
-            left.push(p);
-        }
+    let dirs: Vec<PathBuf> = roots
+        .iter()
+        .map(|r| r.join(rel.trim_start_matches('/')))
+        .filter(|p| p.is_dir())
+        .collect();
+    // conmon (and the cleanup it runs) may outlive the podman command by a
+    // moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dirs.iter().any(|d| busy(d)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
     }
-    left
+    for p in dirs {
+        rm_tree(&p, true, &mut out);
+    }
+    out
 }
 
 /// The v1 hierarchy directory of `controller` for a cgroup path, or the
