@@ -4,6 +4,7 @@
 
 use super::super::common::{cmd, Kist, Output};
 use super::{image, kist_bin, strs, tool, wait_until, Daemon, PtyPair, Steps};
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,14 +21,26 @@ pub struct Containerd<'a> {
     pub ns: String,
     pub runtime_root: PathBuf,
     state: PathBuf,
+    /// Parent of the containers' cgroups, removed (and checked) at the end.
+    pub cgroup_root: String,
     pub daemon: Daemon,
-    ids: Vec<String>,
+    /// Containers whose task and shim socket must be gone at the end.
+    ids: RefCell<Vec<String>>,
 }
 
 impl<'a> Containerd<'a> {
     /// Starts containerd and imports the test image. None when the engine is
     /// missing and KIST_SKIP_ENGINES=1.
     pub fn start(k: &'a Kist) -> Option<Containerd<'a>> {
+        let c = Containerd::start_daemon(k)?;
+        let archive = image::build(&k.dir, &k.mark);
+        c.ctr(&["images", "import", &archive.to_string_lossy()])
+            .ok();
+        Some(c)
+    }
+
+    /// Starts containerd alone (Docker's), without image.
+    pub fn start_daemon(k: &'a Kist) -> Option<Containerd<'a>> {
         if !super::have(CONTAINERD, "containerd") {
             return None;
         }
@@ -64,16 +77,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
             ns: k.mark.clone(),
             runtime_root: super::runtime_root(k),
             state,
+            cgroup_root: format!("/{}", k.mark),
             daemon,
-            ids: Vec::new(),
+            ids: RefCell::new(Vec::new()),
         };
         wait_until("containerd to answer", super::DAEMON_START, || {
             c.daemon.assert_alive();
             c.sock.exists() && c.ctr(&["version"]).success()
         });
-        let archive = image::build(&k.dir, &k.mark);
-        c.ctr(&["images", "import", &archive.to_string_lossy()])
-            .ok();
         Some(c)
     }
 
@@ -95,14 +106,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 
     /// The cgroup path (relative to each hierarchy) of container `id`.
     pub fn cgroup(&self, id: &str) -> String {
-        format!("/{}/{id}", self.ns)
+        format!("{}/{id}", self.cgroup_root)
     }
 
     /// A fresh container id, cleaned up when the test ends.
-    pub fn id(&mut self, tag: &str) -> String {
+    pub fn id(&self, tag: &str) -> String {
         let id = self.k.id(tag);
-        self.ids.push(id.clone());
+        self.track(&id);
         id
+    }
+
+    /// Checks at the end that `id` has no task nor shim socket left.
+    pub fn track(&self, id: &str) {
+        self.ids.borrow_mut().push(id.to_string());
     }
 
     /// `ctr run` flags that put the container on kist, in its cgroup, with a
@@ -165,6 +181,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         );
     }
 
+    /// containerd's state dir (shims' bundles, with kist's log.json).
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state
+    }
+
     /// The runtime's log for `id` (what the shim shows on failure).
     pub fn runtime_log(&self, id: &str) -> String {
         let p = self
@@ -178,7 +199,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 
     /// The shim's socket: containerd 1.6 puts it in /run/containerd/s, named
     /// by the sha256 of "<address>/<namespace>/<id>", whatever the state dir.
-    fn shim_socket(&self, id: &str) -> PathBuf {
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
         let key = format!("{}/{}/{id}", self.sock.display(), self.ns);
         PathBuf::from("/run/containerd/s").join(super::sha256_hex(key.as_bytes()))
     }
@@ -192,15 +213,16 @@ impl Drop for Containerd<'_> {
         };
         // Whatever a failed test left running goes through the engine first,
         // so that the shims exit and clean up after themselves.
-        for id in self.ids.clone() {
-            if !self.task_status(&id).is_empty() {
+        let ids = self.ids.borrow().clone();
+        for id in ids.iter().map(String::as_str) {
+            if !self.task_status(id).is_empty() {
                 if !std::thread::panicking() {
                     problems.push(format!("task {id} still exists at the end of the test"));
                 }
-                quiet(self, &["task", "kill", "--all", "--signal", "SIGKILL", &id]);
-                quiet(self, &["task", "delete", "--force", &id]);
+                quiet(self, &["task", "kill", "--all", "--signal", "SIGKILL", id]);
+                quiet(self, &["task", "delete", "--force", id]);
             }
-            quiet(self, &["container", "delete", &id]);
+            quiet(self, &["container", "delete", id]);
         }
         if !self.daemon.stop() {
             problems.push(format!(
@@ -208,14 +230,14 @@ impl Drop for Containerd<'_> {
                 self.daemon.log_tail()
             ));
         }
-        for id in &self.ids {
+        for id in &ids {
             let s = self.shim_socket(id);
             if s.exists() {
                 problems.push(format!("shim socket {} of {id} left behind", s.display()));
                 let _ = std::fs::remove_file(&s);
             }
         }
-        problems.extend(super::remove_cgroup_everywhere(&self.ns));
+        problems.extend(super::remove_cgroup_everywhere(&self.cgroup_root));
         super::report("containerd", &problems);
     }
 }
@@ -223,7 +245,7 @@ impl Drop for Containerd<'_> {
 #[test]
 fn containerd_run_to_completion_with_output_and_exit_code() {
     let k = super::engine_kist();
-    let Some(mut c) = Containerd::start(&k) else {
+    let Some(c) = Containerd::start(&k) else {
         return;
     };
     let id = c.id("ctr-run");
@@ -253,7 +275,7 @@ fn containerd_run_to_completion_with_output_and_exit_code() {
 #[test]
 fn containerd_detached_task_exec_ps_pause_resume_term() {
     let k = super::engine_kist();
-    let Some(mut c) = Containerd::start(&k) else {
+    let Some(c) = Containerd::start(&k) else {
         return;
     };
     let id = c.id("ctr-task");
@@ -384,7 +406,7 @@ fn containerd_detached_task_exec_ps_pause_resume_term() {
 #[test]
 fn containerd_kill_metrics_and_memory_limit() {
     let k = super::engine_kist();
-    let Some(mut c) = Containerd::start(&k) else {
+    let Some(c) = Containerd::start(&k) else {
         return;
     };
     let id = c.id("ctr-mem");
