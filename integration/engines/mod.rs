@@ -30,6 +30,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The most one engine test may take, start and clean-up of its daemons
+/// included: every command it runs gets at most what is left of it, so a hung
+/// engine fails the test within this bound instead of eating the CI budget.
+/// The slowest test takes about 5 s here.
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+std::thread_local! {
+    /// When the current engine test must be over (set by [`engine_kist`]);
+    /// each test runs on its own thread.
+    static DEADLINE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// What is left of the current test's [`TEST_TIMEOUT`], capped at `at_most`;
+/// panics when nothing is left (unless already panicking: clean-up still gets
+/// a few seconds).
+fn budget(at_most: Duration) -> Duration {
+    let Some(end) = DEADLINE.with(|d| d.get()) else {
+        return at_most;
+    };
+    let left = end.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        if std::thread::panicking() {
+            return at_most.min(Duration::from_secs(5));
+        }
+        panic!("engine test ran over its {TEST_TIMEOUT:?} budget");
+    }
+    left.min(at_most)
+}
+
 /// How long a daemon may take to answer after being started.
 const DAEMON_START: Duration = Duration::from_secs(30);
 /// How long a daemon may take to exit after SIGTERM before it gets SIGKILL.
@@ -40,6 +69,7 @@ const DAEMON_STOP: Duration = Duration::from_secs(15);
 /// which is the mark; podman and Docker are given that path whole), so the
 /// guard's leak check covers the containers the engine created.
 pub fn engine_kist() -> Kist {
+    DEADLINE.with(|d| d.set(Some(Instant::now() + TEST_TIMEOUT)));
     let mut k = Kist::new();
     k.root = k.dir.join("runtime").join(&k.mark);
     k
@@ -97,7 +127,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn tool(k: &Kist, bin: &str, args: &[String], opts: cmd::Opts) -> Output {
     let argv: Vec<OsString> = args.iter().map(OsString::from).collect();
     let opts = cmd::Opts {
-        timeout: opts.timeout.or(Some(super::common::CMD_TIMEOUT)),
+        timeout: Some(budget(opts.timeout.unwrap_or(super::common::CMD_TIMEOUT))),
         ..opts
     };
     cmd::run(Path::new(bin), &argv, &k.path("tool"), &k.mark, opts)
@@ -111,7 +141,7 @@ pub fn strs(a: &[&str]) -> Vec<String> {
 /// Polls `f` until it returns true; panics with `what` after `timeout`.
 #[track_caller]
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + budget(timeout);
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
