@@ -181,10 +181,6 @@ impl Daemon {
         }
     }
 
-    pub fn pid(&self) -> i32 {
-        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
-    }
-
     /// Fails the test if the daemon died (with the end of its log).
     #[track_caller]
     pub fn assert_alive(&mut self) {
@@ -279,11 +275,6 @@ impl PtyPair {
             fds: vec![(s, 0), (s, 1), (s, 2)],
             ..Default::default()
         }
-    }
-
-    pub fn write(&mut self, s: &str) {
-        use std::io::Write;
-        self.master.write_all(s.as_bytes()).expect("write pty");
     }
 
     /// Reads what is available now (non-blocking) into `seen`.
