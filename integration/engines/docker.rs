@@ -245,6 +245,15 @@ fn docker_run_exec_update_pause_kill_rm() {
         ],
     );
     ok(d, o);
+    steps.run("default seccomp profile is applied", || {
+        // dockerd always sends its default profile; it must be enforced
+        // (mode 2: filter), not ignored.
+        let o = ok(
+            d,
+            d.docker(&["exec", name, "grep", "^Seccomp:", "/proc/self/status"]),
+        );
+        assert!(o.stdout.contains('2'), "{}", o.describe());
+    });
     steps.run("exec", || {
         let o = d.docker(&["exec", name, "sh", "-c", "echo exec-out; exit 4"]);
         assert_eq!(o.code, 4, "{}\n{}", o.describe(), d.logs());

@@ -363,6 +363,15 @@ fn podman_limits_and_security_options() {
             o.describe()
         );
     });
+    steps.run("default seccomp profile is applied", || {
+        // podman always sends its default profile; it must be enforced
+        // (mode 2: filter), not ignored.
+        let o = ok(
+            p,
+            p.run(&["--rm"], &["grep", "^Seccomp:", "/proc/self/status"]),
+        );
+        assert!(o.stdout.contains('2'), "{}", o.describe());
+    });
     steps.run("--cap-drop ALL", || {
         let o = ok(
             p,
