@@ -140,6 +140,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 
     /// `ctr run [extra] <flags> IMAGE id args...`
     pub fn run(&self, extra: &[&str], id: &str, args: &[&str]) -> Output {
+        self.run_opts(extra, id, args, cmd::Opts::default())
+    }
+
+    pub fn run_opts(&self, extra: &[&str], id: &str, args: &[&str], opts: cmd::Opts) -> Output {
         let mut v = vec!["run".to_string()];
         v.extend(strs(extra));
         v.extend(self.run_flags(id));
@@ -147,7 +151,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         v.push(id.to_string());
         v.extend(strs(args));
         let v: Vec<&str> = v.iter().map(String::as_str).collect();
-        self.ctr(&v)
+        self.ctr_opts(&v, opts)
     }
 
     /// The status column of `ctr task ls` for `id` (RUNNING, PAUSED, STOPPED...).
@@ -248,28 +252,59 @@ fn containerd_run_to_completion_with_output_and_exit_code() {
     let Some(c) = Containerd::start(&k) else {
         return;
     };
-    let id = c.id("ctr-run");
-    let o = c.run(
-        &["--rm"],
-        &id,
-        &["sh", "-c", "echo out-$((6*7)); echo err-line >&2; exit 3"],
+    let c = &c;
+    let mut steps = Steps::default();
+    steps.run("run --rm: output and exit code", || {
+        let id = c.id("ctr-run");
+        let o = c.run(
+            &["--rm"],
+            &id,
+            &["sh", "-c", "echo out-$((6*7)); echo err-line >&2; exit 3"],
+        );
+        assert_eq!(
+            o.code,
+            3,
+            "ctr run should exit with the container's code:\n{}\nruntime log:\n{}",
+            o.describe(),
+            c.runtime_log(&id)
+        );
+        assert!(o.stdout.contains("out-42"), "{}", o.describe());
+        assert!(o.stderr.contains("err-line"), "{}", o.describe());
+        assert_eq!(c.task_status(&id), "", "--rm left the task");
+        let o = c.ctr(&["containers", "ls", "-q"]).ok();
+        assert!(
+            !o.stdout.contains(&id),
+            "--rm left the container: {}",
+            o.stdout
+        );
+    });
+    steps.run(
+        "run --rm --tty (init on a pty: create --console-socket)",
+        || {
+            let id = c.id("ctr-tty");
+            // ctr insists on a terminal for itself: give it a pty.
+            let mut pty = PtyPair::new();
+            let o = c.run_opts(
+                &["--rm", "--tty"],
+                &id,
+                &["sh", "-c", "tty; echo tty-ok; exit 5"],
+                pty.stdio(),
+            );
+            let seen = pty.drain().to_string();
+            assert_eq!(
+                o.code,
+                5,
+                "{}\npty: {seen:?}\nruntime log:\n{}",
+                o.describe(),
+                c.runtime_log(&id)
+            );
+            assert!(
+                seen.contains("/dev/pts/0") && seen.contains("tty-ok"),
+                "pty: {seen:?}"
+            );
+        },
     );
-    assert_eq!(
-        o.code,
-        3,
-        "ctr run should exit with the container's code:\n{}\nruntime log:\n{}",
-        o.describe(),
-        c.runtime_log(&id)
-    );
-    assert!(o.stdout.contains("out-42"), "{}", o.describe());
-    assert!(o.stderr.contains("err-line"), "{}", o.describe());
-    assert_eq!(c.task_status(&id), "", "--rm left the task");
-    let o = c.ctr(&["containers", "ls", "-q"]).ok();
-    assert!(
-        !o.stdout.contains(&id),
-        "--rm left the container: {}",
-        o.stdout
-    );
+    steps.finish();
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use super::super::common::{cmd, Kist, Output};
 use super::containerd::Containerd;
-use super::{image, kist_bin, strs, tool, wait_until, Daemon, Steps};
+use super::{image, kist_bin, strs, tool, wait_until, Daemon, PtyPair, Steps};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -104,15 +104,16 @@ impl<'a> Docker<'a> {
     }
 
     pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_opts(args, cmd::Opts::default())
+    }
+
+    pub fn docker_opts(&self, args: &[&str], mut opts: cmd::Opts) -> Output {
         let mut v = strs(&["-H", &format!("unix://{}", self.sock.display())]);
         v.extend(strs(args));
-        let opts = cmd::Opts {
-            envs: vec![(
-                "DOCKER_CONFIG".into(),
-                self.dir.join("client").to_string_lossy().into(),
-            )],
-            ..Default::default()
-        };
+        opts.envs.push((
+            "DOCKER_CONFIG".into(),
+            self.dir.join("client").to_string_lossy().into(),
+        ));
         tool(self.k, DOCKER, &v, opts)
     }
 
@@ -258,6 +259,20 @@ fn docker_run_exec_update_pause_kill_rm() {
         let o = d.docker(&["exec", name, "sh", "-c", "echo exec-out; exit 4"]);
         assert_eq!(o.code, 4, "{}\n{}", o.describe(), d.logs());
         assert!(o.stdout.contains("exec-out"), "{}", o.describe());
+    });
+    steps.run("exec -t", || {
+        // The client insists on a terminal for itself: give it a pty.
+        let mut pty = PtyPair::new();
+        let o = d.docker_opts(
+            &["exec", "-t", name, "sh", "-c", "tty; echo tty-ok"],
+            pty.stdio(),
+        );
+        let seen = pty.drain().to_string();
+        assert!(o.success(), "{}\npty: {seen:?}\n{}", o.describe(), d.logs());
+        assert!(
+            seen.contains("/dev/pts/") && seen.contains("tty-ok"),
+            "pty: {seen:?}"
+        );
     });
     steps.run("update --memory (kist update --resources -)", || {
         let want = MIB64.to_string();
