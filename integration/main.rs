@@ -25,3 +25,6 @@ mod seccomp;
 mod state;
 mod terminal;
 mod userns;
+
+// Real engines (containerd, podman, Docker) driving kist end to end.
+mod engines;
