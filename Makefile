@@ -5,7 +5,7 @@ CARGO ?= cargo
 KIST  := $(CURDIR)/target/release/kist
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: all build demo test test-v2 bench lint busybox
+.PHONY: all build demo test test-v2 bench lint busybox deps
 
 all: build
 
@@ -26,7 +26,11 @@ demo: busybox build
 	echo "+ $(KIST) --root $$tmp/root run -b $$tmp/bundle demo-$$$$"; \
 	$(KIST) --root "$$tmp/root" run -b "$$tmp/bundle" demo-$$$$
 
-test: busybox build
+# Everything the suite needs (busybox-static, namespace tools, the engines).
+deps:
+	hack/install-deps
+
+test: deps build
 	KIST_BIN=$(KIST) $(CARGO) test --release --test integration
 	$(CARGO) test --release --bins
 
