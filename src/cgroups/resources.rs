@@ -31,6 +31,7 @@ impl Cgroup {
 
     /// Applies linux.resources at create time (devices always: deny-all
     /// plus runc's default list, even with no rules).
+    #[allow(dead_code)] // create uses apply_with_devices
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
         self.apply_with_devices(r, &[])
     }
