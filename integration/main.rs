@@ -9,6 +9,7 @@
 
 mod common;
 
+mod cgroups;
 mod devices;
 mod errors;
 mod fds;
@@ -16,6 +17,7 @@ mod hooks;
 mod lifecycle;
 mod mounts;
 mod namespaces;
+mod pause;
 mod process;
 mod state;
 mod terminal;

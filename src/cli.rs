@@ -148,6 +148,7 @@ pub struct PsArgs {
 }
 
 #[derive(Args, Debug, Default)]
+#[command(allow_negative_numbers = true)]
 pub struct UpdateArgs {
     /// JSON LinuxResources from a file, or - for stdin
     #[arg(short = 'r', long)]

@@ -1,0 +1,643 @@
+//! cgroups seen from the host: every resource written where the host keeps
+//! it (v1 hierarchies, or cgroup2 on a pure v2 host), `update`, `events`,
+//! `ps`, enforcement (OOM, pids, devices) and removal after delete.
+//!
+//! Each container gets an absolute linux.cgroupsPath `/kist-it-<id>`, so
+//! the files are found at known places and the harness's leak check (which
+//! looks for cgroups named after the id) covers them.
+
+use crate::common::{wait_for_file, Bundle, Kist};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const ROOT: &str = "/sys/fs/cgroup";
+
+/// Pure cgroup v2 host (cgroup2 at /sys/fs/cgroup)?
+pub fn v2() -> bool {
+    let v2 = Path::new(ROOT).join("cgroup.controllers").exists();
+    if std::env::var("KIST_EXPECT_CGROUP_MODE").as_deref() == Ok("v2") {
+        assert!(v2, "KIST_EXPECT_CGROUP_MODE=v2 but {ROOT} is not cgroup2");
+    }
+    v2
+}
+
+/// The container's cgroup path for `id`.
+pub fn cg_path(id: &str) -> String {
+    format!("/kist-it-{id}")
+}
+
+/// Gives the bundle the absolute cgroup path of `id`.
+pub fn place(b: &mut Bundle, id: &str) {
+    b.config["linux"]["cgroupsPath"] = json!(cg_path(id));
+}
+
+/// The directory of `id`'s cgroup in the hierarchy holding `controller`.
+pub fn dir(controller: &str, id: &str) -> PathBuf {
+    let rel = cg_path(id);
+    if v2() {
+        PathBuf::from(format!("{ROOT}{rel}"))
+    } else {
+        PathBuf::from(format!("{ROOT}/{controller}{rel}"))
+    }
+}
+
+pub fn read_cg(controller: &str, id: &str, file: &str) -> String {
+    let p = dir(controller, id).join(file);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+/// Every directory of `id`'s cgroup that exists, in any hierarchy.
+pub fn existing_dirs(id: &str) -> Vec<PathBuf> {
+    let rel = cg_path(id);
+    let mut out = Vec::new();
+    let top = PathBuf::from(format!("{ROOT}{rel}"));
+    if top.is_dir() {
+        out.push(top);
+    }
+    if let Ok(rd) = std::fs::read_dir(ROOT) {
+        for e in rd.flatten() {
+            let p = PathBuf::from(format!("{}{rel}", e.path().display()));
+            if p.is_dir() {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[track_caller]
+pub fn assert_cgroup_gone(id: &str) {
+    let left = existing_dirs(id);
+    assert!(left.is_empty(), "cgroup of {id} left behind: {left:?}");
+}
+
+/// Sets `linux.resources.<key>`.
+pub fn set_res(b: &mut Bundle, key: &str, v: Value) {
+    b.config["linux"]["resources"][key] = v;
+}
+
+fn exists(controller: &str, id: &str, file: &str) -> bool {
+    dir(controller, id).join(file).exists()
+}
+
+/// Runs bundle `b` detached under a fresh id placed at its own cgroup path.
+pub fn detached_at(k: &Kist, b: &mut Bundle, tag: &str) -> String {
+    let id = k.id(tag);
+    place(b, &id);
+    k.run_with(b, &id, &["--detach"]).ok();
+    id
+}
+
+#[test]
+fn resources_are_written_to_the_host_cgroup_files() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "1000"]);
+    set_res(
+        &mut b,
+        "memory",
+        json!({"limit": 64 << 20, "reservation": 32 << 20}),
+    );
+    set_res(
+        &mut b,
+        "cpu",
+        json!({"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"}),
+    );
+    set_res(&mut b, "pids", json!({"limit": 42}));
+    let huge = Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists();
+    if huge {
+        set_res(
+            &mut b,
+            "hugepageLimits",
+            json!([{"pageSize": "2MB", "limit": 4 << 20}]),
+        );
+    }
+    if v2() {
+        set_res(
+            &mut b,
+            "unified",
+            json!({"memory.high": (48 << 20).to_string()}),
+        );
+    } else {
+        b.config["linux"]["resources"]["memory"]["swappiness"] = json!(30);
+        b.config["linux"]["resources"]["memory"]["disableOOMKiller"] = json!(true);
+    }
+    let id = detached_at(&k, &mut b, "res");
+    let r = |c: &str, f: &str| read_cg(c, &id, f);
+    if v2() {
+        assert_eq!(r("memory", "memory.max"), (64 << 20).to_string());
+        assert_eq!(r("memory", "memory.low"), (32 << 20).to_string());
+        assert_eq!(r("memory", "memory.high"), (48 << 20).to_string());
+        // runc's conversion: 1 + (512 - 2) * 9999 / 262142
+        assert_eq!(r("cpu", "cpu.weight"), "20");
+        assert_eq!(r("cpu", "cpu.max"), "50000 100000");
+    } else {
+        assert_eq!(r("memory", "memory.limit_in_bytes"), (64 << 20).to_string());
+        assert_eq!(
+            r("memory", "memory.soft_limit_in_bytes"),
+            (32 << 20).to_string()
+        );
+        assert_eq!(r("memory", "memory.swappiness"), "30");
+        assert!(
+            r("memory", "memory.oom_control").contains("oom_kill_disable 1"),
+            "{}",
+            r("memory", "memory.oom_control")
+        );
+        assert_eq!(r("cpu", "cpu.shares"), "512");
+        assert_eq!(r("cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(r("cpu", "cpu.cfs_period_us"), "100000");
+    }
+    assert_eq!(r("cpuset", "cpuset.cpus"), "0");
+    assert_eq!(r("cpuset", "cpuset.mems"), "0");
+    assert_eq!(r("pids", "pids.max"), "42");
+    if huge {
+        let f = if v2() {
+            "hugetlb.2MB.max"
+        } else {
+            "hugetlb.2MB.limit_in_bytes"
+        };
+        if exists("hugetlb", &id, f) {
+            assert_eq!(r("hugetlb", f), (4 << 20).to_string());
+        }
+    }
+    // the container's init is in the cgroup
+    let pid = k.pid(&id);
+    let procs = r("pids", "cgroup.procs");
+    assert!(
+        procs.lines().any(|l| l == pid.to_string()),
+        "{pid} not in {procs}"
+    );
+    k.delete_force(&id).ok();
+    assert_cgroup_gone(&id);
+    k.assert_gone(&id);
+}
+
+#[test]
+fn blkio_weight_is_written_when_the_host_has_a_weight_file() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "1000"]);
+    let id = detached_at(&k, &mut b, "blkw");
+    let (ctl, files) = if v2() {
+        ("io", ["io.bfq.weight", "io.weight"])
+    } else {
+        ("blkio", ["blkio.bfq.weight", "blkio.weight"])
+    };
+    let Some(f) = files.iter().find(|f| exists(ctl, &id, f)) else {
+        eprintln!("skipped: no blkio/io weight file on this host");
+        return;
+    };
+    k.cmd(&["update", "--blkio-weight", "500", &id]).ok();
+    let got = read_cg(ctl, &id, f);
+    let want = if f.contains("bfq") { "500" } else { "5000" };
+    // io.bfq.weight reads "default 500"; io.weight "default 5000"
+    assert!(got.contains(want), "{f}: {got}");
+}
+
+#[test]
+fn update_changes_only_what_is_given_and_is_remembered() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "1000"]);
+    set_res(&mut b, "memory", json!({"limit": 128 << 20}));
+    set_res(&mut b, "pids", json!({"limit": 100}));
+    let id = detached_at(&k, &mut b, "upd");
+    let (mem, cpu_f) = if v2() {
+        ("memory.max", "cpu.max")
+    } else {
+        ("memory.limit_in_bytes", "cpu.cfs_quota_us")
+    };
+    k.cmd(&[
+        "update",
+        "--memory",
+        "64m",
+        "--memory-reservation",
+        "16M",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "100000",
+        "--cpuset-cpus",
+        "0",
+        &id,
+    ])
+    .ok();
+    assert_eq!(read_cg("memory", &id, mem), (64 << 20).to_string());
+    assert_eq!(read_cg("pids", &id, "pids.max"), "100", "untouched");
+    assert_eq!(read_cg("cpuset", &id, "cpuset.cpus"), "0");
+    if v2() {
+        assert_eq!(read_cg("cpu", &id, cpu_f), "20000 100000");
+        assert_eq!(read_cg("memory", &id, "memory.low"), (16 << 20).to_string());
+    } else {
+        assert_eq!(read_cg("cpu", &id, cpu_f), "20000");
+    }
+    // JSON on stdin: only pids change
+    k.cmd_stdin(
+        &["update", "--resources", "-", &id],
+        br#"{"pids": {"limit": 40}}"#,
+    )
+    .ok();
+    assert_eq!(read_cg("pids", &id, "pids.max"), "40");
+    assert_eq!(read_cg("memory", &id, mem), (64 << 20).to_string());
+    // from a file
+    let f = k.path("res.json");
+    std::fs::write(&f, r#"{"memory": {"limit": 33554432}}"#).unwrap();
+    k.cmd(&["update", "-r", &f.to_string_lossy(), &id]).ok();
+    assert_eq!(read_cg("memory", &id, mem), (32 << 20).to_string());
+    k.cmd(&["update", "--pids-limit", "-1", &id]).ok();
+    assert_eq!(read_cg("pids", &id, "pids.max"), "max");
+    // what update set is what events --stats reports
+    let o = k.cmd(&["events", "--stats", &id]).ok();
+    let ev: Value = serde_json::from_str(o.stdout.trim()).expect("stats JSON");
+    assert_eq!(
+        ev["data"]["memory"]["usage"]["limit"],
+        json!(32 << 20),
+        "{ev}"
+    );
+    // runc reports "max" as no limit (0, omitted)
+    assert!(ev["data"]["pids"]["limit"].is_null(), "{ev}");
+    // bad values: clear errors naming the flag, nothing changed
+    k.cmd(&["update", "--memory", "12x", &id])
+        .fail()
+        .stderr_has("--memory");
+    k.cmd(&["update", "--l3-cache-schema", "L3:0=ff", &id])
+        .fail()
+        .stderr_has("RDT");
+    k.cmd_stdin(&["update", "-r", "-", &id], b"{not json")
+        .fail()
+        .stderr_has("--resources");
+    assert_eq!(read_cg("memory", &id, mem), (32 << 20).to_string());
+    k.kill(&id, "KILL").ok();
+    k.wait_status(&id, "stopped");
+    k.cmd(&["update", "--memory", "64m", &id])
+        .fail()
+        .stderr_has("not running");
+    k.delete(&id).ok();
+    assert_cgroup_gone(&id);
+}
+
+#[test]
+fn update_is_recorded_in_the_state() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "1000"]);
+    set_res(&mut b, "memory", json!({"limit": 64 << 20}));
+    set_res(&mut b, "pids", json!({"limit": 50}));
+    let id = detached_at(&k, &mut b, "updp");
+    k.cmd(&["update", "--memory", "96m", &id]).ok();
+    k.cmd(&["update", "--cpu-shares", "256", &id]).ok();
+    let st = crate::common::read(&k.root.join(&id).join("state.json"));
+    let st: Value = serde_json::from_str(&st).unwrap();
+    let r = &st["config"]["linux"]["resources"];
+    assert_eq!(r["memory"]["limit"], json!(96 << 20), "{r}");
+    assert_eq!(r["pids"]["limit"], json!(50), "{r}");
+    assert_eq!(r["cpu"]["shares"], json!(256), "{r}");
+    assert!(r["devices"].is_array(), "device rules kept: {r}");
+    // memory+swap: on v2 converted with the memory limit in force
+    let swapf = if v2() {
+        "memory.swap.max"
+    } else {
+        "memory.memsw.limit_in_bytes"
+    };
+    if !exists("memory", &id, swapf) {
+        eprintln!("skipped the swap part: no swap accounting ({swapf})");
+        return;
+    }
+    k.cmd(&["update", "--memory-swap", "128m", &id]).ok();
+    let want: u64 = if v2() { 32 << 20 } else { 128 << 20 };
+    assert_eq!(read_cg("memory", &id, swapf), want.to_string());
+    k.cmd(&["update", "--memory-swap", "-1", &id]).ok();
+    let unlimited = read_cg("memory", &id, swapf);
+    assert!(
+        unlimited == "max" || unlimited.len() >= 18,
+        "{swapf}: {unlimited}"
+    );
+}
+
+#[test]
+fn events_stats_has_runcs_shape() {
+    let k = Kist::new();
+    let mut b = k.bundle_sh("sleep 1000 & sleep 1000 & wait");
+    set_res(&mut b, "memory", json!({"limit": 64 << 20}));
+    set_res(&mut b, "pids", json!({"limit": 20}));
+    let id = detached_at(&k, &mut b, "evst");
+    let o = k.cmd(&["events", "--stats", &id]).ok();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", o.stdout);
+    assert!(
+        lines[0].starts_with(&format!("{{\"type\":\"stats\",\"id\":\"{id}\",\"data\":")),
+        "{}",
+        lines[0]
+    );
+    let ev: Value = serde_json::from_str(lines[0]).unwrap();
+    let d = &ev["data"];
+    assert_eq!(d["memory"]["usage"]["limit"], json!(64 << 20), "{d}");
+    assert!(
+        d["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0,
+        "{d}"
+    );
+    assert!(d["memory"]["usage"]["failcnt"].is_u64(), "{d}");
+    assert_eq!(d["pids"]["limit"], json!(20), "{d}");
+    assert_eq!(d["pids"]["current"], json!(3), "{d}");
+    assert!(d["cpu"]["usage"]["total"].as_u64().unwrap_or(0) > 0, "{d}");
+    for key in ["blkio", "hugetlb", "cpu", "memory", "pids"] {
+        assert!(d[key].is_object(), "{key} missing: {d}");
+    }
+    k.cmd(&["events", "--stats", "--interval", "0s", &id])
+        .fail()
+        .stderr_has("interval");
+    k.cmd(&["events", "--stats", "nonexistent-id-xyz"])
+        .fail()
+        .stderr_has("does not exist");
+}
+
+#[test]
+fn events_streams_stats_until_the_container_stops() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "1000"]);
+    let id = detached_at(&k, &mut b, "evstream");
+    let sp = k.spawn(&["events", "--interval", "100ms", &id]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&sp.stdout_path)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "no stats events");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    k.kill(&id, "KILL").ok();
+    let o = sp.wait().ok();
+    for l in o.stdout.lines() {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+        assert_eq!(v["type"], "stats", "{l}");
+        assert_eq!(v["id"], id.as_str(), "{l}");
+    }
+}
+
+/// A memory hog: busybox tail buffers a "line" from /dev/zero forever.
+const HOG: &str = "tail /dev/zero";
+
+#[test]
+fn memory_hog_is_oom_killed_and_run_says_so() {
+    let k = Kist::new();
+    let mut b = k.bundle_sh(&format!("exec {HOG}"));
+    set_res(&mut b, "memory", json!({"limit": 8 << 20}));
+    let id = k.id("oomrun");
+    place(&mut b, &id);
+    let o = k.run(&b, &id).code_is(128 + 9);
+    assert!(
+        o.stderr.contains(&format!(
+            "container {id} was killed: out of memory (memory limit {} bytes hit)",
+            8 << 20
+        )),
+        "{}",
+        o.describe()
+    );
+    assert_cgroup_gone(&id);
+    k.assert_gone(&id);
+}
+
+#[test]
+fn events_reports_oom_and_exits_when_the_container_dies() {
+    let k = Kist::new();
+    let ready = "/ready";
+    let mut b = k.bundle_sh(&format!(
+        "while [ ! -e {ready} ]; do sleep 0.05; done; exec {HOG}"
+    ));
+    set_res(&mut b, "memory", json!({"limit": 8 << 20}));
+    let id = detached_at(&k, &mut b, "oomev");
+    // events must be watching before the hog starts: its first stats
+    // event says it is
+    let sp = k.spawn(&["events", "--interval", "100ms", &id]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&sp.stdout_path)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "no stats event");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(b.rootfs().join("ready"), "").unwrap();
+    let o = sp.wait().ok();
+    let want = format!("{{\"type\":\"oom\",\"id\":\"{id}\"}}");
+    assert!(
+        o.stdout.lines().any(|l| l == want),
+        "no OOM event:\n{}",
+        o.describe()
+    );
+    k.wait_status(&id, "stopped");
+    k.delete(&id).ok();
+    assert_cgroup_gone(&id);
+}
+
+#[test]
+fn memory_limit_512k_runs_true() {
+    // runc fails to start under 4M; kist's init must fit in 512k.
+    let k = Kist::new();
+    let mut b = k.bundle(&["true"]);
+    set_res(&mut b, "memory", json!({"limit": 512 << 10}));
+    let id = k.id("m512k");
+    place(&mut b, &id);
+    let o = k.run(&b, &id);
+    assert_eq!(o.code, 0, "{}", o.describe());
+    assert_cgroup_gone(&id);
+}
+
+#[test]
+fn fork_bomb_stops_at_pids_max() {
+    let k = Kist::new();
+    // Bounded: if the limit were not enforced, 40 sleeps are harmless. The
+    // forking shell is a child: busybox sh exits when fork fails, and the
+    // init must stay to keep the sleeps for inspection.
+    let mut b = k.bundle_sh(
+        "sh -c 'i=0; while [ $i -lt 40 ]; do sleep 1000 & i=$((i+1)); done' 2>/dev/null; : > /ready; exec sleep 1000",
+    );
+    set_res(&mut b, "pids", json!({"limit": 10}));
+    let id = detached_at(&k, &mut b, "pids");
+    wait_for_file(&b.rootfs().join("ready"));
+    // init + 8 sleeps once the forking shell (the 10th) has died on EAGAIN
+    assert_eq!(read_cg("pids", &id, "pids.current"), "9");
+    let events = read_cg("pids", &id, "pids.events");
+    let max: u64 = events
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(max > 0, "pids.events: {events}");
+    let o = k.cmd(&["ps", "--format", "json", &id]).ok();
+    let pids: Vec<i32> = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(pids.len(), 9, "{pids:?}");
+    k.delete_force(&id).ok();
+    assert_cgroup_gone(&id);
+}
+
+fn mknod_bundle(k: &Kist, script: &str) -> Bundle {
+    let mut b = k.bundle_sh(script);
+    let caps = [
+        "CAP_AUDIT_WRITE",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_MKNOD",
+    ];
+    b.set_caps(&caps);
+    b
+}
+
+#[test]
+fn denied_device_cannot_be_opened() {
+    let k = Kist::new();
+    // 10:229 (fuse) is not in the default allow list; mknod is allowed.
+    let b = mknod_bundle(
+        &k,
+        "mknod /dev/kfuse c 10 229 && echo made; (exec 3<>/dev/kfuse) && echo opened; true",
+    );
+    let id = k.id("devdeny");
+    let mut b = b;
+    place(&mut b, &id);
+    let o = k.run(&b, &id).ok();
+    assert!(o.stdout.contains("made"), "{}", o.describe());
+    assert!(!o.stdout.contains("opened"), "{}", o.describe());
+    assert!(
+        o.stderr.contains("Operation not permitted"),
+        "{}",
+        o.describe()
+    );
+}
+
+#[test]
+fn allowed_device_can_be_opened() {
+    if !Path::new("/dev/fuse").exists() {
+        eprintln!("skipped: no /dev/fuse on this host");
+        return;
+    }
+    let k = Kist::new();
+    let mut b = mknod_bundle(
+        &k,
+        "mknod /dev/kfuse c 10 229 && (exec 3<>/dev/kfuse) && echo opened",
+    );
+    if let Some(a) = b.config["linux"]["resources"]["devices"].as_array_mut() {
+        a.push(json!({"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}));
+    }
+    let id = k.id("devallow");
+    place(&mut b, &id);
+    let o = k.run(&b, &id).ok();
+    assert_eq!(o.stdout, "opened\n", "{}", o.describe());
+}
+
+#[test]
+fn ps_lists_the_containers_processes() {
+    let k = Kist::new();
+    let mut b = k.bundle_sh("sleep 1000 & sleep 1001 & : > /ready; wait");
+    let id = detached_at(&k, &mut b, "ps");
+    wait_for_file(&b.rootfs().join("ready"));
+    let init = k.pid(&id);
+    let o = k.cmd(&["ps", "-f", "json", &id]).ok();
+    let pids: Vec<i32> =
+        serde_json::from_str(o.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", o.stdout));
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    assert!(pids.contains(&init), "{pids:?} lacks init {init}");
+    let o = k.cmd(&["ps", &id]).ok();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert!(
+        lines[0].split_whitespace().any(|f| f == "PID"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(lines.len(), 4, "{}", o.stdout);
+    assert!(o.stdout.contains("sleep 1001"), "{}", o.stdout);
+    // ps arguments after the id
+    let o = k.cmd(&["ps", &id, "-o", "pid,comm"]).ok();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", o.stdout);
+    assert!(
+        lines[1..].iter().all(|l| l.split_whitespace().count() == 2),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn kill_all_reaches_every_process_and_delete_removes_sub_cgroups() {
+    let k = Kist::new();
+    // no pid namespace: killing the init would not take the others along
+    let mut b = k.bundle_sh("sleep 1000 & sleep 1001 & : > /ready; wait");
+    b.remove_namespace("pid");
+    let id = detached_at(&k, &mut b, "killall");
+    wait_for_file(&b.rootfs().join("ready"));
+    let o = k.cmd(&["ps", "-f", "json", &id]).ok();
+    let pids: Vec<i32> = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    // a process of the container moves itself into a sub-cgroup, in every
+    // hierarchy (as a nested runtime or systemd would)
+    let child = *pids.iter().find(|p| **p != k.pid(&id)).unwrap();
+    for d in existing_dirs(&id) {
+        let mut parent = d.clone();
+        for level in ["sub", "deeper"] {
+            let sub = parent.join(level);
+            std::fs::create_dir(&sub).unwrap_or_else(|e| panic!("mkdir {}: {e}", sub.display()));
+            // a v1 cpuset cgroup takes no process until it has cpus and mems
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if !d.join("cgroup.controllers").exists() && sub.join(f).exists() {
+                    let v = std::fs::read_to_string(parent.join(f)).unwrap();
+                    std::fs::write(sub.join(f), v.trim()).unwrap();
+                }
+            }
+            parent = sub;
+        }
+        std::fs::write(parent.join("cgroup.procs"), child.to_string())
+            .unwrap_or_else(|e| panic!("move {child} to {}: {e}", parent.display()));
+    }
+    let o = k.cmd(&["ps", "-f", "json", &id]).ok();
+    let now: Vec<i32> = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(now.len(), 3, "ps must see sub-cgroups too: {now:?}");
+    k.cmd(&["kill", "--all", &id, "KILL"]).ok();
+    k.wait_status(&id, "stopped");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for p in &pids {
+        crate::common::reap_pid(*p);
+        while crate::common::pid_exists(*p) {
+            assert!(Instant::now() < deadline, "pid {p} survived kill --all");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    k.delete(&id).ok();
+    assert_cgroup_gone(&id);
+    k.assert_gone(&id);
+}
+
+#[test]
+fn failed_create_leaves_no_cgroup() {
+    let k = Kist::new();
+    // fails in the init, after the cgroup was made and the init placed in it
+    let mut b = k.bundle(&["true"]);
+    b.add_mount(json!({"destination": "/x", "type": "bind", "source": "/nonexistent-kist-src", "options": ["bind"]}));
+    let id = k.id("failmnt");
+    place(&mut b, &id);
+    crate::common::clean_failure(&k.create(&b, &id));
+    assert_cgroup_gone(&id);
+    k.assert_gone(&id);
+    // fails while applying resources, after the directories were created
+    let mut b = k.bundle(&["true"]);
+    set_res(&mut b, "cpu", json!({"cpus": "4095"}));
+    let id = k.id("failres");
+    place(&mut b, &id);
+    crate::common::clean_failure(&k.create(&b, &id));
+    assert_cgroup_gone(&id);
+    k.assert_gone(&id);
+}
+
+#[test]
+fn killed_container_leaves_no_cgroup() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "1000"]);
+    let id = detached_at(&k, &mut b, "killed");
+    assert!(!existing_dirs(&id).is_empty());
+    k.kill(&id, "KILL").ok();
+    k.wait_status(&id, "stopped");
+    k.delete(&id).ok();
+    assert_cgroup_gone(&id);
+}
