@@ -193,8 +193,9 @@ fn blkio_weight_is_written_when_the_host_has_a_weight_file() {
     };
     k.cmd(&["update", "--blkio-weight", "500", &id]).ok();
     let got = read_cg(ctl, &id, f);
-    let want = if f.contains("bfq") { "500" } else { "5000" };
-    // io.bfq.weight reads "default 500"; io.weight "default 5000"
+    // BFQ takes the blkio range as is; io.weight gets runc's conversion
+    // 1 + (500 - 10) * 9999 / 990. Both read "default N".
+    let want = if f.contains("bfq") { "500" } else { "4950" };
     assert!(got.contains(want), "{f}: {got}");
 }
 
