@@ -318,6 +318,51 @@ fn update_is_recorded_in_the_state() {
 }
 
 #[test]
+fn update_device_rules_takes_effect_in_a_running_container() {
+    if !Path::new("/dev/fuse").exists() {
+        eprintln!("skipped: no /dev/fuse on this host");
+        return;
+    }
+    let k = Kist::new();
+    let mut b = mknod_bundle(
+        &k,
+        "mknod /dev/kfuse c 10 229; while true; do \
+         if (exec 3<>/dev/kfuse) 2>/dev/null; then echo opened > /st; else echo denied > /st; fi; \
+         sleep 0.05; done",
+    );
+    let id = detached_at(&k, &mut b, "upddev");
+    let st = b.rootfs().join("st");
+    let wait_for = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = std::fs::read_to_string(&st).unwrap_or_default();
+            if got.trim() == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/st stayed {got:?}, wanted {want}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("denied");
+    let rules = r#"{"devices": [{"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}]}"#;
+    k.cmd_stdin(&["update", "-r", "-", &id], rules.as_bytes())
+        .ok();
+    // "opened" also needs /dev/null (2>/dev/null): the default devices stay
+    // usable after the rules were rewritten
+    wait_for("opened");
+    k.cmd_stdin(
+        &["update", "-r", "-", &id],
+        br#"{"devices": [{"allow": false, "access": "rwm"}]}"#,
+    )
+    .ok();
+    wait_for("denied");
+}
+
+#[test]
 fn events_stats_has_runcs_shape() {
     let k = Kist::new();
     let mut b = k.bundle_sh("sleep 1000 & sleep 1000 & wait");
