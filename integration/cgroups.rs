@@ -117,6 +117,25 @@ fn resources_are_written_to_the_host_cgroup_files() {
             json!([{"pageSize": "2MB", "limit": 4 << 20}]),
         );
     }
+    let dev = block_dev();
+    if let Some((maj, min)) = dev {
+        set_res(
+            &mut b,
+            "blockIO",
+            json!({
+                "throttleReadBpsDevice": [{"major": maj, "minor": min, "rate": 1048576}],
+                "throttleWriteIOPSDevice": [{"major": maj, "minor": min, "rate": 100}]
+            }),
+        );
+    }
+    let burst = if v2() {
+        kernel_at_least(5, 14)
+    } else {
+        Path::new("/sys/fs/cgroup/cpu/cpu.cfs_burst_us").exists()
+    };
+    if burst {
+        b.config["linux"]["resources"]["cpu"]["burst"] = json!(1000);
+    }
     if v2() {
         set_res(
             &mut b,
@@ -124,8 +143,13 @@ fn resources_are_written_to_the_host_cgroup_files() {
             json!({"memory.high": (48 << 20).to_string()}),
         );
     } else {
-        b.config["linux"]["resources"]["memory"]["swappiness"] = json!(30);
-        b.config["linux"]["resources"]["memory"]["disableOOMKiller"] = json!(true);
+        let m = &mut b.config["linux"]["resources"]["memory"];
+        m["swappiness"] = json!(30);
+        m["disableOOMKiller"] = json!(true);
+        m["kernelTCP"] = json!(16 << 20);
+        if Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+            m["swap"] = json!(128 << 20);
+        }
     }
     let id = detached_at(&k, &mut b, "res");
     let r = |c: &str, f: &str| read_cg(c, &id, f);
@@ -151,6 +175,48 @@ fn resources_are_written_to_the_host_cgroup_files() {
         assert_eq!(r("cpu", "cpu.shares"), "512");
         assert_eq!(r("cpu", "cpu.cfs_quota_us"), "50000");
         assert_eq!(r("cpu", "cpu.cfs_period_us"), "100000");
+        // runc 1.1 ignores the deprecated kernelTCP; kist writes it
+        if !is_reference() {
+            assert_eq!(
+                r("memory", "memory.kmem.tcp.limit_in_bytes"),
+                (16 << 20).to_string()
+            );
+        }
+        if exists("memory", &id, "memory.memsw.limit_in_bytes") {
+            assert_eq!(
+                r("memory", "memory.memsw.limit_in_bytes"),
+                (128 << 20).to_string()
+            );
+        }
+    }
+    if burst {
+        let f = if v2() {
+            "cpu.max.burst"
+        } else {
+            "cpu.cfs_burst_us"
+        };
+        assert_eq!(r("cpu", f), "1000");
+    }
+    if let Some((maj, min)) = dev {
+        let d = format!("{maj}:{min}");
+        if v2() {
+            let io = r("io", "io.max");
+            assert!(
+                io.lines().any(|l| l.starts_with(&d)
+                    && l.contains("rbps=1048576")
+                    && l.contains("wiops=100")),
+                "io.max: {io}"
+            );
+        } else {
+            assert_eq!(
+                r("blkio", "blkio.throttle.read_bps_device"),
+                format!("{d} 1048576")
+            );
+            assert_eq!(
+                r("blkio", "blkio.throttle.write_iops_device"),
+                format!("{d} 100")
+            );
+        }
     }
     assert_eq!(r("cpuset", "cpuset.cpus"), "0");
     assert_eq!(r("cpuset", "cpuset.mems"), "0");
@@ -175,6 +241,56 @@ fn resources_are_written_to_the_host_cgroup_files() {
     k.delete_force(&id).ok();
     assert_cgroup_gone(&id);
     k.assert_gone(&id);
+}
+
+/// A block device of the host (major, minor) for the throttle limits.
+fn block_dev() -> Option<(u64, u64)> {
+    let mut devs: Vec<(String, u64, u64)> = std::fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let dev = std::fs::read_to_string(e.path().join("dev")).ok()?;
+            let (maj, min) = dev.trim().split_once(':')?;
+            Some((name, maj.parse().ok()?, min.parse().ok()?))
+        })
+        .collect();
+    devs.sort();
+    // a real disk first, else a loop device
+    let pick = ["vd", "sd", "nvme", "loop"]
+        .iter()
+        .find_map(|p| devs.iter().find(|d| d.0.starts_with(p)))?;
+    Some((pick.1, pick.2))
+}
+
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut it = r
+        .trim()
+        .split(['.', '-'])
+        .map(|x| x.parse::<u32>().unwrap_or(0));
+    let (a, b) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+#[test]
+fn realtime_cpu_budget_on_v1() {
+    let k = Kist::new();
+    if v2() || !Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists() {
+        eprintln!("skipped: no cpu.rt_runtime_us (cgroup v2 or no RT group scheduling)");
+        return;
+    }
+    let mut b = k.bundle(&["sleep", "1000"]);
+    set_res(
+        &mut b,
+        "cpu",
+        json!({"realtimePeriod": 1000000, "realtimeRuntime": 1000}),
+    );
+    let id = detached_at(&k, &mut b, "rt");
+    assert_eq!(read_cg("cpu", &id, "cpu.rt_period_us"), "1000000");
+    assert_eq!(read_cg("cpu", &id, "cpu.rt_runtime_us"), "1000");
+    k.cmd(&["update", "--cpu-rt-runtime", "2000", &id]).ok();
+    assert_eq!(read_cg("cpu", &id, "cpu.rt_runtime_us"), "2000");
 }
 
 #[test]
