@@ -9,7 +9,11 @@ pub fn run(root: &Path, id: &str) -> Result<()> {
     let st = c.load()?;
     match st.status(&c.dir) {
         Status::Running | Status::Created => {}
-        Status::Paused => return Err(Error::new(format!("container {id} is already paused"))),
+        Status::Paused => {
+            return Err(Error::new(format!(
+                "container {id}: container not running (it is already paused)"
+            )))
+        }
         Status::Stopped => {
             return Err(Error::new(format!("container {id}: container not running")))
         }
