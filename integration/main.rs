@@ -10,7 +10,7 @@
 mod common;
 
 mod activation;
-
+mod cgroups;
 mod cli;
 mod devices;
 mod errors;
@@ -19,6 +19,7 @@ mod hooks;
 mod lifecycle;
 mod mounts;
 mod namespaces;
+mod pause;
 mod privileges;
 mod process;
 mod seccomp;

@@ -148,6 +148,7 @@ pub struct PsArgs {
 }
 
 #[derive(Args, Debug, Default)]
+#[command(allow_negative_numbers = true)]
 pub struct UpdateArgs {
     /// JSON LinuxResources from a file, or - for stdin
     #[arg(short = 'r', long)]
@@ -168,7 +169,7 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub kernel_memory_tcp: Option<String>,
     /// CPU shares (relative weight)
-    #[arg(long)]
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
     pub cpu_shares: Option<u64>,
     /// CPU CFS quota in microseconds
     #[arg(long)]

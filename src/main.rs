@@ -75,9 +75,10 @@ fn dispatch(cli: Cli) -> error::Result<i32> {
         Command::Spec(a) => commands::spec::run(&a).map(|_| 0),
         Command::Features => commands::features::run().map(|_| 0),
         Command::Exec(a) => commands::exec::run(root, &a),
-        Command::Pause(_) | Command::Resume(_) => bail!("pause/resume: not implemented yet"),
-        Command::Ps(_) => bail!("ps: not implemented yet"),
-        Command::Update(_) => bail!("update: not implemented yet"),
-        Command::Events(_) => bail!("events: not implemented yet"),
+        Command::Pause(a) => commands::pause::run(root, &a.id).map(|_| 0),
+        Command::Resume(a) => commands::resume::run(root, &a.id).map(|_| 0),
+        Command::Ps(a) => commands::ps::run(root, &a).map(|_| 0),
+        Command::Update(a) => commands::update::run(root, &a).map(|_| 0),
+        Command::Events(a) => commands::events::run(root, &a).map(|_| 0),
     }
 }

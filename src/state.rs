@@ -244,11 +244,12 @@ impl State {
         if !self.is_alive() {
             return Status::Stopped;
         }
-        if dir.join(START_SOCKET).exists() {
-            return Status::Created;
-        }
+        // Frozen first, as runc: a created container can be paused too.
         if self.cgroup.is_frozen().unwrap_or(false) {
             return Status::Paused;
+        }
+        if dir.join(START_SOCKET).exists() {
+            return Status::Created;
         }
         Status::Running
     }

@@ -122,6 +122,7 @@ mod tests {
 /// `a-b.slice` expands to `/a.slice/a-b.slice`; a name ending in `.slice`
 /// is used as is, anything else becomes `<prefix>-<name>.scope`. The result
 /// is an absolute cgroupsPath for [`super::Cgroup::new`].
+#[allow(dead_code)] // through Cgroup::new_systemd
 pub fn systemd_to_cgroupfs(cgroups_path: Option<&str>, id: &str) -> Result<String> {
     let raw = cgroups_path.filter(|p| !p.is_empty());
     let (slice, prefix, name) = match raw {
@@ -167,6 +168,7 @@ pub fn systemd_to_cgroupfs(cgroups_path: Option<&str>, id: &str) -> Result<Strin
 }
 
 /// systemd's slice nesting: `a-b-c.slice` → `/a.slice/a-b.slice/a-b-c.slice`.
+#[allow(dead_code)] // through Cgroup::new_systemd
 fn expand_slice(slice: &str) -> std::result::Result<String, String> {
     let Some(base) = slice.strip_suffix(".slice") else {
         return Err("a slice name must end in .slice".into());

@@ -31,6 +31,7 @@ impl Cgroup {
 
     /// Applies linux.resources at create time (devices always: deny-all
     /// plus runc's default list, even with no rules).
+    #[allow(dead_code)] // create uses apply_with_devices
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
         self.apply_with_devices(r, &[])
     }
@@ -48,12 +49,32 @@ impl Cgroup {
     }
 
     /// `kist update`: writes only what `r` holds; device rules only if given.
+    #[cfg(test)]
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
+        self.update_with_devices(r, &[])
+    }
+
+    /// As [`Cgroup::update`]; new device rules keep the devices of
+    /// linux.devices usable, as at create.
+    pub fn update_with_devices(
+        &self,
+        r: &LinuxResources,
+        linux_devices: &[LinuxDevice],
+    ) -> Result<()> {
         self.set(r)?;
-        if let Some(d) = r.devices() {
-            self.set_devices(&devices::rules(d, &[])?)?;
+        let Some(d) = r.devices() else {
+            return Ok(());
+        };
+        let rules = devices::rules(d, linux_devices)?;
+        // v1 rewrites the list starting from deny-all: frozen, no process
+        // of a running container can hit that gap.
+        let gap = self.v1_path("devices").is_some() && !self.is_frozen().unwrap_or(true);
+        let froze = gap && self.freeze().is_ok();
+        let res = self.set_devices(&rules);
+        if froze {
+            self.thaw().map_err(|e| e.context("update devices"))?;
         }
-        Ok(())
+        res
     }
 
     fn set_devices(&self, rules: &[devices::DeviceRule]) -> Result<()> {

@@ -15,6 +15,13 @@ pub fn run(root: &Path, a: &KillArgs) -> Result<()> {
     if a.all {
         st.cgroup.signal_all(sig)
     } else {
-        kill(Pid::from_raw(st.pid), sig).with_context(|| format!("kill {} {sig}", st.pid))
+        kill(Pid::from_raw(st.pid), sig).with_context(|| format!("kill {} {sig}", st.pid))?;
+        // A frozen (v1) task dies only once thawed; runc thaws for SIGKILL.
+        if sig == nix::sys::signal::Signal::SIGKILL && st.cgroup.is_frozen().unwrap_or(false) {
+            st.cgroup
+                .thaw()
+                .context("kill: thaw the paused container")?;
+        }
+        Ok(())
     }
 }

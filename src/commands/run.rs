@@ -52,6 +52,14 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     let st = created.state;
     created.container.unlock();
     let code = io.supervise(Pid::from_raw(st.pid), &set)?;
+    if code != 0 && st.cgroup.oom_kill_count().unwrap_or(0) > 0 {
+        let limit = st
+            .cgroup
+            .memory_limit()
+            .map(|l| format!(" (memory limit {l} bytes hit)"))
+            .unwrap_or_default();
+        eprintln!("kist: container {} was killed: out of memory{limit}", st.id);
+    }
     if !a.keep {
         // The init is gone; other processes it left in the cgroup go too.
         // A concurrent `delete` may have removed the container already.

@@ -1,0 +1,173 @@
+use crate::cli::EventsArgs;
+use crate::error::{Context, Error, Result};
+use crate::state::{Container, State, Status};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::io::Write;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// runc's `events`: with --stats one stats event; otherwise OOM events as
+/// they happen and a stats event every --interval, until the container
+/// stops. One JSON object per line, fields in runc's order.
+pub fn run(root: &Path, a: &EventsArgs) -> Result<()> {
+    let interval = parse_duration(&a.interval)?;
+    let c = Container::open(root, &a.id)?;
+    let st = c.load()?;
+    if st.status(&c.dir) == Status::Stopped {
+        return Err(Error::new(format!(
+            "container with id {} is not running",
+            a.id
+        )));
+    }
+    // Streaming can last as long as the container: never hold its lock.
+    drop(c);
+    if a.stats {
+        return emit(&stats_event(&st)?);
+    }
+    watch(&st, interval)
+}
+
+fn watch(st: &State, interval: Duration) -> Result<()> {
+    let pidfd = pidfd_open(st.pid)?;
+    // The pidfd pins the pid: if it is still the init now, its exit is
+    // what the pidfd reports.
+    if !st.is_alive() {
+        return Ok(());
+    }
+    let mut oom = st.cgroup.oom_watch()?;
+    let mut next = Instant::now() + interval;
+    loop {
+        let timeout = next.saturating_duration_since(Instant::now());
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(w) = &oom {
+            fds.push(PollFd::new(w.fd(), PollFlags::POLLIN));
+        }
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(Error::os("events: poll", e)),
+        }
+        let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
+        drop(fds);
+        // Checked on exit too: an OOM kill and the exit it causes can
+        // arrive in the same wakeup.
+        if let Some(w) = oom.as_mut() {
+            for _ in 0..w.check() {
+                emit(&format!(
+                    "{{\"type\":\"oom\",\"id\":{}}}",
+                    serde_json::json!(st.id)
+                ))?;
+            }
+        }
+        if exited {
+            return Ok(());
+        }
+        if Instant::now() >= next {
+            next += interval;
+            match stats_event(st) {
+                Ok(e) => emit(&e)?,
+                // the cgroup went away: the container is being deleted
+                Err(_) if !st.is_alive() => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn stats_event(st: &State) -> Result<String> {
+    let data = st.cgroup.stats()?;
+    Ok(format!(
+        "{{\"type\":\"stats\",\"id\":{},\"data\":{}}}",
+        serde_json::json!(st.id),
+        data
+    ))
+}
+
+fn emit(line: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|_| out.flush())
+        .context("events: write to stdout")
+}
+
+fn pidfd_open(pid: i32) -> Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Error::io(
+            format!("events: pidfd_open {pid}"),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: the fd was just returned to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// A Go duration as runc's --interval takes it: `5s`, `500ms`, `1m30s`,
+/// `1.5h`; it must be positive.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let bad = || {
+        Error::new(format!(
+            "--interval {s:?}: invalid duration (e.g. 5s, 500ms, 1m)"
+        ))
+    };
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let num: f64 = rest[..n_end].parse().map_err(|_| bad())?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..u_end] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += num * scale;
+        rest = &rest[u_end..];
+    }
+    if !(total > 0.0 && total < 1e9) {
+        return Err(Error::new(format!(
+            "--interval {s:?}: duration interval must be greater than 0"
+        )));
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        for (s, d) in [
+            ("5s", Duration::from_secs(5)),
+            ("500ms", Duration::from_millis(500)),
+            ("1m", Duration::from_secs(60)),
+            ("1m30s", Duration::from_secs(90)),
+            ("1.5s", Duration::from_millis(1500)),
+            ("100us", Duration::from_micros(100)),
+        ] {
+            assert_eq!(parse_duration(s).ok(), Some(d), "{s}");
+        }
+        for s in ["", "5", "s", "0s", "-1s", "5x", "1..2s"] {
+            assert!(parse_duration(s).is_err(), "{s}");
+        }
+    }
+}
