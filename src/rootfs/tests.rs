@@ -648,6 +648,7 @@ fn check_inside(cfg: &RootfsConfig) {
         "busybox missing: not in rootfs?"
     );
     assert_eq!(std::env::current_dir().unwrap(), PathBuf::from("/"));
+    busybox_works();
     // Nothing of the host root is reachable.
     assert!(!Path::new(cfg.rootfs).join("bin/busybox").exists());
     // proc is a fresh instance of the new pid namespace.
