@@ -17,5 +17,6 @@ mod lifecycle;
 mod mounts;
 mod namespaces;
 mod process;
+mod security;
 mod state;
 mod terminal;

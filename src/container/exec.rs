@@ -31,6 +31,8 @@ pub struct ExecOptions<'a> {
 /// Starts the process; returns its host pid once it has exec'd.
 pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     fds::check_preserved(opts.preserve_fds)?;
+    // Before anything is opened: may restart the command.
+    super::seal::ensure(&st.config, Some(&opts.process))?;
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() {
         return Err(Error::new(
@@ -87,7 +89,10 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     };
     let pid = clone3(0, cgroup_fd.as_ref());
     if pid.as_ref().is_ok_and(|p| *p == 0) {
+        // No host directory fd may stay open in the child (CVE-2024-21626).
         drop(parent_ch);
+        drop(cgroup_fd);
+        drop(own_pidns);
         let err = match child(&pidfd, child_flags, &child_ch, console.as_ref(), opts) {
             Ok(plan) => plan.exec(),
             Err(e) => e,
@@ -156,6 +161,7 @@ fn child(
         terminal::setup(c.as_raw_fd(), size)?;
     }
     let plan = process::prepare(&opts.process, opts.preserve_fds)?;
+    super::seal::verify_cwd(opts.process.cwd())?;
     nix::sys::prctl::set_pdeathsig(None).context("exec: clear pdeathsig")?;
     Ok(plan)
 }

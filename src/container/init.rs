@@ -162,6 +162,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         return Ok(Prepared::NoProcess);
     };
     let plan = process::prepare(proc_, a.preserve_fds)?;
+    super::seal::verify_cwd(proc_.cwd())?;
     Ok(Prepared::Exec(Box::new((plan, pid))))
 }
 

@@ -26,6 +26,7 @@
 
 pub mod exec;
 pub mod init;
+pub mod seal;
 pub mod sync;
 
 use crate::cgroups::Cgroup;
@@ -79,6 +80,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
+    // Last step before anything exists: may restart the command.
+    seal::ensure(&bundle.spec, None)?;
 
     let container = Container::create(opts.root, opts.id)?;
     let mut cleanup = Cleanup {
@@ -196,8 +199,10 @@ fn launch(
     let flags = plan.clone_flags - CloneFlags::CLONE_NEWCGROUP;
     let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref())?;
     if pid == 0 {
-        // The container init: never returns.
+        // The container init: never returns. It keeps no host directory
+        // fd: process.cwd /proc/self/fd/N would lead there (CVE-2024-21626).
         drop(parent_ch);
+        drop(cgroup_fd);
         init::run(init::InitArgs {
             spec: &bundle.spec,
             rootfs: &bundle.rootfs,
