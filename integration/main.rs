@@ -12,6 +12,7 @@ mod common;
 mod devices;
 mod errors;
 mod fds;
+mod fuzz;
 mod hooks;
 mod lifecycle;
 mod mounts;
