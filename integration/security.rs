@@ -333,6 +333,45 @@ fn exec_child_is_not_dumpable_while_it_runs_runtime_code() {
     );
 }
 
+#[test]
+fn exec_child_never_shows_the_host_root() {
+    // The `kist exec` child is visible in the container's pid namespace
+    // from its clone on. Until it has joined the container's mount
+    // namespace, its /proc/<pid>/root is the host's root: a container
+    // process with CAP_SYS_PTRACE (no user namespace) may read host files
+    // through it, or ptrace the child, which still has every capability.
+    let k = Kist::new();
+    let marker = k.path("host-secret");
+    std::fs::write(&marker, "HOST-SECRET\n").unwrap();
+    let mut b = k.bundle(&["sleep", "100"]);
+    privileged(&mut b);
+    let id = k.id("hostroot");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let hunter = format!(
+        r#"known=" $$ 1 "
+while [ ! -e /stop ]; do
+  for p in /proc/[0-9]*; do
+    p=${{p#/proc/}}
+    case "$known" in *" $p "*) continue;; esac
+    if read -r l < "/proc/$p/root{m}" 2>/dev/null; then echo "$p $l" >> /seen; fi
+    if read -r l < "/proc/$p/cwd/../../../../../../../../..{m}" 2>/dev/null; then echo "cwd $p $l" >> /seen; fi
+  done
+done"#,
+        m = marker.display()
+    );
+    let spy = exec_detached(&k, &common::bin(), &id, &["sh", "-c", &hunter]);
+    for _ in 0..40 {
+        k.cmd(&["exec", &id, "true"]).ok();
+    }
+    std::fs::write(b.rootfs().join("stop"), "").unwrap();
+    stop(&k, &id, &[spy]);
+    let seen = std::fs::read_to_string(b.rootfs().join("seen")).unwrap_or_default();
+    assert!(
+        !seen.contains("HOST-SECRET"),
+        "a container process read a host file through a runtime process:\n{seen}"
+    );
+}
+
 // ---- CVE-2019-5736: overwriting the runtime binary through /proc/PID/exe ----
 
 /// A private copy of the runtime binary in its own directory: the attack

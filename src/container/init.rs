@@ -163,6 +163,9 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     };
     let plan = process::prepare(proc_, a.preserve_fds)?;
     super::seal::verify_cwd(proc_.cwd())?;
+    // The user switch in prepare resets dumpability to fs.suid_dumpable,
+    // which a host may have set to 1; we still run runtime code until exec.
+    nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
     Ok(Prepared::Exec(Box::new((plan, pid))))
 }
 

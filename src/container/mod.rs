@@ -329,7 +329,13 @@ pub(crate) fn clone3(ns_flags: u64, cgroup: Option<&OwnedFd>) -> Result<i32> {
         pidfd: 0,
         child_tid: 0,
         parent_tid: 0,
-        exit_signal: libc::SIGCHLD as u64,
+        // clone3 refuses an exit signal with CLONE_PARENT: the child then
+        // signals our parent as we would.
+        exit_signal: if ns_flags & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         stack: 0,
         stack_size: 0,
         tls: 0,

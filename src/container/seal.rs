@@ -385,6 +385,42 @@ mod tests {
         assert!(needed(&plain, ptrace.process().as_ref()));
     }
 
+    /// Reopening the sealed file for writing, as an attacker holding
+    /// /proc/<pid>/exe would, must fail.
+    fn reopen_for_write(fd: &OwnedFd) -> std::io::Result<File> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+    }
+
+    #[test]
+    fn memfd_copy_is_sealed() {
+        let fd = sealed_memfd().expect("memfd copy");
+        let size = std::fs::metadata("/proc/self/exe").expect("exe").len();
+        let f = File::from(fd.try_clone().expect("dup"));
+        assert_eq!(f.metadata().expect("stat memfd").len(), size);
+        // SAFETY: F_GET_SEALS only queries the memfd.
+        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+        assert!(seals & libc::F_SEAL_WRITE != 0 && seals & libc::F_SEAL_SEAL != 0);
+        let mut w = reopen_for_write(&fd).expect("memfds reopen for write");
+        use std::io::Write;
+        assert!(
+            w.write_all(b"EVIL").is_err(),
+            "sealed memfd accepted a write"
+        );
+    }
+
+    #[test]
+    fn overlay_view_is_read_only() {
+        // Needs root and overlayfs; where the mount is refused the memfd
+        // fallback is what runs, tested above.
+        let Ok(fd) = sealed_overlay() else {
+            return;
+        };
+        let err = reopen_for_write(&fd).expect_err("overlay file opened for writing");
+        assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+    }
+
     #[test]
     fn cwd_of_the_test_process_is_reachable() {
         assert!(verify_cwd(Path::new(".")).is_ok());
