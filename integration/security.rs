@@ -470,10 +470,26 @@ fn cve_2019_5736_exec_child_exe_not_writable() {
     // Racing variant: a privileged container loops over new processes and
     // grabs the exe of anything that is not its own busybox while `kist
     // exec` runs into it again and again.
+    race_exec_children(true);
+}
+
+#[test]
+fn cve_2019_5736_exec_after_exec_with_cap_sys_ptrace() {
+    // The container's config has no CAP_SYS_PTRACE, but an earlier
+    // `exec --cap CAP_SYS_PTRACE` left an attacker running: later plain
+    // execs must be protected all the same.
+    race_exec_children(false);
+}
+
+fn race_exec_children(privileged_config: bool) {
     let k = Kist::new();
     let (kist, orig) = runtime_copy(&k);
     let mut b = k.bundle(&["sleep", "100"]);
-    privileged(&mut b);
+    if privileged_config {
+        privileged(&mut b);
+    } else {
+        b.config["process"]["noNewPrivileges"] = json!(false);
+    }
     b.write_file("/attack.sh", HOLD_AND_WRITE);
     let hunter = r#"
 known=" $$ 1 "
@@ -497,7 +513,23 @@ done
     k.track(&id);
     let bdir = b.dir.to_string_lossy().into_owned();
     cmd_with(&k, &kist, &["run", "-d", "--bundle", &bdir, &id]).ok();
-    let hunter = exec_detached(&k, &kist, &id, &["sh", "/hunter.sh"]);
+    let hunter = if privileged_config {
+        exec_detached(&k, &kist, &id, &["sh", "/hunter.sh"])
+    } else {
+        exec_detached(
+            &k,
+            &kist,
+            &id,
+            &[
+                "--cap",
+                "CAP_SYS_PTRACE",
+                "--cap",
+                "CAP_DAC_OVERRIDE",
+                "sh",
+                "/hunter.sh",
+            ],
+        )
+    };
     let log_path = b.rootfs().join("log");
     for _ in 0..40 {
         cmd_with(&k, &kist, &["exec", &id, "true"]).ok();
@@ -514,7 +546,7 @@ done
             Duration::from_secs(20),
         )
     } else {
-        eprintln!("cve_2019_5736_exec_child: the attacker never caught a runtime process");
+        eprintln!("race_exec_children: the attacker never caught a runtime process");
         log
     };
     stop(&k, &id, &[hunter]);

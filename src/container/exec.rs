@@ -33,7 +33,8 @@ pub struct ExecOptions<'a> {
 pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     fds::check_preserved(opts.preserve_fds)?;
     // Before anything is opened: may restart the command.
-    super::seal::ensure(&st.config, Some(&opts.process))?;
+    let running = st.cgroup.pids().ok();
+    super::seal::ensure(&st.config, Some(&opts.process), running.as_deref())?;
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() {
         return Err(Error::new(

@@ -81,7 +81,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
     // Last step before anything exists: may restart the command.
-    seal::ensure(&bundle.spec, None)?;
+    seal::ensure(&bundle.spec, None, Some(&[]))?;
 
     let container = Container::create(opts.root, opts.id)?;
     let mut cleanup = Cleanup {

@@ -34,9 +34,11 @@ const SEALED_ENV: &str = "_KIST_SEALED_EXE";
 /// Does this container need the sealed binary? Only when one of its
 /// processes may hold CAP_SYS_PTRACE in the host's user namespace: no user
 /// namespace of its own (a joined one may be the host's, so it counts as
-/// none), and CAP_SYS_PTRACE in the bounding set of the container's process
-/// or of the process being exec'd.
-pub fn needed(spec: &Spec, exec: Option<&Process>) -> bool {
+/// none), and CAP_SYS_PTRACE in the bounding set of the container's
+/// process, of the process being exec'd, or of a process already running
+/// in the container (`running`: an earlier `exec --cap` may have left one;
+/// None when they could not be listed, which counts as such a process).
+pub fn needed(spec: &Spec, exec: Option<&Process>, running: Option<&[i32]>) -> bool {
     let own_userns = spec
         .linux()
         .as_ref()
@@ -54,18 +56,36 @@ pub fn needed(spec: &Spec, exec: Option<&Process>) -> bool {
             .and_then(|c| c.bounding().as_ref())
             .is_some_and(|b| b.contains(&Capability::SysPtrace))
     };
-    spec.process().as_ref().is_some_and(ptrace) || exec.is_some_and(ptrace)
+    spec.process().as_ref().is_some_and(ptrace)
+        || exec.is_some_and(ptrace)
+        || running.is_none_or(|r| r.iter().any(|p| bounding_has_ptrace(*p)))
+}
+
+/// Does process `pid` have CAP_SYS_PTRACE in its bounding set? A process
+/// that vanished meanwhile cannot attack; one whose status cannot be read
+/// counts as having it.
+fn bounding_has_ptrace(pid: i32) -> bool {
+    const CAP_SYS_PTRACE: u32 = 19;
+    let status = match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        Ok(s) => s,
+        Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_none_or(|mask| mask & (1 << CAP_SYS_PTRACE) != 0)
 }
 
 /// Re-executes the runtime from a sealed binary when `needed` and not done
 /// yet; returns when nothing has to be done. Must be called before anything
 /// is created: the re-executed runtime starts the command from scratch.
-pub fn ensure(spec: &Spec, exec: Option<&Process>) -> Result<()> {
+pub fn ensure(spec: &Spec, exec: Option<&Process>, running: Option<&[i32]>) -> Result<()> {
     let reexecuted = std::env::var_os(SEALED_ENV).is_some();
     if reexecuted {
         std::env::remove_var(SEALED_ENV);
     }
-    if !needed(spec, exec) || is_sealed() {
+    if !needed(spec, exec, running) || is_sealed() {
         return Ok(());
     }
     if reexecuted {
@@ -377,12 +397,17 @@ mod tests {
             );
             serde_json::from_str(&json).expect("test spec")
         };
-        assert!(needed(&spec(r#""CAP_SYS_PTRACE""#, false), None));
-        assert!(!needed(&spec(r#""CAP_SYS_PTRACE""#, true), None));
-        assert!(!needed(&spec(r#""CAP_KILL""#, false), None));
+        assert!(needed(&spec(r#""CAP_SYS_PTRACE""#, false), None, Some(&[])));
+        assert!(!needed(&spec(r#""CAP_SYS_PTRACE""#, true), None, Some(&[])));
+        assert!(!needed(&spec(r#""CAP_KILL""#, false), None, Some(&[])));
         let plain = spec(r#""CAP_KILL""#, false);
         let ptrace = spec(r#""CAP_SYS_PTRACE""#, false);
-        assert!(needed(&plain, ptrace.process().as_ref()));
+        assert!(needed(&plain, ptrace.process().as_ref(), Some(&[])));
+        // The test process runs as root with the host's bounding set.
+        let me = std::process::id() as i32;
+        assert_eq!(needed(&plain, None, Some(&[me])), bounding_has_ptrace(me));
+        assert!(!bounding_has_ptrace(i32::MAX));
+        assert!(needed(&plain, None, None));
     }
 
     /// Reopening the sealed file for writing, as an attacker holding
