@@ -604,6 +604,57 @@ done
     assert_binary_intact(&kist, &orig, &log);
 }
 
+#[test]
+fn sealed_runtime_behaves_the_same() {
+    // The protection restarts the command from the sealed binary: stdin,
+    // stdout, the exit code, --preserve-fds and --pid-file must come out
+    // of it as they would without.
+    let k = Kist::new();
+    let mut b = k.bundle_sh("cat; cat <&3; readlink /proc/self/exe; exit 7");
+    privileged(&mut b);
+    let src = k.path("fd3");
+    std::fs::write(&src, "from fd 3\n").unwrap();
+    let f = std::fs::File::open(&src).unwrap();
+    let pid_file = k.path("pid");
+    let id = k.id("sealed");
+    b.save();
+    let bdir = b.dir.to_string_lossy().into_owned();
+    let pf = pid_file.to_string_lossy().into_owned();
+    let o = k.cmd_opts(
+        &[
+            "run",
+            "--preserve-fds",
+            "1",
+            "--pid-file",
+            &pf,
+            "--bundle",
+            &bdir,
+            &id,
+        ],
+        cmd::Opts {
+            stdin: Some(b"from stdin\n".to_vec()),
+            fds: vec![(std::os::fd::AsRawFd::as_raw_fd(&f), 3)],
+            ..Default::default()
+        },
+    );
+    assert_eq!(o.code, 7, "{}", o.describe());
+    assert_eq!(
+        o.stdout,
+        "from stdin\nfrom fd 3\n/bin/busybox\n",
+        "{}",
+        o.describe()
+    );
+    assert!(pid_file.exists(), "no pid file");
+    // And exec, in the foreground, with a terminal-less stdin.
+    let mut b = k.bundle(&["sleep", "100"]);
+    privileged(&mut b);
+    let id = k.id("sealedx");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let o = k.cmd_stdin(&["exec", &id, "sh", "-c", "cat; exit 3"], b"via exec\n");
+    assert_eq!(o.code, 3, "{}", o.describe());
+    assert_eq!(o.stdout, "via exec\n");
+}
+
 // ---- CVE-2021-30465, CVE-2019-19921, CVE-2023-27561/28642: symlinks ----
 
 #[test]
@@ -1071,4 +1122,30 @@ fn id_traversal_never_reaches_another_root() {
         .map(|r| r.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(entries.is_empty(), "{entries:?}");
+}
+
+// ---- found while testing the above ----
+
+#[test]
+fn foreground_output_keeps_flowing_after_a_forwarded_signal() {
+    // The foreground copy loop read its signalfd until empty with blocking
+    // reads: after forwarding one signal it stopped copying stdio until the
+    // next signal (an exec's stdin never reached EOF: hang).
+    let k = Kist::new();
+    let b = k.bundle_sh(
+        "trap 'echo got' USR1; i=0; while [ $i -lt 100 ]; do echo tick$i; sleep 0.05; i=$((i+1)); done",
+    );
+    let id = k.id("sigflow");
+    k.track(&id);
+    let bdir = b.dir.to_string_lossy().into_owned();
+    let run = k.spawn(&["run", "--bundle", &bdir, &id]);
+    let out = &run.stdout_path;
+    wait_for_log(out, &["tick2"], Duration::from_secs(10));
+    run.signal(libc::SIGUSR1);
+    let seen = wait_for_log(out, &["tick20"], Duration::from_secs(3));
+    assert!(
+        seen.contains("got") && seen.contains("tick20"),
+        "output stalled after a forwarded signal: {seen:?}"
+    );
+    assert!(run.wait().success());
 }

@@ -63,7 +63,10 @@ pub fn install(fds: [RawFd; 3]) -> Result<()> {
 /// Copies stdio and forwards signals until `pid` exits; returns its exit
 /// code (128+signal when killed). `signals` must already be blocked.
 pub fn supervise(pid: Pid, signals: &SigSet, pipes: Option<Pipes>) -> Result<i32> {
-    let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    // Non-blocking: the loop below drains it until empty, and a blocking
+    // read would stall the copying until the next signal arrives.
+    let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .context("signalfd")?;
     let mut io = pipes.map(Copier::new);
     loop {
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
