@@ -249,10 +249,12 @@ fn exec_sh(k: &Kist, id: &str, script: &str) -> String {
 /// parent, the runtime, exits: the process is reparented to the test (a
 /// subreaper) and must be reaped by it, or the container's pid namespace
 /// can never finish dying. See `stop`.
-fn exec_detached(k: &Kist, bin: &Path, id: &str, args: &[&str]) -> i32 {
+fn exec_detached(k: &Kist, bin: &Path, flags: &[&str], id: &str, args: &[&str]) -> i32 {
     let pid_file = k.path("exec.pid");
     let pf = pid_file.to_string_lossy().into_owned();
-    let mut a = vec!["exec", "-d", "--pid-file", &pf, id];
+    let mut a = vec!["exec", "-d", "--pid-file", &pf];
+    a.extend_from_slice(flags);
+    a.push(id);
     a.extend_from_slice(args);
     cmd_with(k, bin, &a).ok();
     common::read(&pid_file).trim().parse().unwrap()
@@ -320,7 +322,7 @@ fn exec_child_is_not_dumpable_while_it_runs_runtime_code() {
                e=$(readlink $p/exe 2>/dev/null) || continue; \
                case \"$e\" in /bin/busybox) ;; *) echo \"$p $e\" >> /seen;; esac; \
                done; done";
-    let spy_pid = exec_detached(&k, &common::bin(), &id, &["sh", "-c", spy]);
+    let spy_pid = exec_detached(&k, &common::bin(), &[], &id, &["sh", "-c", spy]);
     for _ in 0..30 {
         k.cmd(&["exec", &id, "true"]).ok();
     }
@@ -359,7 +361,7 @@ while [ ! -e /stop ]; do
 done"#,
         m = marker.display()
     );
-    let spy = exec_detached(&k, &common::bin(), &id, &["sh", "-c", &hunter]);
+    let spy = exec_detached(&k, &common::bin(), &[], &id, &["sh", "-c", &hunter]);
     for _ in 0..40 {
         k.cmd(&["exec", &id, "true"]).ok();
     }
@@ -401,7 +403,7 @@ while [ ! -e /stop ]; do
 done"#,
         m = marker.display()
     );
-    let spy = exec_detached(&k, &common::bin(), &ida, &["sh", "-c", &hunter]);
+    let spy = exec_detached(&k, &common::bin(), &[], &ida, &["sh", "-c", &hunter]);
     let mut b = k.bundle(&["true"]);
     b.set_namespace(json!({"type": "pid", "path": format!("/proc/{}/ns/pid", k.pid(&ida))}));
     for _ in 0..15 {
@@ -487,7 +489,7 @@ fn cve_2019_5736_created_init_exe_not_writable() {
     k.track(&id);
     let bdir = b.dir.to_string_lossy().into_owned();
     cmd_with(&k, &kist, &["create", "--bundle", &bdir, &id]).ok();
-    let attacker = exec_detached(&k, &kist, &id, &["sh", "/attack.sh", "1"]);
+    let attacker = exec_detached(&k, &kist, &[], &id, &["sh", "/attack.sh", "1"]);
     let log_path = b.rootfs().join("log");
     let log = wait_for_log(&log_path, &["OPENED", "OPENFAIL"], Duration::from_secs(10));
     cmd_with(&k, &kist, &["start", &id]).ok();
@@ -564,21 +566,10 @@ done
     let bdir = b.dir.to_string_lossy().into_owned();
     cmd_with(&k, &kist, &["run", "-d", "--bundle", &bdir, &id]).ok();
     let hunter = if privileged_config {
-        exec_detached(&k, &kist, &id, &["sh", "/hunter.sh"])
+        exec_detached(&k, &kist, &[], &id, &["sh", "/hunter.sh"])
     } else {
-        exec_detached(
-            &k,
-            &kist,
-            &id,
-            &[
-                "--cap",
-                "CAP_SYS_PTRACE",
-                "--cap",
-                "CAP_DAC_OVERRIDE",
-                "sh",
-                "/hunter.sh",
-            ],
-        )
+        let caps = ["--cap", "CAP_SYS_PTRACE", "--cap", "CAP_DAC_OVERRIDE"];
+        exec_detached(&k, &kist, &caps, &id, &["sh", "/hunter.sh"])
     };
     let log_path = b.rootfs().join("log");
     for _ in 0..40 {
