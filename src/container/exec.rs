@@ -12,8 +12,9 @@ use crate::namespaces::flag;
 use crate::process::{self, fds, terminal};
 use crate::state::State;
 use nix::sched::{setns, CloneFlags};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType as NS, Process};
-use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -33,6 +34,9 @@ pub struct ExecOptions<'a> {
 /// Starts the process; returns its host pid once it has exec'd.
 pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     fds::check_preserved(opts.preserve_fds)?;
+    // Before anything is opened: may restart the command.
+    let running = st.cgroup.pids().ok();
+    super::seal::ensure(&st.config, Some(&opts.process), running.as_deref())?;
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && !opts.console.is_some() {
         return Err(Error::new(
@@ -77,46 +81,58 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     };
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
-    let own_pidns = if nss.contains(&NS::Pid) {
-        let own = OwnedFd::from(File::open("/proc/self/ns/pid").context("open /proc/self/ns/pid")?);
-        setns(pidfd.as_fd(), CloneFlags::CLONE_NEWPID)
-            .context("exec: join the container's pid namespace")?;
-        Some(own)
-    } else {
-        None
-    };
+    if nss.contains(&NS::Pid) {
+        child_flags |= CloneFlags::CLONE_NEWPID;
+    }
     let cgroup_fd = if cgroup.mode == crate::cgroups::Mode::V2 {
         cgroup.unified_fd()
     } else {
         None
     };
-    let pid = clone3(0, cgroup_fd.as_ref());
-    if pid.as_ref().is_ok_and(|p| *p == 0) {
+    // Two steps, so that no process of ours is ever visible in the
+    // container's pid namespace while it is still in the host's other
+    // namespaces: a container process with CAP_SYS_PTRACE could read and
+    // write host files through its /proc/<pid>/root, or ptrace it. The
+    // middle process, in the host's pid namespace, joins every namespace,
+    // forks the exec child as our child (CLONE_PARENT), reports its pid and
+    // exits.
+    let middle = clone3(0, cgroup_fd.as_ref());
+    if middle.as_ref().is_ok_and(|p| *p == 0) {
+        // No host directory fd may stay open below (CVE-2024-21626).
         drop(parent_ch);
-        let err = match child(
-            &pidfd,
-            child_flags,
-            &child_ch,
-            console.as_ref(),
-            opts,
-            seccomp.as_ref(),
-        ) {
-            Ok(plan) => plan.exec(),
+        drop(cgroup_fd);
+        let err = match join_and_fork(&pidfd, child_flags) {
+            Ok(0) => match child(&child_ch, console.as_ref(), opts, seccomp.as_ref()) {
+                Ok(plan) => plan.exec(),
+                Err(e) => e,
+            },
+            Ok(pid) => {
+                let _ = child_ch.send(&Msg::InitPid(pid));
+                // SAFETY: _exit skips destructors of the parent's copied state.
+                unsafe { libc::_exit(0) }
+            }
             Err(e) => e,
         };
         let _ = child_ch.send(&Msg::Failed(err.to_string()));
-        // SAFETY: _exit skips destructors of the parent's copied state.
+        // SAFETY: as above.
         unsafe { libc::_exit(127) }
     }
-    // Only the parent switches back: the child is in the container's pid
-    // namespace, from which the host's cannot be entered.
-    if let Some(own) = own_pidns {
-        setns(own.as_fd(), CloneFlags::CLONE_NEWPID).context("exec: restore pid namespace")?;
-    }
-    let pid = pid?;
+    let middle = Pid::from_raw(middle?);
     drop(child_ch);
     drop(console);
     drop(cgroup_fd);
+    let first = parent_ch.recv();
+    let _ = waitpid(middle, None);
+    let pid = match first? {
+        Some(Msg::InitPid(p)) => p,
+        Some(Msg::Failed(e)) => return Err(Error::new(e).context("exec")),
+        Some(m) => return Err(Error::new(format!("exec: sync: unexpected {m:?}"))),
+        None => {
+            return Err(Error::new(
+                "exec: the process joining the container's namespaces exited",
+            ))
+        }
+    };
     let res = (|| {
         if cgroup.mode != crate::cgroups::Mode::V2 {
             cgroup.add_pid(pid)?;
@@ -149,27 +165,37 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     Ok(pid)
 }
 
+/// In the middle process: joins the container's namespaces (pid: for the
+/// children) and forks the exec child as a child of the runtime. Returns 0
+/// in the exec child, its host pid in the middle process.
+fn join_and_fork(pidfd: &OwnedFd, flags: CloneFlags) -> Result<i32> {
+    // Inherited by the exec child from its first instruction on.
+    nix::sys::prctl::set_dumpable(false).context("exec: set non-dumpable")?;
+    if !flags.is_empty() {
+        // One call: user namespace first is the kernel's own order here.
+        setns(pidfd.as_fd(), flags).context("exec: join the container's namespaces")?;
+    }
+    clone3(libc::CLONE_PARENT as u64, None)
+}
+
+/// The exec child, already in every namespace of the container.
 fn child(
-    pidfd: &OwnedFd,
-    flags: CloneFlags,
     ch: &sync::Channel,
     console: Option<&UnixStream>,
     opts: &ExecOptions,
     seccomp: Option<&crate::seccomp::Filter>,
 ) -> Result<process::ExecPlan> {
+    // The runtime is our parent now: die with it. Reported only after Go,
+    // which the runtime sends once it knows our pid from the middle process.
+    let deathsig = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    ch.expect(Msg::Go)?;
+    deathsig.context("exec: pdeathsig")?;
     if let Some(fds) = opts.stdio {
         process::stdio::install(fds)?;
     }
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("exec: pdeathsig")?;
-    nix::sys::prctl::set_dumpable(false).context("exec: set non-dumpable")?;
-    ch.expect(Msg::Go)?;
     process::sched::apply_initial_affinity(Some(&opts.process))?;
     if let Some(p) = opts.personality.as_ref() {
         process::sched::apply_personality(p)?;
-    }
-    if !flags.is_empty() {
-        // One call: user namespace first is the kernel's own order here.
-        setns(pidfd.as_fd(), flags).context("exec: join the container's namespaces")?;
     }
     if let Some(c) = console {
         nix::unistd::setsid().context("exec: setsid")?;
@@ -183,6 +209,10 @@ fn child(
     if let Some(fd) = notify {
         ch.send(&Msg::SeccompFd(fd))?;
     }
+    super::seal::verify_cwd(opts.process.cwd())?;
+    // The user switch in prepare resets dumpability to fs.suid_dumpable,
+    // which a host may have set to 1.
+    nix::sys::prctl::set_dumpable(false).context("exec: set non-dumpable")?;
     nix::sys::prctl::set_pdeathsig(None).context("exec: clear pdeathsig")?;
     Ok(plan)
 }

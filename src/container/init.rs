@@ -180,6 +180,10 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     if let Some(fd) = notify {
         a.channel.send(&Msg::SeccompFd(fd))?;
     }
+    super::seal::verify_cwd(proc_.cwd())?;
+    // The user switch in prepare resets dumpability to fs.suid_dumpable,
+    // which a host may have set to 1; we still run runtime code until exec.
+    nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
     Ok(Prepared::Exec(Box::new((plan, pid))))
 }
 

@@ -26,6 +26,7 @@
 
 pub mod exec;
 pub mod init;
+pub mod seal;
 pub mod sync;
 
 use crate::cgroups::Cgroup;
@@ -107,6 +108,8 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
+    // Last step before anything exists: may restart the command.
+    seal::ensure(&bundle.spec, None, Some(&[]))?;
 
     let container = Container::create(opts.root, opts.id)?;
     let mut cleanup = Cleanup {
@@ -238,7 +241,10 @@ fn launch(
     let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref())?;
     if pid == 0 {
         // The container init (after the middle process, if any): never returns.
+        // It keeps no host directory fd: process.cwd /proc/self/fd/N would
+        // lead there (CVE-2024-21626).
         drop(parent_ch);
+        drop(cgroup_fd);
         if let Some(fd) = cleanup.container.as_ref().map(|c| c.lock_fd()) {
             let _ = nix::unistd::close(fd);
         }
@@ -444,7 +450,13 @@ pub(crate) fn clone3(ns_flags: u64, cgroup: Option<&OwnedFd>) -> Result<i32> {
         pidfd: 0,
         child_tid: 0,
         parent_tid: 0,
-        exit_signal: libc::SIGCHLD as u64,
+        // clone3 refuses an exit signal with CLONE_PARENT: the child then
+        // signals our parent as we would.
+        exit_signal: if ns_flags & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         stack: 0,
         stack_size: 0,
         tls: 0,

@@ -25,9 +25,11 @@ pub enum Msg {
     WriteMaps,
     /// parent → middle: maps written.
     MapsDone,
-    /// init → parent (two-step launch): sent with the sender's credentials,
-    /// which the kernel translates into the receiver's pid namespace; the
-    /// receiver gets the init's host pid here.
+    /// → parent: the host pid of a process the runtime did not clone itself.
+    /// `InitPid(0)` means "my own pid": it is then sent with the sender's
+    /// credentials, which the kernel translates into the receiver's pid
+    /// namespace, so the receiver gets the host pid of an init sitting in a
+    /// new pid namespace.
     InitPid(i32),
     /// child → parent: set up and waiting for `start`.
     Ready,
@@ -63,7 +65,7 @@ pub fn pair() -> Result<(Channel, Channel)> {
 impl Channel {
     pub fn send(&self, msg: &Msg) -> Result<()> {
         let mut buf = Vec::with_capacity(16);
-        let creds = matches!(msg, Msg::InitPid(_)).then(UnixCredentials::new);
+        let creds = matches!(msg, Msg::InitPid(0)).then(UnixCredentials::new);
         let mut fds: [RawFd; 1] = [-1];
         let mut cmsg = Vec::new();
         match msg {
@@ -72,7 +74,10 @@ impl Channel {
             Msg::HooksDone => buf.push(3),
             Msg::WriteMaps => buf.push(4),
             Msg::MapsDone => buf.push(5),
-            Msg::InitPid(_) => buf.push(6),
+            Msg::InitPid(p) => {
+                buf.push(6);
+                buf.extend_from_slice(&p.to_le_bytes());
+            }
             Msg::Ready => buf.push(7),
             Msg::Failed(s) => {
                 buf.push(8);
@@ -151,9 +156,19 @@ impl Channel {
             3 => Msg::HooksDone,
             4 => Msg::WriteMaps,
             5 => Msg::MapsDone,
-            6 => Msg::InitPid(
-                pid.ok_or_else(|| Error::new("sync: init pid message without credentials"))?,
-            ),
+            6 => {
+                let given = body
+                    .get(..4)
+                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .unwrap_or(0);
+                if given != 0 {
+                    Msg::InitPid(given)
+                } else {
+                    Msg::InitPid(pid.ok_or_else(|| {
+                        Error::new("sync: init pid message without credentials")
+                    })?)
+                }
+            }
             7 => Msg::Ready,
             8 => Msg::Failed(String::from_utf8_lossy(body).into_owned()),
             9 => {

@@ -138,7 +138,10 @@ fn supervise(
     mut io: Option<Copier>,
     tty: Option<RawFd>,
 ) -> Result<i32> {
-    let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    // Non-blocking: the loop below drains it until empty, and a blocking
+    // read would stall the copying until the next signal arrives.
+    let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .context("signalfd")?;
     loop {
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         if let Some(c) = io.as_ref() {
