@@ -150,32 +150,33 @@ impl Channel {
             return Ok(None);
         }
         let body = &buf[1..n];
-        let msg = match buf[0] {
-            1 => Msg::Go,
-            2 => Msg::RunHooks,
-            3 => Msg::HooksDone,
-            4 => Msg::WriteMaps,
-            5 => Msg::MapsDone,
-            6 => {
-                let given = body
-                    .get(..4)
-                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .unwrap_or(0);
-                if given != 0 {
-                    Msg::InitPid(given)
-                } else {
-                    Msg::InitPid(pid.ok_or_else(|| {
-                        Error::new("sync: init pid message without credentials")
-                    })?)
+        let msg =
+            match buf[0] {
+                1 => Msg::Go,
+                2 => Msg::RunHooks,
+                3 => Msg::HooksDone,
+                4 => Msg::WriteMaps,
+                5 => Msg::MapsDone,
+                6 => {
+                    let given = body
+                        .get(..4)
+                        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .unwrap_or(0);
+                    if given != 0 {
+                        Msg::InitPid(given)
+                    } else {
+                        Msg::InitPid(pid.ok_or_else(|| {
+                            Error::new("sync: init pid message without credentials")
+                        })?)
+                    }
                 }
-            }
-            7 => Msg::Ready,
-            8 => Msg::Failed(String::from_utf8_lossy(body).into_owned()),
-            9 => {
-                Msg::SeccompFd(fd.ok_or_else(|| Error::new("sync: seccomp fd message without fd"))?)
-            }
-            t => return Err(Error::new(format!("sync: unknown message tag {t}"))),
-        };
+                7 => Msg::Ready,
+                8 => Msg::Failed(String::from_utf8_lossy(body).into_owned()),
+                9 => Msg::SeccompFd(
+                    fd.ok_or_else(|| Error::new("sync: seccomp fd message without fd"))?,
+                ),
+                t => return Err(Error::new(format!("sync: unknown message tag {t}"))),
+            };
         Ok(Some(msg))
     }
 
