@@ -14,6 +14,7 @@ mod container;
 mod error;
 mod hooks;
 mod logger;
+mod mountinfo;
 mod namespaces;
 mod process;
 mod rootfs;

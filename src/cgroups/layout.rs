@@ -50,8 +50,8 @@ impl Layout {
         let own = parse_proc_cgroup(&proc_cgroup);
         let unified_own = own
             .iter()
-            .find(|(c, _)| c.is_empty())
-            .map(|(_, p)| p.clone())
+            .find(|o| o.controllers.is_empty())
+            .map(|o| o.path.clone())
             .unwrap_or_else(|| "/".to_string());
         if is_cgroup2(CGROUP_ROOT) {
             return Ok(Layout {
@@ -83,68 +83,53 @@ impl Layout {
     }
 }
 
-/// `/proc/self/cgroup` lines as (controllers field, path); the v2 line has
-/// an empty controllers field.
-pub fn parse_proc_cgroup(text: &str) -> Vec<(String, String)> {
+/// One line of /proc/self/cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnCgroup {
+    /// Controllers, e.g. ["cpu", "cpuacct"], ["name=systemd"], [] for v2.
+    pub controllers: Vec<String>,
+    pub path: String,
+}
+
+pub fn parse_proc_cgroup(text: &str) -> Vec<OwnCgroup> {
     text.lines()
         .filter_map(|l| {
             let mut it = l.splitn(3, ':');
             let _id = it.next()?;
             let ctl = it.next()?;
             let path = it.next()?;
-            Some((ctl.to_string(), path.to_string()))
+            Some(OwnCgroup {
+                controllers: ctl
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                path: path.to_string(),
+            })
         })
         .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 4])
-                .ok()
-                .and_then(|o| u8::from_str_radix(o, 8).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The v1 hierarchies this process is in that are mounted, matching each
 /// `cgroup` mount to the /proc/self/cgroup line whose controllers all appear
 /// in its super options. Mounts under /sys/fs/cgroup win over others.
-pub fn v1_hierarchies(mountinfo: &str, own: &[(String, String)]) -> Vec<V1Hierarchy> {
+pub fn v1_hierarchies(mountinfo: &str, own: &[OwnCgroup]) -> Vec<V1Hierarchy> {
     let mut found: Vec<V1Hierarchy> = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        if pre.len() < 5 || post.len() < 3 || post[0] != "cgroup" {
+    for e in crate::mountinfo::parse(mountinfo) {
+        if e.fstype != "cgroup" {
             continue;
         }
-        let opts: Vec<&str> = post[2].split(',').collect();
-        let Some((ctl, own_path)) = own
-            .iter()
-            .find(|(c, _)| !c.is_empty() && c.split(',').all(|x| opts.contains(&x)))
-        else {
+        let opts: Vec<&str> = e.super_opts.split(',').collect();
+        let Some(o) = own.iter().find(|o| {
+            !o.controllers.is_empty() && o.controllers.iter().all(|c| opts.contains(&c.as_str()))
+        }) else {
             continue;
         };
         let h = V1Hierarchy {
-            controllers: ctl.split(',').map(str::to_string).collect(),
-            mountpoint: PathBuf::from(unescape(pre[4])),
-            mount_root: unescape(pre[3]),
-            own: own_path.clone(),
+            controllers: o.controllers.clone(),
+            mountpoint: e.mount_point,
+            mount_root: e.root.to_string_lossy().into_owned(),
+            own: o.path.clone(),
         };
         match found.iter_mut().find(|f| f.controllers == h.controllers) {
             Some(f) => {
@@ -175,7 +160,8 @@ mod tests {
     #[test]
     fn parse() {
         let own = parse_proc_cgroup(PC);
-        assert_eq!(own[3], (String::new(), "/init.scope".to_string()));
+        assert_eq!(own[3].path, "/init.scope");
+        assert!(own[3].controllers.is_empty());
         let h = v1_hierarchies(MI, &own);
         assert_eq!(h.len(), 3);
         assert_eq!(h[0].controllers, vec!["name=systemd"]);
@@ -183,7 +169,6 @@ mod tests {
         assert_eq!(h[1].mountpoint, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(h[2].own, "/a/b");
         assert_eq!(h[2].mountpoint, PathBuf::from("/sys/fs/cgroup/memory"));
-        assert_eq!(unescape("/mnt/my\\040mem"), "/mnt/my mem");
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod tree;
 mod v1;
 mod v2;
 
-pub use layout::Mode;
+pub use layout::{parse_proc_cgroup, Mode, OwnCgroup};
 
 use crate::error::{Context, Error, Result};
 use serde::{Deserialize, Serialize};

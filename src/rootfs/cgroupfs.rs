@@ -14,40 +14,14 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 
-use super::mountinfo::{self, Entry};
 use super::options::MountOptions;
 use super::resolve::{self, Kind};
 use super::{mounts, sys, RootfsConfig};
+use crate::cgroups::{parse_proc_cgroup, OwnCgroup};
 use crate::error::{Context, Error, Result};
+use crate::mountinfo::{self, Entry};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-
-/// One line of /proc/self/cgroup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnCgroup {
-    /// Controllers, e.g. ["cpu", "cpuacct"], ["name=systemd"], [] for v2.
-    pub controllers: Vec<String>,
-    pub path: PathBuf,
-}
-
-pub fn parse_proc_cgroup(text: &str) -> Vec<OwnCgroup> {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.splitn(3, ':');
-            let _id = it.next()?;
-            let ctl = it.next()?;
-            let path = it.next()?;
-            Some(OwnCgroup {
-                controllers: ctl
-                    .split(',')
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                path: PathBuf::from(path),
-            })
-        })
-        .collect()
-}
 
 /// The /proc/self/cgroup line of the hierarchy mounted by `e`: the one whose
 /// controllers all appear among the mount's superblock options.
@@ -63,7 +37,9 @@ fn own_for<'a>(e: &Entry, own: &'a [OwnCgroup]) -> Option<&'a OwnCgroup> {
 
 /// Host directory of our own cgroup in the hierarchy mounted by `e`.
 fn host_dir(e: &Entry, own: &OwnCgroup) -> PathBuf {
-    let rel = own.path.strip_prefix(&e.root).unwrap_or(Path::new(""));
+    let rel = Path::new(&own.path)
+        .strip_prefix(&e.root)
+        .unwrap_or(Path::new(""));
     e.mount_point.join(rel)
 }
 
@@ -131,7 +107,7 @@ fn mount_v2(
     let own_path = own
         .iter()
         .find(|o| o.controllers.is_empty())
-        .map(|o| o.path.clone())
+        .map(|o| PathBuf::from(&o.path))
         .unwrap_or_else(|| PathBuf::from("/"));
     let src = Path::new(CGROUP_ROOT).join(own_path.strip_prefix("/").unwrap_or(&own_path));
     if cfg.cgroupns {
@@ -241,13 +217,13 @@ mod tests {
             super_opts: opts.into(),
         };
         let cpu = e("cgroup", "rw,cpu,cpuacct", "/");
-        assert_eq!(own_for(&cpu, &own).unwrap().path, PathBuf::from("/a/b"));
+        assert_eq!(own_for(&cpu, &own).unwrap().path, "/a/b");
         assert_eq!(
             host_dir(&cpu, own_for(&cpu, &own).unwrap()),
             PathBuf::from("/sys/fs/cgroup/x/a/b")
         );
         let sd = e("cgroup", "rw,xattr,name=systemd", "/");
-        assert_eq!(own_for(&sd, &own).unwrap().path, PathBuf::from("/sys"));
+        assert_eq!(own_for(&sd, &own).unwrap().path, "/sys");
         let mem = e("cgroup", "rw,memory", "/");
         assert!(own_for(&mem, &own).is_none());
         let u = e("cgroup2", "rw", "/unified");

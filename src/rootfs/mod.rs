@@ -17,7 +17,6 @@
 mod cgroupfs;
 mod copyup;
 mod devices;
-mod mountinfo;
 mod mounts;
 pub mod options;
 mod paths;
@@ -97,7 +96,7 @@ fn set_propagation(
 /// the rootfs would propagate back to the host through it: make it private
 /// when it is shared (runc's rootfsParentMountPrivate).
 fn make_parent_private(rootfs: &Path) -> Result<()> {
-    let entries = mountinfo::read()?;
+    let entries = crate::mountinfo::read()?;
     let parent = entries
         .iter()
         .filter(|e| rootfs.starts_with(&e.mount_point))

@@ -49,7 +49,7 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 /// in nested setups), then move the rootfs onto / and chroot into it. Mounts
 /// that cannot be detached are covered by an empty tmpfs.
 pub fn move_root(rootfs: &Path) -> Result<()> {
-    let mut points: Vec<PathBuf> = super::mountinfo::read()?
+    let mut points: Vec<PathBuf> = crate::mountinfo::read()?
         .into_iter()
         .filter(|e| (e.fstype == "proc" || e.fstype == "sysfs") && e.root == Path::new("/"))
         .map(|e| e.mount_point)
