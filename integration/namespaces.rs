@@ -1,6 +1,6 @@
 //! linux.namespaces: new and joined by path, id mappings, hostname/domainname.
 
-use crate::common::{unique, Kist};
+use crate::common::{netns, Kist};
 use serde_json::json;
 
 const ALL: [(&str, &str); 7] = [
@@ -112,19 +112,7 @@ fn network_namespace_has_only_loopback() {
 #[test]
 fn join_network_namespace_by_path() {
     let k = Kist::new();
-    let name = format!("kist-it-{}", unique());
-    let st = std::process::Command::new("ip")
-        .args(["netns", "add", &name])
-        .status()
-        .expect("ip netns add");
-    assert!(st.success(), "ip netns add {name}");
-    let n2 = name.clone();
-    k.on_drop(move || {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "delete", &n2])
-            .status();
-    });
-    let path = format!("/var/run/netns/{name}");
+    let path = netns(&k);
     let want = {
         use std::os::unix::fs::MetadataExt;
         format!("net:[{}]", std::fs::metadata(&path).unwrap().ino())

@@ -3,7 +3,7 @@
 //! with its own network namespace, or joining another container's user
 //! namespace).
 
-use crate::common::{unique, Bundle, Kist};
+use crate::common::{netns, Bundle, Kist};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 
@@ -14,22 +14,6 @@ fn mapped(k: &Kist, b: &mut Bundle) {
     for p in [k.dir.clone(), b.dir.clone(), b.rootfs()] {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-}
-
-fn netns(k: &Kist) -> String {
-    let name = format!("kist-it-{}", unique());
-    let st = std::process::Command::new("ip")
-        .args(["netns", "add", &name])
-        .status()
-        .expect("ip netns add");
-    assert!(st.success(), "ip netns add {name}");
-    let n2 = name.clone();
-    k.on_drop(move || {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "delete", &n2])
-            .status();
-    });
-    format!("/var/run/netns/{name}")
 }
 
 #[test]

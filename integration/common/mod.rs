@@ -408,3 +408,21 @@ pub fn wait_sleeping(pid: i32) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A network namespace made with `ip netns add` for this test and deleted
+/// when the test's Kist is dropped; returns its path.
+pub fn netns(k: &Kist) -> String {
+    let name = format!("kist-it-{}", unique());
+    let st = std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .expect("ip netns add");
+    assert!(st.success(), "ip netns add {name}");
+    let n2 = name.clone();
+    k.on_drop(move || {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "delete", &n2])
+            .status();
+    });
+    format!("/var/run/netns/{name}")
+}

@@ -458,48 +458,17 @@ fn clone3_into_cgroup() {
     let Some(fd) = t.cg.unified_fd() else {
         return;
     };
-    use std::os::fd::AsRawFd;
-    #[repr(C)]
-    #[derive(Default)]
-    struct CloneArgs {
-        flags: u64,
-        pidfd: u64,
-        child_tid: u64,
-        parent_tid: u64,
-        exit_signal: u64,
-        stack: u64,
-        stack_size: u64,
-        tls: u64,
-        set_tid: u64,
-        set_tid_size: u64,
-        cgroup: u64,
-    }
-    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-    let mut args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: fd.as_raw_fd() as u64,
-        ..Default::default()
-    };
-    // SAFETY: clone3 without CLONE_VM gives the child a copy of the address
-    // space; the child only calls async-signal-safe pause/_exit and never
-    // returns into the (multi-threaded) test harness.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if pid == 0 {
-        // SAFETY: see above; the child waits to be killed, then exits.
+    // The runtime's own clone3 (the one `create` uses).
+    let pid = crate::container::clone3(0, Some(&fd));
+    if pid.as_ref().is_ok_and(|p| *p == 0) {
+        // SAFETY: the child never returns into the (multi-threaded) test
+        // harness: it waits to be killed, then exits.
         unsafe {
             libc::pause();
             libc::_exit(0);
         }
     }
-    assert!(pid > 0, "clone3: {}", std::io::Error::last_os_error());
-    let pid = pid as i32;
+    let pid = pid.expect("clone3 into the cgroup");
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
