@@ -14,6 +14,7 @@ mod cgroups;
 mod cli;
 mod devices;
 mod errors;
+mod exec;
 mod fds;
 mod fuzz;
 mod hooks;

@@ -125,9 +125,9 @@ pub struct ExecArgs {
     /// Allow exec in a paused container
     #[arg(long)]
     pub ignore_paused: bool,
-    /// Run in this sub-cgroup of the container (path relative to its cgroup)
+    /// Run in an existing sub-cgroup of the container's: [CONTROLLER[,..]:]PATH (repeatable)
     #[arg(long)]
-    pub cgroup: Option<String>,
+    pub cgroup: Vec<String>,
     /// Container id
     pub id: String,
     /// Command and arguments (unless --process)

@@ -11,7 +11,7 @@
 #![allow(dead_code)]
 
 pub mod bundle;
-mod cleanup;
+pub mod cleanup;
 pub mod cmd;
 pub mod console;
 

@@ -16,6 +16,7 @@ mod notify;
 mod path;
 mod resources;
 mod stats;
+mod sub;
 mod tree;
 mod v1;
 mod v2;

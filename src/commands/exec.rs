@@ -46,7 +46,7 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
         process,
         pid_file: a.pid_file.as_deref(),
         preserve_fds: a.preserve_fds,
-        sub_cgroup: a.cgroup.as_deref(),
+        sub_cgroup: &a.cgroup,
         personality: st
             .config
             .linux()

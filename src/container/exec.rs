@@ -24,8 +24,8 @@ pub struct ExecOptions<'a> {
     pub pid_file: Option<&'a Path>,
     pub console: crate::process::terminal::Console<'a>,
     pub preserve_fds: u32,
-    /// A sub-cgroup of the container's (`--cgroup`).
-    pub sub_cgroup: Option<&'a str>,
+    /// Sub-cgroups of the container's (`--cgroup`).
+    pub sub_cgroup: &'a [String],
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
     /// The container's `linux.personality`, which exec'd processes share.
     pub personality: Option<oci_spec::runtime::LinuxPersonality>,
@@ -64,12 +64,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
             child_flags |= flag(*t);
         }
     }
-    if let Some(sub) = opts.sub_cgroup {
-        return Err(Error::new(format!(
-            "exec --cgroup {sub}: placing an exec'd process in a sub-cgroup is not supported yet"
-        )));
-    }
-    let cgroup = st.cgroup.clone();
+    let cgroup = st.cgroup.sub(opts.sub_cgroup)?;
     let seccomp = match st
         .config
         .linux()
