@@ -126,7 +126,9 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         cgroup,
         &mut cleanup,
     )?;
-    let container = cleanup.disarm();
+    let container = cleanup
+        .disarm()
+        .ok_or_else(|| Error::new("create: state directory handle lost"))?;
     Ok(Created { container, state })
 }
 
@@ -138,12 +140,10 @@ struct Cleanup {
 }
 
 impl Cleanup {
-    fn disarm(&mut self) -> Container {
+    fn disarm(&mut self) -> Option<Container> {
         self.cgroup = None;
         self.pid = None;
-        self.container
-            .take()
-            .expect("container present until disarmed")
+        self.container.take()
     }
 }
 
