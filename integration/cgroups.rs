@@ -492,7 +492,16 @@ fn events_stats_has_runcs_shape() {
     set_res(&mut b, "memory", json!({"limit": 64 << 20}));
     set_res(&mut b, "pids", json!({"limit": 20}));
     let id = detached_at(&k, &mut b, "evst");
-    let o = k.cmd(&["events", "--stats", &id]).ok();
+    // The shell starts its two children right after `run -d` returns: wait
+    // for them rather than race them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let o = loop {
+        let o = k.cmd(&["events", "--stats", &id]).ok();
+        if o.stdout.contains("\"pids\":{\"current\":3") || std::time::Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{}", o.stdout);
     assert!(
