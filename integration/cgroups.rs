@@ -834,3 +834,13 @@ fn killed_container_leaves_no_cgroup() {
     k.delete(&id).ok();
     assert_cgroup_gone(&id);
 }
+
+#[test]
+fn kist_only_update_refuses_resources_file_with_flags() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "100"]);
+    let id = detached_at(&k, &mut b, "updboth");
+    k.cmd_stdin(&["update", "-r", "-", "--memory", "64m", &id], b"{}")
+        .fail()
+        .stderr_has("cannot be combined");
+}

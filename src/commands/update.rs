@@ -14,9 +14,16 @@ pub fn run(root: &Path, a: &UpdateArgs) -> Result<()> {
             "update: --l3-cache-schema/--mem-bw-schema need Intel RDT (resctrl), which kist does not support",
         ));
     }
+    let from_flags = flags_patch(a)?;
     let patch = match &a.resources {
+        // runc silently drops the flags then; say so instead.
+        Some(_) if from_flags.as_object().is_some_and(|o| !o.is_empty()) => {
+            return Err(Error::new(
+                "update: --resources and the individual resource flags cannot be combined",
+            ))
+        }
         Some(p) => read_resources(p)?,
-        None => flags_patch(a)?,
+        None => from_flags,
     };
     let r: LinuxResources = serde_json::from_value(patch.clone())
         .map_err(|e| Error::new(format!("update: invalid resources: {e}")))?;
