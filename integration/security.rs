@@ -375,16 +375,13 @@ done"#,
 }
 
 #[test]
-#[ignore = "known gap, runc 1.1 has it too: the init is born into a joined pid namespace before pivot_root"]
 fn init_in_a_joined_pid_namespace_never_shows_the_host_root() {
-    // A container that joins the pid namespace of another (pods) has its
-    // init visible there during the whole setup, while its root is still
-    // the host's (a copy of the host's mount table, before pivot_root): a
-    // process of the other container with CAP_SYS_PTRACE and no user
-    // namespace reads (and writes) host files through /proc/<init>/root.
-    // Closing it needs the init to join the pid namespace only after
-    // pivot_root, by forking the real init from there (CLONE_PARENT), which
-    // conflicts with joining it from a new user namespace.
+    // A container that joins the pid namespace of another (pods) must not
+    // show up there while its root is still the host's (before
+    // pivot_root): a process of the other container with CAP_SYS_PTRACE and
+    // no user namespace would read (and write) host files through
+    // /proc/<init>/root. kist joins that pid namespace only after
+    // pivot_root (runc 1.1 joins it first and is exposed).
     let k = Kist::new();
     let marker = k.path("host-secret");
     std::fs::write(&marker, "HOST-SECRET\n").unwrap();
@@ -410,7 +407,11 @@ done"#,
         let id = k.id("sidecar");
         let o = k.create(&b, &id);
         if o.success() {
+            // Our child now (a subreaper): reap it, or the pod's init could
+            // not finish dying later.
+            let pid = k.pid(&id);
             k.delete_force(&id).ok();
+            common::reap_pid(pid);
         } else {
             clean_failure(&o);
         }

@@ -131,6 +131,26 @@ impl Plan {
                     .any(|j| !matches!(j.typ, T::Pid | T::Time)))
     }
 
+    /// A joined pid namespace (a pod's) is entered only after pivot_root:
+    /// until then the init would be visible to the other containers there
+    /// while its root is still the host's, and one with CAP_SYS_PTRACE could
+    /// reach host files through /proc/<pid>/root. Then proc is mounted after
+    /// pivot_root too, so the containers must not place other mounts under
+    /// /proc (they would be mounted before, and hidden by, proc); and a
+    /// two-step launch keeps the early join.
+    pub fn defers_pid_join(&self, spec: &Spec) -> bool {
+        if !self.joined(T::Pid) || self.two_step() {
+            return false;
+        }
+        let mounts = spec.mounts().clone().unwrap_or_default();
+        mounts.iter().all(|m| {
+            let under_proc = m.destination().starts_with("/proc");
+            !under_proc
+                || (m.typ().as_deref() == Some("proc")
+                    && m.destination() == std::path::Path::new("/proc"))
+        })
+    }
+
     pub fn creates(&self, t: T) -> bool {
         if t == T::Time {
             return self.new_time;
@@ -158,10 +178,11 @@ pub fn prepare_children(plan: &Plan, spec: &Spec) -> Result<ChildNamespaces> {
     let mut guard = ChildNamespaces {
         restore: Vec::new(),
     };
+    let defer_pid = plan.defers_pid_join(spec);
     for j in plan
         .joins
         .iter()
-        .filter(|j| matches!(j.typ, T::Pid | T::Time))
+        .filter(|j| j.typ == T::Time || (j.typ == T::Pid && !defer_pid))
     {
         let own = own_ns(j.typ)?;
         setns(j.fd.as_fd(), flag(j.typ))

@@ -141,6 +141,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         in_new_userns: a.plan.has(NS::User),
         console: None,
         cgroupns: a.plan.creates(NS::Cgroup),
+        defer_proc: a.plan.defers_pid_join(spec),
     };
     rootfs::prepare(&rcfg).context("rootfs")?;
 
@@ -159,6 +160,10 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     }
 
     rootfs::enter(&rcfg).context("rootfs: enter")?;
+    if rcfg.defer_proc {
+        join_pid_namespace_late(a)?;
+        rootfs::mount_deferred_proc(&rcfg).context("rootfs")?;
+    }
     if let Some(c) = &a.console {
         let size = spec
             .process()
@@ -185,6 +190,30 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     // which a host may have set to 1; we still run runtime code until exec.
     nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
     Ok(Prepared::Exec(Box::new((plan, pid))))
+}
+
+/// After pivot_root, joins the pid namespace given by path and forks the
+/// real init there as the runtime's child (CLONE_PARENT); this process
+/// exits. Returns only in the new init, which has told the runtime its pid.
+fn join_pid_namespace_late(a: &InitArgs) -> Result<()> {
+    let j = a
+        .plan
+        .joins
+        .iter()
+        .find(|j| j.typ == NS::Pid)
+        .ok_or_else(|| Error::new("linux.namespaces: no pid namespace to join"))?;
+    nix::sched::setns(std::os::fd::AsFd::as_fd(&j.fd), CloneFlags::CLONE_NEWPID)
+        .with_context(|| format!("linux.namespaces[{}]: setns", j.index))?;
+    if super::clone3(CLONE_PARENT, None)? != 0 {
+        // SAFETY: this process's part is done; _exit skips destructors of
+        // state shared with the new init.
+        unsafe { libc::_exit(0) }
+    }
+    // A fork clears the death signal; the session must be ours for a tty.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .context("init: set pdeathsig")?;
+    nix::unistd::setsid().context("init: setsid")?;
+    a.channel.send(&Msg::InitPid(0))
 }
 
 /// Our pid as the host sees it: valid only before pivot_root, while /proc is

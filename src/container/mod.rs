@@ -235,7 +235,8 @@ fn launch(
     } else {
         plan.clone_flags - CloneFlags::CLONE_NEWCGROUP
     };
-    if two_step {
+    let defer_pid = plan.defers_pid_join(&bundle.spec);
+    if two_step || defer_pid {
         parent_ch.pass_credentials()?;
     }
     let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref())?;
@@ -326,6 +327,17 @@ fn launch(
                 parent_ch.send(&Msg::HooksDone)?;
             }
             Some(Msg::Ready) => break,
+            // The init re-forked itself into a joined pid namespace after
+            // pivot_root (see Plan::defers_pid_join): follow it.
+            Some(Msg::InitPid(p)) if defer_pid => {
+                let _ = waitpid(pid, None);
+                pid = Pid::from_raw(p);
+                cleanup.pid = Some(pid);
+                st.pid = p;
+                st.start_time = state::proc_stat(p).map(|s| s.start_time).ok_or_else(|| {
+                    Error::new("container init exited right after joining its pid namespace")
+                })?;
+            }
             Some(Msg::SeccompFd(fd)) => {
                 if let Some(f) = seccomp {
                     forward_notify_fd(f, &fd, &st)?;

@@ -49,6 +49,9 @@ pub struct RootfsConfig<'a> {
     pub console: Option<std::os::fd::RawFd>,
     /// The container has a new cgroup namespace.
     pub cgroupns: bool,
+    /// Mount `proc` only in `mount_deferred_proc`, after pivot_root, from
+    /// inside the pid namespace it must show (a joined one).
+    pub defer_proc: bool,
 }
 
 /// linux.rootfsPropagation as mount(2) flags; None when unset.
@@ -142,6 +145,42 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
     }
     if let Some(console) = cfg.console {
         devices::mount_console(root.as_fd(), console).context("/dev/console")?;
+    }
+    Ok(())
+}
+
+/// The `proc` mounts held back by `defer_proc`, made after pivot_root from
+/// inside the joined pid namespace. /proc is not there yet, so this uses
+/// the new mount API end to end (no /proc/self/fd paths).
+pub fn mount_deferred_proc(cfg: &RootfsConfig) -> Result<()> {
+    let root = resolve::open_root(Path::new("/")).context("open / after pivot_root")?;
+    let all = cfg.spec.mounts().clone().unwrap_or_default();
+    for (i, m) in all.iter().enumerate().filter(|(_, m)| mounts::is_proc(m)) {
+        let field = format!("mounts[{i}].destination {:?}", m.destination());
+        let opts = options::parse(Some("proc"), m.options().as_deref().unwrap_or(&[]));
+        if !opts.data().is_empty() {
+            return Err(Error::new(format!(
+                "{field}: proc options {:?} are not supported when joining a pid namespace",
+                opts.data()
+            )));
+        }
+        let dest = resolve::clean(m.destination());
+        let target = mounts::real_dir(root.as_fd(), &dest, "proc").context(field.clone())?;
+        let mut attrs = 0;
+        for (ms, attr) in [
+            (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+            (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+            (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+            (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+        ] {
+            if opts.flags & ms != 0 {
+                attrs |= attr;
+            }
+        }
+        let mnt = sys::fresh_fs(c"proc", attrs)
+            .map_err(|e| Error::os(format!("{field}: mount proc"), e))?;
+        sys::move_mount(mnt.as_fd(), target.as_fd())
+            .map_err(|e| Error::os(format!("{field}: attach proc"), e))?;
     }
     Ok(())
 }

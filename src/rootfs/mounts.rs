@@ -44,15 +44,24 @@ const LOCKABLE: libc::c_ulong = libc::MS_RDONLY
     | ATIME_ENUM
     | libc::MS_NODIRATIME;
 
+/// `spec.mounts` in order (but for proc when `defer_proc` holds it back).
 pub fn mount_all(cfg: &RootfsConfig, root: BorrowedFd<'_>) -> Result<()> {
     let Some(mounts) = cfg.spec.mounts() else {
         return Ok(());
     };
-    for (i, m) in mounts.iter().enumerate() {
+    for (i, m) in mounts
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !(cfg.defer_proc && is_proc(m)))
+    {
         let field = format!("mounts[{i}].destination {:?}", m.destination());
         mount_one(cfg, root, i, m).context(field)?;
     }
     Ok(())
+}
+
+pub fn is_proc(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("proc")
 }
 
 /// The effective source of a bind mount: relative sources are relative to
@@ -163,7 +172,7 @@ pub fn delayed_readonly(dest: &Path, typ: &str) -> bool {
 
 /// proc and sysfs only go on a real directory: never a symlink (CVE-2019-19921),
 /// never a file. The final component is opened without following it.
-fn real_dir(root: BorrowedFd<'_>, dest: &Path, typ: &str) -> Result<OwnedFd> {
+pub(super) fn real_dir(root: BorrowedFd<'_>, dest: &Path, typ: &str) -> Result<OwnedFd> {
     match resolve::open_in_root(root, dest, libc::O_PATH | libc::O_NOFOLLOW) {
         Ok(fd) => {
             let st = resolve::fstat(fd.as_fd()).context("fstat destination")?;

@@ -484,6 +484,7 @@ fn rootfs_cfg<'a>(
         in_new_userns: false,
         console: None,
         cgroupns: false,
+        defer_proc: false,
     }
 }
 
