@@ -314,7 +314,6 @@ impl Cgroup {
 
 /// The `linux.cgroup` object of the runtime's `features` output: what kist
 /// really supports (no systemd driver).
-#[allow(dead_code)] // for the `features` command, not wired yet
 pub fn features() -> serde_json::Value {
     serde_json::json!({
         "v1": true,

@@ -26,6 +26,7 @@ pub(super) enum Abi {
 }
 
 impl Abi {
+    #[cfg(test)]
     pub(super) fn audit_arch(self) -> u32 {
         match self {
             Abi::X86_64 | Abi::X32 => AUDIT_ARCH_X86_64,
@@ -42,14 +43,6 @@ impl Abi {
         matches!(self, Abi::X86_64)
     }
 
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            Abi::X86_64 => "SCMP_ARCH_X86_64",
-            Abi::I386 => "SCMP_ARCH_X86",
-            Abi::X32 => "SCMP_ARCH_X32",
-        }
-    }
-
     /// Position of this ABI in `resolve`'s result.
     pub(super) fn slot(self) -> usize {
         match self {
@@ -62,6 +55,7 @@ impl Abi {
     /// The syscall number of `name` on this ABI, None when this ABI has no
     /// such syscall (profiles list syscalls of every architecture; unknown
     /// ones are skipped, as libseccomp and runc do).
+    #[cfg(test)]
     pub(super) fn lookup(self, name: &str) -> Option<u32> {
         resolve(name).and_then(|nrs| nr_on(nrs, self))
     }

@@ -28,8 +28,6 @@
 //!    filter notifies before the agent has the fd; runc refuses NOTIFY on
 //!    `write` for that reason, and so does `compile`.
 
-#![allow(dead_code)]
-
 mod abi;
 mod bpf;
 mod codegen;
@@ -79,10 +77,8 @@ pub fn compile(s: &oci_spec::runtime::LinuxSeccomp) -> Result<Filter> {
     build(profile::from_oci(s)?)
 }
 
-/// Compile the raw `linux.seccomp` JSON object. Same result as `compile`,
-/// but also reports what oci-spec's typed parsing cannot point at, e.g.
-/// `linux.seccomp.syscalls[12].action: unknown action "SCMP_ACT_FOO"`: call
-/// it on the raw value when deserializing the config failed.
+/// `compile` for a profile written as JSON (tests).
+#[cfg(test)]
 pub fn compile_json(v: &serde_json::Value) -> Result<Filter> {
     build(profile::from_json(v)?)
 }
@@ -121,18 +117,10 @@ impl Filter {
         self.notify
     }
 
+    #[cfg(test)]
     /// Number of BPF instructions.
     pub fn len(&self) -> usize {
         self.prog.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.prog.is_empty()
-    }
-
-    /// SECCOMP_FILTER_FLAG_* bits that `install` passes to the kernel.
-    pub fn flags(&self) -> u32 {
-        self.flags
     }
 }
 
