@@ -109,16 +109,6 @@ impl Cgroup {
         })
     }
 
-    /// As [`Cgroup::new`] for `--systemd-cgroup`: linux.cgroupsPath is
-    /// `slice:prefix:name` and the cgroup goes where systemd would put that
-    /// unit (`/machine.slice/libpod-<id>.scope`); kist creates the
-    /// directories itself rather than asking systemd over D-Bus.
-    #[allow(dead_code)] // for --systemd-cgroup, which main does not wire yet
-    pub fn new_systemd(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
-        let p = path::systemd_to_cgroupfs(cgroups_path, id)?;
-        Cgroup::new(Some(&p), id)
-    }
-
     /// The container's directory in the v1 hierarchy holding `controller`.
     pub fn v1_path(&self, controller: &str) -> Option<&Path> {
         self.v1
@@ -322,27 +312,6 @@ pub fn features() -> serde_json::Value {
         "systemdUser": false,
         "rdma": true,
     })
-}
-
-/// The controllers this host offers kist, sorted: those of the mounted v1
-/// hierarchies plus those available at the cgroup2 root (for `features` or
-/// diagnostics; what a given container gets is decided per resource).
-#[allow(dead_code)] // for `features`/diagnostics, not wired yet
-pub fn host_controllers() -> Result<Vec<String>> {
-    let l = layout::Layout::detect()?;
-    let mut out: Vec<String> =
-        l.v1.iter()
-            .flat_map(|h| h.controllers.iter().cloned())
-            .filter(|c| !c.starts_with("name="))
-            .collect();
-    if let Some(m) = &l.unified {
-        if let Ok(s) = fsio::read(&m.join("cgroup.controllers")) {
-            out.extend(s.split_whitespace().map(str::to_string));
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
 }
 
 #[cfg(test)]

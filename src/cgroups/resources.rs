@@ -29,15 +29,15 @@ impl Cgroup {
         })
     }
 
-    /// Applies linux.resources at create time (devices always: deny-all
-    /// plus runc's default list, even with no rules).
-    #[allow(dead_code)] // create uses apply_with_devices
+    /// `apply_with_devices` without linux.devices (tests).
+    #[cfg(test)]
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
         self.apply_with_devices(r, &[])
     }
 
-    /// As [`Cgroup::apply`], also allowing the devices of linux.devices
-    /// (rwm), as runc does for the nodes it creates.
+    /// Applies linux.resources at create time. Devices always: deny-all,
+    /// then the rules, runc's default list, and rwm on each node of
+    /// linux.devices, as runc does for the nodes it creates.
     pub fn apply_with_devices(
         &self,
         r: &LinuxResources,

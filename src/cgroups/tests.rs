@@ -26,11 +26,6 @@ fn paths_confined() {
         assert!(d.starts_with(layout::CGROUP_ROOT), "{}", d.display());
         assert!(d.ends_with("r"));
     }
-    let sd = Cgroup::new_systemd(Some("machine.slice:libpod:abc"), "x").unwrap();
-    assert!(sd
-        .dirs()
-        .iter()
-        .all(|d| d.ends_with("machine.slice/libpod-abc.scope")));
     let def = Cgroup::new(None, "cid").unwrap();
     assert!(def.dirs().iter().all(|d| d.ends_with("cid")));
 }
@@ -427,8 +422,6 @@ fn features_shape() {
     assert_eq!(f["v1"], true);
     assert_eq!(f["v2"], true);
     assert_eq!(f["systemd"], false);
-    let c = host_controllers().unwrap();
-    assert!(c.iter().any(|c| c == "memory"), "{c:?}");
 }
 
 /// On v2 the device rules of apply() become an attached eBPF program.
