@@ -191,6 +191,11 @@ impl Container {
     }
 }
 
+/// A valid id with no container state under `root`.
+pub fn is_gone(root: &Path, id: &str) -> bool {
+    validate_id(id).is_ok() && !root.join(dir_name(id)).join(STATE_FILE).exists()
+}
+
 pub fn not_exist(id: &str) -> Error {
     Error::new(format!("container {id} does not exist"))
 }
@@ -263,9 +268,7 @@ impl State {
 
     /// The state given to hooks on stdin.
     pub fn hook_state(&self, status: &str) -> Vec<u8> {
-        let mut v = self.to_json(Status::Created);
-        v["status"] = serde_json::Value::from(status);
-        serde_json::to_vec(&v).unwrap_or_default()
+        hook_state(&self.id, status, self.pid, &self.bundle, &self.config)
     }
 
     /// The OCI state object plus runc's extra fields.
@@ -289,6 +292,20 @@ impl State {
             "annotations": annotations,
         })
     }
+}
+
+/// The OCI state object hooks get on stdin; also used by the init, which
+/// has no `State` yet.
+pub fn hook_state(id: &str, status: &str, pid: i32, bundle: &Path, config: &Spec) -> Vec<u8> {
+    let v = serde_json::json!({
+        "ociVersion": crate::OCI_VERSION,
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": config.annotations().clone().unwrap_or_default(),
+    });
+    serde_json::to_vec(&v).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ pub fn run(root: &Path, a: &DeleteArgs) -> Result<()> {
         Ok(c) => c,
         // containerd deletes with --force after every delete: an id that is
         // already gone is success then, as with runc.
-        Err(_) if a.force && crate::state::validate_id(&a.id).is_ok() => return Ok(()),
+        // Only "gone": any other failure (lock, permissions) is reported.
+        Err(_) if a.force && crate::state::is_gone(root, &a.id) => return Ok(()),
         Err(e) => return Err(e),
     };
     let st = c.load()?;

@@ -226,15 +226,7 @@ fn host_pid() -> i32 {
 }
 
 fn hook_state(a: &InitArgs, status: &str, pid: i32) -> Vec<u8> {
-    let v = serde_json::json!({
-        "ociVersion": crate::OCI_VERSION,
-        "id": a.id,
-        "status": status,
-        "pid": pid,
-        "bundle": a.bundle,
-        "annotations": a.spec.annotations().clone().unwrap_or_default(),
-    });
-    serde_json::to_vec(&v).unwrap_or_default()
+    crate::state::hook_state(a.id, status, pid, a.bundle, a.spec)
 }
 
 fn become_root_in_userns() -> Result<()> {

@@ -88,7 +88,6 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     }
     let preserve_fds = listen + opts.preserve_fds;
     fds::check_preserved(preserve_fds)?;
-    state::validate_id(opts.id)?;
     let plan = Plan::from_spec(&bundle.spec)?;
     crate::rootfs::validate_sysctl(&bundle.spec)?;
     check_process(&bundle, opts)?;
