@@ -40,8 +40,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixListener;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use sync::Msg;
@@ -214,8 +213,32 @@ fn launch(
     // The path of a unix socket is limited to 108 bytes; a long root or id
     // would not fit, so bind through a short /proc/self/fd path to the dir.
     let dir_fd = std::fs::File::open(&dir).with_context(|| format!("open {}", dir.display()))?;
-    let listener = UnixListener::bind(fd_path(&dir_fd, state::START_SOCKET))
-        .with_context(|| format!("create {}", dir.join(state::START_SOCKET).display()))?;
+    // The FIFO `start` opens: the init reopens this O_PATH fd for writing
+    // through /proc/self/fd, which blocks until `start` is there (runc's
+    // exec.fifo); a path short enough for any root, through the dir's fd.
+    let fifo = fd_path(&dir_fd, state::START_SOCKET);
+    let fifo_name = || dir.join(state::START_SOCKET).display().to_string();
+    // Writable by all, as runc's: the init opens it after the user switch,
+    // as any uid; only the 0700 state root guards the path.
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .with_context(|| format!("create FIFO {}", fifo_name()))?;
+    nix::sys::stat::fchmodat(
+        None,
+        &fifo,
+        nix::sys::stat::Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .with_context(|| format!("chmod {}", fifo_name()))?;
+    let start_fifo: OwnedFd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map(|fd| {
+        // SAFETY: open just returned this fd and nothing else owns it.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    })
+    .with_context(|| format!("open {}", fifo_name()))?;
     drop(dir_fd);
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
@@ -262,7 +285,7 @@ fn launch(
             id: opts.id,
             plan,
             channel: child_ch,
-            listener: OwnedFd::from(listener),
+            start_fifo,
             console: console.map(OwnedFd::from),
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
@@ -281,7 +304,7 @@ fn launch(
         cleanup.pid = Some(pid);
     }
     drop(child_ch);
-    drop(listener);
+    drop(start_fifo);
     drop(console);
     drop(cgroup_fd);
 

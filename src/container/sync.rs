@@ -96,6 +96,14 @@ impl Channel {
         if fds[0] >= 0 {
             cmsg.push(ControlMessage::ScmRights(&fds));
         }
+        if cmsg.is_empty() {
+            // Plain write(2): after the seccomp filter the init still sends
+            // Ready or an error, and write is a syscall runc 1.1 makes there
+            // too (sendmsg is not). SIGPIPE is ignored by the runtime and
+            // its children, so a gone peer is EPIPE.
+            nix::unistd::write(&self.fd, &buf).context("sync: send")?;
+            return Ok(());
+        }
         let iov = [IoSlice::new(&buf)];
         sendmsg::<()>(
             self.fd.as_raw_fd(),

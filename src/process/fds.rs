@@ -43,10 +43,28 @@ pub fn prepare_for_exec(preserve: u32) -> Result<()> {
         )
     };
     if rc != 0 {
-        return Err(Error::io(
-            "mark runtime fds close-on-exec (close_range)",
-            std::io::Error::last_os_error(),
-        ));
+        // Kernels before 5.11, or a seccomp filter around kist itself (kist
+        // in a container whose profile predates close_range): mark them one
+        // by one, as runc does.
+        mark_each_from(first_closed as i32).map_err(|e| {
+            Error::io(
+                "mark runtime fds close-on-exec (close_range, then /proc/self/fd)",
+                e,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn mark_each_from(first: i32) -> std::io::Result<()> {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= first)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD only changes the flags of an fd number; the one
+        // read_dir used is closed already and fails harmlessly with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     Ok(())
 }
