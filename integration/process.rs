@@ -294,3 +294,54 @@ fn exit_status_of_the_process() {
         k.sh(&format!("exit {code}")).code_is(code);
     }
 }
+
+/// runc chdirs to process.cwd while still root and again after the user
+/// switch only if that failed: a cwd the user cannot reach but root can
+/// works.
+#[test]
+fn cwd_only_root_can_reach_is_entered_before_the_user_switch() {
+    let k = Kist::new();
+    let b0 = k.bundle(&["pwd"]);
+    let mut b = b0;
+    std::fs::set_permissions(
+        b.rootfs().join("root"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod /root");
+    b.config["process"]["user"] = json!({"uid": 42, "gid": 42});
+    b.config["process"]["cwd"] = json!("/root");
+    assert_eq!(k.output(&b), "/root\n");
+}
+
+/// `exec --user 0` without CAP_DAC_OVERRIDE into a directory only its owner
+/// (uid 1000) may enter: the chdir happens while the exec process still
+/// holds every capability, as in runc.
+#[test]
+fn exec_cwd_entered_before_capabilities_are_dropped() {
+    let k = Kist::new();
+    let b = k.bundle(&["sleep", "100"]);
+    let home = b.rootfs().join("home/user");
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod /home/user");
+    std::os::unix::fs::chown(&home, Some(1000), Some(1000)).expect("chown /home/user");
+    let id = k.id("execcwd");
+    k.run_with(&b, &id, &["-d"]).ok();
+    // The default capabilities have no CAP_DAC_OVERRIDE: root as a plain
+    // user cannot enter the directory once they are applied.
+    k.cmd(&[
+        "exec",
+        "--user",
+        "0",
+        &id,
+        "sh",
+        "-c",
+        "ls /home/user >/dev/null 2>&1 || echo no-access",
+    ])
+    .ok()
+    .stdout_has("no-access");
+    let o = k
+        .cmd(&["exec", "--user", "0", "--cwd", "/home/user", &id, "pwd"])
+        .ok();
+    assert_eq!(o.stdout, "/home/user\n");
+    k.delete_force(&id).ok();
+}

@@ -205,13 +205,13 @@ fn child(
     // without no_new_privs, right before execve with it. From there on only
     // the syscalls listed in docs/architecture.md are made.
     let mut notify = plan.credentials()?;
-    if plan.notify() || plan.no_new_privileges() {
-        notify = notify.or(plan.late_filter()?);
+    nix::sys::prctl::set_pdeathsig(None).context("exec: clear pdeathsig")?;
+    if plan.no_new_privileges() {
+        notify = plan.late_filter()?;
     }
     if let Some(fd) = notify {
         ch.send(&Msg::SeccompFd(fd))?;
     }
-    nix::sys::prctl::set_pdeathsig(None).context("exec: clear pdeathsig")?;
     Ok(plan)
 }
 

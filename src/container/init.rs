@@ -164,6 +164,9 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     }
     let pid = host_pid();
     if let Some(cc) = hooks.and_then(|h| h.create_container().as_ref()) {
+        // runc runs them from the root filesystem (hooks use relative paths).
+        std::env::set_current_dir(a.rootfs)
+            .with_context(|| format!("hooks.createContainer: chdir {}", a.rootfs.display()))?;
         crate::hooks::run_all("createContainer", Some(cc), &hook_state(a, "created", pid))?;
     }
 

@@ -1,0 +1,234 @@
+//! Profiles that were not written for kist: nothing the runtime does after
+//! it installs the seccomp filter may need a syscall such a profile denies.
+//! What kist makes there is listed in docs/architecture.md ("After the
+//! seccomp filter") and must stay within what runc 1.1 makes at that point,
+//! or profiles written for runc break containers: `run` and `exec`, with
+//! and without noNewPrivileges.
+
+use crate::common::{is_reference, Kist};
+use serde_json::{json, Value};
+
+/// What the busybox applets used here (`echo`, `sleep`) call, from strace.
+const BUSYBOX: &[&str] = &[
+    "arch_prctl",
+    "brk",
+    "clock_nanosleep",
+    "exit_group",
+    "getrandom",
+    "getuid",
+    "mprotect",
+    "nanosleep",
+    "prlimit64",
+    "readlink",
+    "rseq",
+    "set_robust_list",
+    "set_tid_address",
+    "write",
+];
+
+/// Everything kist may call between installing the filter and execve, as
+/// docs/architecture.md lists it (hooks aside).
+const KIST_AFTER_FILTER: &[&str] = &[
+    "capset",
+    "chdir",
+    "execve",
+    "openat",
+    "prctl",
+    "setgroups",
+    "setresgid",
+    "setresuid",
+    "write",
+];
+
+/// What runc 1.1.5 makes there on top of that (strace of `runc run` and
+/// `runc exec`; its Go runtime included), so the tests can be validated
+/// against runc with KIST_BIN.
+const RUNC_EXTRA: &[&str] = &[
+    "capget",
+    "close",
+    "epoll_ctl",
+    "epoll_pwait",
+    "faccessat2",
+    "fcntl",
+    "fstat",
+    "fstatfs",
+    "futex",
+    "getcwd",
+    "getdents64",
+    "getpid",
+    "getppid",
+    "gettid",
+    "madvise",
+    "mmap",
+    "munmap",
+    "newfstatat",
+    "read",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sched_yield",
+    "setgid",
+    "setuid",
+    "sigaltstack",
+    "tgkill",
+];
+
+const ARCHES: [&str; 3] = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"];
+
+/// Default ERRNO; allows only what busybox needs plus the post-filter list.
+fn allow_list_profile() -> Value {
+    let mut names: Vec<&str> = BUSYBOX.iter().chain(KIST_AFTER_FILTER).copied().collect();
+    if is_reference() {
+        names.extend(RUNC_EXTRA);
+    }
+    json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
+        "architectures": ARCHES,
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+    })
+}
+
+/// Syscalls added after Linux 5.0: a profile from before 2020 (Docker's and
+/// containerd's then, and most hand-written ones) does not know them.
+const NEWER_THAN_5_0: &[&str] = &[
+    "pidfd_send_signal",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "open_tree",
+    "move_mount",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "pidfd_open",
+    "clone3",
+    "close_range",
+    "openat2",
+    "pidfd_getfd",
+    "faccessat2",
+    "process_madvise",
+    "epoll_pwait2",
+    "mount_setattr",
+    "quotactl_fd",
+    "landlock_create_ruleset",
+    "landlock_add_rule",
+    "landlock_restrict_self",
+    "memfd_secret",
+    "process_mrelease",
+    "futex_waitv",
+    "set_mempolicy_home_node",
+    "cachestat",
+    "fchmodat2",
+    "map_shadow_stack",
+    "futex_wake",
+    "futex_wait",
+    "futex_requeue",
+    "statmount",
+    "listmount",
+    "lsm_get_self_attr",
+    "lsm_set_self_attr",
+    "lsm_list_modules",
+    "mseal",
+];
+
+/// Docker's default profile (for the default capabilities) as it would have
+/// been before Linux 5.1.
+fn docker_before_5_1() -> Value {
+    let path = format!(
+        "{}/integration/fixtures/seccomp/docker-default.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut p = crate::seccomp::moby_to_oci(
+        &path,
+        &["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    );
+    let rules = p["syscalls"].as_array_mut().expect("syscalls");
+    for r in rules.iter_mut() {
+        if let Some(names) = r["names"].as_array_mut() {
+            names.retain(|n| !NEWER_THAN_5_0.contains(&n.as_str().unwrap_or("")));
+        }
+    }
+    rules.retain(|r| r["names"].as_array().is_some_and(|n| !n.is_empty()));
+    let text = p.to_string();
+    for n in NEWER_THAN_5_0 {
+        assert!(
+            !text.contains(&format!("\"{n}\"")),
+            "{n} still in the profile"
+        );
+    }
+    p
+}
+
+/// `run` and `exec` under `profile`, with and without noNewPrivileges.
+fn run_and_exec_under(profile: &Value) {
+    for nnp in [true, false] {
+        let k = Kist::new();
+        let mut b = k.bundle(&["echo", "run-ok"]);
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        b.config["linux"]["seccomp"] = profile.clone();
+        assert_eq!(k.output(&b), "run-ok\n", "run, noNewPrivileges={nnp}");
+
+        let mut b = k.bundle(&["sleep", "1000"]);
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        b.config["linux"]["seccomp"] = profile.clone();
+        let id = k.id("scexec");
+        k.run_with(&b, &id, &["-d"]).ok();
+        let o = k.cmd(&["exec", &id, "echo", "exec-ok"]).ok();
+        assert_eq!(o.stdout, "exec-ok\n", "exec, noNewPrivileges={nnp}");
+        // The same through --process, with noNewPrivileges the other way.
+        let pj = k.path("process.json");
+        std::fs::write(
+            &pj,
+            json!({
+                "args": ["echo", "exec-process-ok"], "cwd": "/",
+                "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0},
+                "noNewPrivileges": !nnp,
+                "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
+            })
+            .to_string(),
+        )
+        .expect("write process.json");
+        let o = k
+            .cmd(&["exec", "--process", pj.to_str().expect("path"), &id])
+            .ok();
+        assert_eq!(
+            o.stdout, "exec-process-ok\n",
+            "exec --process, noNewPrivileges={}",
+            !nnp
+        );
+        k.delete_force(&id).ok();
+    }
+}
+
+#[test]
+fn allow_list_of_what_busybox_needs_runs_and_execs() {
+    run_and_exec_under(&allow_list_profile());
+}
+
+#[test]
+fn docker_profile_from_before_linux_5_1_runs_and_execs() {
+    run_and_exec_under(&docker_before_5_1());
+}
+
+/// The same list with a non-root user (setgroups, setresgid, setresuid
+/// after the filter without noNewPrivileges) and a cwd only root can enter
+/// (the privileged chdir, before the filter).
+#[test]
+fn allow_list_with_a_non_root_user_and_root_only_cwd() {
+    let k = Kist::new();
+    for nnp in [true, false] {
+        let mut b = k.bundle(&["echo", "user-ok"]);
+        std::fs::set_permissions(
+            b.rootfs().join("root"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod /root");
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10]});
+        b.config["process"]["cwd"] = json!("/root");
+        b.config["linux"]["seccomp"] = allow_list_profile();
+        assert_eq!(k.output(&b), "user-ok\n", "noNewPrivileges={nnp}");
+    }
+}
