@@ -232,3 +232,38 @@ fn allow_list_with_a_non_root_user_and_root_only_cwd() {
         assert_eq!(k.output(&b), "user-ok\n", "noNewPrivileges={nnp}");
     }
 }
+
+/// A cwd root cannot enter but the process user can (root squashed on NFS;
+/// here: the runtime runs without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH):
+/// the chdir is retried after the user switch, which without
+/// noNewPrivileges comes after the filter, and the cwd check that follows
+/// must not need getcwd, which the allow-list denies.
+#[test]
+fn cwd_retried_as_the_user_under_the_allow_list() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "100"]);
+    let home = b.rootfs().join("home/user");
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod /home/user");
+    std::os::unix::fs::chown(&home, Some(1000), Some(1000)).expect("chown /home/user");
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["linux"]["seccomp"] = allow_list_profile();
+    let id = k.id("scretry");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let out = std::process::Command::new("setpriv")
+        .args(["--bounding-set", "-dac_override,-dac_read_search"])
+        .arg(crate::common::bin())
+        .arg("--root")
+        .arg(&k.root)
+        .args(["exec", "--user", "1000:1000", "--cwd", "/home/user", &id, "echo", "retry-ok"])
+        .env("KIST_TEST_MARK", &k.mark)
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "retry-ok\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    k.delete_force(&id).ok();
+}

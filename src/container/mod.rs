@@ -15,14 +15,17 @@
 //! prestart + createRuntime hooks
 //! HooksDone ────────────────────────▶  createContainer hooks, pivot_root,
 //!                                      console, masked/ro paths, sysctl,
-//!                                      rlimits, user, capabilities
-//!                    ◀──────────────── Ready; then blocks in accept() on
-//! state.json, pid file; exit           <state>/start.sock
+//!                                      process (see process::prepare);
+//!                                      without noNewPrivileges: seccomp,
+//!                                      then user and capabilities
+//!                    ◀──────────────── Ready; then blocks opening the
+//! state.json, pid file; exit           write end of <state>/start.sock
 //! ```
 //!
-//! `start` connects to start.sock: init runs startContainer hooks and execs
-//! the user program; the connection is close-on-exec, so `start` reads EOF
-//! on success and an error message otherwise.
+//! `start` opens the FIFO for reading: the init's open returns, it installs
+//! a noNewPrivileges filter, runs startContainer hooks and execs the user
+//! program; its end is close-on-exec, so `start` reads EOF on success and
+//! an error message otherwise.
 
 pub mod exec;
 pub mod init;
