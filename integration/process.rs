@@ -345,3 +345,29 @@ fn exec_cwd_entered_before_capabilities_are_dropped() {
     assert_eq!(o.stdout, "/home/user\n");
     k.delete_force(&id).ok();
 }
+
+/// The runtime ignores SIGPIPE for itself; the user program starts with
+/// every signal at its default, as under runc (a pipeline's writer must die
+/// when its reader goes away).
+#[test]
+fn user_program_does_not_inherit_ignored_sigpipe() {
+    // Only SIGPIPE: the test harness may pass other ignored signals on.
+    let sigpipe_ignored = |out: &str| {
+        let hex = out.trim().trim_start_matches("SigIgn:").trim();
+        let mask = u64::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        mask & (1 << (libc::SIGPIPE - 1)) != 0
+    };
+    let k = Kist::new();
+    let b = k.bundle(&["grep", "SigIgn", "/proc/self/status"]);
+    let out = k.output(&b);
+    assert!(!sigpipe_ignored(&out), "run: {out}");
+    let b = k.bundle(&["sleep", "100"]);
+    let id = k.id("sigpipe");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let out = k
+        .cmd(&["exec", &id, "grep", "SigIgn", "/proc/self/status"])
+        .ok()
+        .stdout;
+    assert!(!sigpipe_ignored(&out), "exec: {out}");
+    k.delete_force(&id).ok();
+}

@@ -255,7 +255,16 @@ fn cwd_retried_as_the_user_under_the_allow_list() {
         .arg(crate::common::bin())
         .arg("--root")
         .arg(&k.root)
-        .args(["exec", "--user", "1000:1000", "--cwd", "/home/user", &id, "echo", "retry-ok"])
+        .args([
+            "exec",
+            "--user",
+            "1000:1000",
+            "--cwd",
+            "/home/user",
+            &id,
+            "echo",
+            "retry-ok",
+        ])
         .env("KIST_TEST_MARK", &k.mark)
         .output()
         .expect("setpriv (util-linux)");

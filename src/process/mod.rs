@@ -174,6 +174,15 @@ pub fn prepare(p: &Process, preserve_fds: u32, seccomp: Option<&Filter>) -> Resu
     )?;
     user::fix_stdio_owner(p.user());
     user::apply_umask(p.user());
+    // The Rust runtime ignores SIGPIPE, and an ignored signal stays ignored
+    // across execve: the user program must get the default, as under runc.
+    // SAFETY: SIG_DFL for SIGPIPE installs no handler code.
+    if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) } == libc::SIG_ERR {
+        return Err(Error::io(
+            "process: reset SIGPIPE to its default",
+            std::io::Error::last_os_error(),
+        ));
+    }
     // runc chdirs while still privileged, so a cwd only root can reach
     // works for any user, and again after the user switch only if that
     // failed for lack of permission. After pivot_root (or setns into the
