@@ -84,3 +84,29 @@ pub fn listen_fds() -> u32 {
         .and_then(|n| n.parse::<u32>().ok())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// The fallback for kernels (or outer filters) without close_range.
+    #[test]
+    fn marks_each_fd_from_the_first() {
+        let files: Vec<std::fs::File> = (0..3)
+            .map(|_| std::fs::File::open("/dev/null").expect("open /dev/null"))
+            .collect();
+        let mut fds: Vec<i32> = files.iter().map(|f| f.as_raw_fd()).collect();
+        fds.sort_unstable();
+        for fd in &fds {
+            // SAFETY: F_SETFD with 0 clears FD_CLOEXEC on an fd we own.
+            unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
+        }
+        mark_each_from(fds[1]).expect("walk /proc/self/fd");
+        // SAFETY: F_GETFD only reads the flags of fds we own.
+        let cloexec = |fd: i32| unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC != 0;
+        assert!(!cloexec(fds[0]));
+        assert!(cloexec(fds[1]));
+        assert!(cloexec(fds[2]));
+    }
+}
