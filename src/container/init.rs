@@ -201,18 +201,20 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     // the exception, its fd must reach the runtime before `create` returns.
     // Everything the process does after the filter is listed in
     // docs/architecture.md.
-    let mut notify = plan.credentials()?;
-    if plan.notify() && plan.no_new_privileges() {
-        notify = plan.late_filter()?;
+    // (Boxed first: nothing after the filter allocates.)
+    let ready = Box::new(Ready {
+        plan,
+        host_pid: pid,
+        fifo,
+    });
+    let mut notify = ready.plan.credentials()?;
+    if ready.plan.notify() && ready.plan.no_new_privileges() {
+        notify = ready.plan.late_filter()?;
     }
     if let Some(fd) = notify {
         a.channel.send(&Msg::SeccompFd(fd))?;
     }
-    Ok(Prepared::Exec(Box::new(Ready {
-        plan,
-        host_pid: pid,
-        fifo,
-    })))
+    Ok(Prepared::Exec(ready))
 }
 
 /// The path through which the init reopens the start FIFO for writing

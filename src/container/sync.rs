@@ -40,6 +40,23 @@ pub enum Msg {
     SeccompFd(OwnedFd),
 }
 
+impl Msg {
+    /// The first byte of the datagram.
+    fn tag(&self) -> u8 {
+        match self {
+            Msg::Go => 1,
+            Msg::RunHooks => 2,
+            Msg::HooksDone => 3,
+            Msg::WriteMaps => 4,
+            Msg::MapsDone => 5,
+            Msg::InitPid(_) => 6,
+            Msg::Ready => 7,
+            Msg::Failed(_) => 8,
+            Msg::SeccompFd(_) => 9,
+        }
+    }
+}
+
 /// Compares the kind of message only: what `expect` needs.
 impl PartialEq for Msg {
     fn eq(&self, other: &Msg) -> bool {
@@ -64,45 +81,42 @@ pub fn pair() -> Result<(Channel, Channel)> {
 
 impl Channel {
     pub fn send(&self, msg: &Msg) -> Result<()> {
-        let mut buf = Vec::with_capacity(16);
-        let creds = matches!(msg, Msg::InitPid(0)).then(UnixCredentials::new);
+        let tag = msg.tag();
+        let mut buf = Vec::new();
         let mut fds: [RawFd; 1] = [-1];
-        let mut cmsg = Vec::new();
         match msg {
-            Msg::Go => buf.push(1),
-            Msg::RunHooks => buf.push(2),
-            Msg::HooksDone => buf.push(3),
-            Msg::WriteMaps => buf.push(4),
-            Msg::MapsDone => buf.push(5),
             Msg::InitPid(p) => {
-                buf.push(6);
+                buf.push(tag);
                 buf.extend_from_slice(&p.to_le_bytes());
             }
-            Msg::Ready => buf.push(7),
             Msg::Failed(s) => {
-                buf.push(8);
+                buf.push(tag);
                 // Datagrams are bounded; an error message never needs more.
                 let b = s.as_bytes();
                 buf.extend_from_slice(&b[..b.len().min(60_000)]);
             }
             Msg::SeccompFd(fd) => {
-                buf.push(9);
+                buf.push(tag);
                 fds[0] = fd.as_raw_fd();
             }
+            _ => {}
         }
+        let creds = matches!(msg, Msg::InitPid(0)).then(UnixCredentials::new);
+        if creds.is_none() && fds[0] < 0 {
+            // write(2), and for a bare tag without allocating: after the
+            // seccomp filter the init still sends Ready (or an error), and
+            // write is a syscall runc 1.1 makes there too (sendmsg is not).
+            // A gone peer is EPIPE, or SIGPIPE where that is not ignored.
+            let bytes = if buf.is_empty() { &[tag][..] } else { &buf[..] };
+            nix::unistd::write(&self.fd, bytes).context("sync: send")?;
+            return Ok(());
+        }
+        let mut cmsg = Vec::new();
         if let Some(c) = &creds {
             cmsg.push(ControlMessage::ScmCredentials(c));
         }
         if fds[0] >= 0 {
             cmsg.push(ControlMessage::ScmRights(&fds));
-        }
-        if cmsg.is_empty() {
-            // Plain write(2): after the seccomp filter the init still sends
-            // Ready or an error, and write is a syscall runc 1.1 makes there
-            // too (sendmsg is not). SIGPIPE is ignored by the runtime and
-            // its children, so a gone peer is EPIPE.
-            nix::unistd::write(&self.fd, &buf).context("sync: send")?;
-            return Ok(());
         }
         let iov = [IoSlice::new(&buf)];
         sendmsg::<()>(

@@ -24,8 +24,12 @@ use std::os::fd::OwnedFd;
 /// nothing here allocates, logs or opens files.
 pub struct ExecPlan {
     path: CString,
-    argv: Vec<CString>,
-    envp: Vec<CString>,
+    /// Own the strings `argv_ptrs` and `envp_ptrs` point into.
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    /// NULL-terminated pointer arrays for execve.
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
     nnp: bool,
     seccomp: Option<Filter>,
     caps: capabilities::Sets,
@@ -91,21 +95,16 @@ impl ExecPlan {
 
     /// execve; returns only on failure.
     pub fn exec(&self) -> Error {
-        let argv: Vec<*const libc::c_char> = self
-            .argv
-            .iter()
-            .map(|s| s.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect();
-        let envp: Vec<*const libc::c_char> = self
-            .envp
-            .iter()
-            .map(|s| s.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect();
-        // SAFETY: path, argv and envp point to NUL-terminated strings owned
-        // by self, and both arrays end with a null pointer.
-        unsafe { libc::execve(self.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        // SAFETY: the pointer arrays end with a null pointer and point to
+        // NUL-terminated strings owned by self (a CString's buffer does not
+        // move with the CString).
+        unsafe {
+            libc::execve(
+                self.path.as_ptr(),
+                self.argv_ptrs.as_ptr(),
+                self.envp_ptrs.as_ptr(),
+            )
+        };
         Error::io(
             format!("exec {:?}", self.path),
             std::io::Error::last_os_error(),
@@ -135,11 +134,21 @@ pub fn prepare(p: &Process, preserve_fds: u32, seccomp: Option<&Filter>) -> Resu
         Some(c) => capabilities::resolve(c)?,
         None => capabilities::none(),
     };
+    let argv = exec::cstrings(&argv, "process.args")?;
+    let envp = exec::cstrings(&env, "process.env")?;
+    let pointers = |v: &[CString]| -> Vec<*const libc::c_char> {
+        v.iter()
+            .map(|s| s.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
     let mut plan = ExecPlan {
         path: CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| Error::new("process.args[0]: contains a NUL byte"))?,
-        argv: exec::cstrings(&argv, "process.args")?,
-        envp: exec::cstrings(&env, "process.env")?,
+        argv_ptrs: pointers(&argv),
+        envp_ptrs: pointers(&envp),
+        _argv: argv,
+        _envp: envp,
         nnp,
         seccomp: seccomp.cloned(),
         caps,
