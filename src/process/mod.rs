@@ -1,6 +1,7 @@
 //! `process` of config.json: everything about the user program that is
 //! applied inside the container just before exec (user, capabilities,
-//! rlimits, cwd, fds, terminal). Shared by the container init and `exec`.
+//! rlimits, cwd, fds, terminal), around the seccomp filter as runc 1.1
+//! orders it. Shared by the container init and `exec`.
 
 pub mod capabilities;
 pub mod exec;
@@ -21,7 +22,8 @@ use std::os::fd::OwnedFd;
 /// Everything the last steps before execve need, computed before the
 /// seccomp filter goes in: from the filter on, the process makes only the
 /// syscalls listed in docs/architecture.md ("After the seccomp filter"), so
-/// nothing here allocates, logs or opens files.
+/// on the way to execve nothing allocates, logs or opens files (error
+/// paths aside).
 pub struct ExecPlan {
     path: CString,
     /// Own the strings `argv_ptrs` and `envp_ptrs` point into.
