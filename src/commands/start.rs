@@ -61,7 +61,7 @@ fn release_init(st: &State, fifo: &Path) -> Result<String> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let fd = open(
         fifo,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
         nix::sys::stat::Mode::empty(),
     )
     .context("start: open the container init's start FIFO")?;
