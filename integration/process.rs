@@ -371,3 +371,23 @@ fn user_program_does_not_inherit_ignored_sigpipe() {
     assert!(!sigpipe_ignored(&out), "exec: {out}");
     k.delete_force(&id).ok();
 }
+
+/// The init waits for `start` by reopening the state dir's FIFO through
+/// /proc/self/fd (after the seccomp filter, with only openat, as runc
+/// does): like runc, a container without procfs at /proc is refused, with
+/// an error that says so, and nothing is left behind.
+#[test]
+fn container_without_proc_is_refused_with_a_reason() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["true"]);
+    if let Some(m) = b.config["mounts"].as_array_mut() {
+        m.retain(|m| m["destination"] != "/proc");
+    }
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    let id = k.id("noproc");
+    let o = k.run(&b, &id);
+    crate::common::clean_failure(&o);
+    assert!(o.stderr.contains("/proc/self/fd"), "{}", o.describe());
+    k.assert_gone(&id);
+}
