@@ -128,6 +128,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
             ))
         }
     };
+    parent_ch.set_peer(pid);
     let res = (|| {
         if cgroup.mode != crate::cgroups::Mode::V2 {
             cgroup.add_pid(pid)?;

@@ -306,6 +306,7 @@ fn launch(
         pid = launch_middle(&cgroup, plan, bundle, &parent_ch, pid)?;
         cleanup.pid = Some(pid);
     }
+    parent_ch.set_peer(pid.as_raw());
     drop(child_ch);
     drop(start_fifo);
     drop(console);
@@ -357,6 +358,7 @@ fn launch(
             Some(Msg::InitPid(p)) if defer_pid => {
                 let _ = waitpid(pid, None);
                 pid = Pid::from_raw(p);
+                parent_ch.set_peer(p);
                 cleanup.pid = Some(pid);
                 st.pid = p;
                 st.start_time = state::proc_stat(p).map(|s| s.start_time).ok_or_else(|| {
