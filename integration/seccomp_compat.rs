@@ -276,3 +276,55 @@ fn cwd_retried_as_the_user_under_the_allow_list() {
     );
     k.delete_force(&id).ok();
 }
+
+/// A notify profile that otherwise allows only the list: its fd reaches
+/// `listenerPath` from `run` (with and without noNewPrivileges) and from
+/// `exec`, with nothing after the filter but write, read and close.
+#[test]
+fn notify_fd_reaches_the_listener_under_the_allow_list() {
+    use std::io::Read;
+    use std::os::unix::net::UnixListener;
+    let k = Kist::new();
+    let sock = k.path("listener.sock");
+    let listener = UnixListener::bind(&sock).expect("bind listener");
+    let mut profile = allow_list_profile();
+    profile["syscalls"][0]["names"]
+        .as_array_mut()
+        .expect("names")
+        .extend([json!("read"), json!("close")]);
+    profile["syscalls"]
+        .as_array_mut()
+        .expect("syscalls")
+        .push(json!({"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}));
+    profile["listenerPath"] = json!(sock);
+    // One connection per process that installs the filter.
+    let accept = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let (mut conn, _) = listener.accept().expect("accept");
+            conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+                .ok();
+            let mut buf = vec![0u8; 65536];
+            let n = conn.read(&mut buf).expect("read state");
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        got
+    });
+    let mut b = k.bundle(&["echo", "run-ok"]);
+    b.config["process"]["noNewPrivileges"] = json!(true);
+    b.config["linux"]["seccomp"] = profile.clone();
+    assert_eq!(k.output(&b), "run-ok\n", "run, noNewPrivileges");
+    let mut b = k.bundle(&["sleep", "1000"]);
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["linux"]["seccomp"] = profile;
+    let id = k.id("scnotify");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let o = k.cmd(&["exec", &id, "echo", "exec-ok"]).ok();
+    assert_eq!(o.stdout, "exec-ok\n");
+    let got = accept.join().expect("listener thread");
+    for msg in &got {
+        let v: Value = serde_json::from_str(msg).unwrap_or_else(|e| panic!("{e}: {msg}"));
+        assert_eq!(v["fds"], json!(["seccompFd"]), "{msg}");
+    }
+    k.delete_force(&id).ok();
+}
