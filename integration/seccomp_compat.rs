@@ -161,18 +161,22 @@ fn docker_before_5_1() -> Value {
     p
 }
 
+/// A bundle running `args` under `profile`.
+fn bundle_under(k: &Kist, args: &[&str], nnp: bool, profile: &Value) -> crate::common::Bundle {
+    let mut b = k.bundle(args);
+    b.config["process"]["noNewPrivileges"] = json!(nnp);
+    b.config["linux"]["seccomp"] = profile.clone();
+    b
+}
+
 /// `run` and `exec` under `profile`, with and without noNewPrivileges.
 fn run_and_exec_under(profile: &Value) {
     for nnp in [true, false] {
         let k = Kist::new();
-        let mut b = k.bundle(&["echo", "run-ok"]);
-        b.config["process"]["noNewPrivileges"] = json!(nnp);
-        b.config["linux"]["seccomp"] = profile.clone();
+        let b = bundle_under(&k, &["echo", "run-ok"], nnp, profile);
         assert_eq!(k.output(&b), "run-ok\n", "run, noNewPrivileges={nnp}");
 
-        let mut b = k.bundle(&["sleep", "1000"]);
-        b.config["process"]["noNewPrivileges"] = json!(nnp);
-        b.config["linux"]["seccomp"] = profile.clone();
+        let b = bundle_under(&k, &["sleep", "1000"], nnp, profile);
         let id = k.id("scexec");
         k.run_with(&b, &id, &["-d"]).ok();
         let o = k.cmd(&["exec", &id, "echo", "exec-ok"]).ok();
@@ -310,13 +314,9 @@ fn notify_fd_reaches_the_listener_under_the_allow_list() {
         }
         got
     });
-    let mut b = k.bundle(&["echo", "run-ok"]);
-    b.config["process"]["noNewPrivileges"] = json!(true);
-    b.config["linux"]["seccomp"] = profile.clone();
+    let b = bundle_under(&k, &["echo", "run-ok"], true, &profile);
     assert_eq!(k.output(&b), "run-ok\n", "run, noNewPrivileges");
-    let mut b = k.bundle(&["sleep", "1000"]);
-    b.config["process"]["noNewPrivileges"] = json!(false);
-    b.config["linux"]["seccomp"] = profile;
+    let b = bundle_under(&k, &["sleep", "1000"], false, &profile);
     let id = k.id("scnotify");
     k.run_with(&b, &id, &["-d"]).ok();
     let o = k.cmd(&["exec", &id, "echo", "exec-ok"]).ok();
