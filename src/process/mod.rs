@@ -118,8 +118,8 @@ impl ExecPlan {
 /// may deny later, in the calling process, which is already inside the
 /// container (its root is the container's root): resolves the program,
 /// creates the cwd, rlimits, scheduling, no_new_privs, LSM labels, stdio
-/// ownership, umask, the privileged chdir and its check, close-on-exec on
-/// every fd above the preserved range. The rest (seccomp, capabilities,
+/// ownership, umask, SIGPIPE's default, the privileged chdir and its check,
+/// close-on-exec on every fd above the preserved range. The rest (seccomp, capabilities,
 /// user) is in [`ExecPlan::credentials`] and [`ExecPlan::late_filter`];
 /// capabilities(7) order: see capabilities.rs.
 pub fn prepare(p: &Process, preserve_fds: u32, seccomp: Option<&Filter>) -> Result<ExecPlan> {
