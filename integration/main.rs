@@ -25,6 +25,7 @@ mod pause;
 mod privileges;
 mod process;
 mod seccomp;
+mod seccomp_compat;
 mod security;
 mod state;
 mod terminal;

@@ -3,8 +3,9 @@
 //!
 //! Layout of `<root>/<id>/`:
 //! - `state.json`: written once by `create` (atomically), read by every other command;
-//! - `start.sock`: present while the container is `created`; the init process
-//!   listens on it and `start` connects to it to let the user program run.
+//! - `start.sock`: present while the container is `created`; a FIFO (the
+//!   name predates that) whose write end the init opens, blocking until
+//!   `start` opens it for reading to let the user program run.
 //!
 //! Every command on an id takes an exclusive flock on the directory, so
 //! concurrent commands on the same container are serialized.
@@ -20,6 +21,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
+/// The start FIFO (runc's exec.fifo); the name is kept from when it was a
+/// socket, for tools and older state directories.
 pub const START_SOCKET: &str = "start.sock";
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

@@ -128,6 +128,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
             ))
         }
     };
+    parent_ch.set_peer(pid);
     let res = (|| {
         if cgroup.mode != crate::cgroups::Mode::V2 {
             cgroup.add_pid(pid)?;
@@ -200,15 +201,18 @@ fn child(
             .map(|b| (b.height() as u16, b.width() as u16));
         terminal::setup(c.as_raw_fd(), size)?;
     }
-    let (plan, notify) = process::prepare(&opts.process, opts.preserve_fds, seccomp)?;
+    let plan = process::prepare(&opts.process, opts.preserve_fds, seccomp)?;
+    // The filter goes in where runc 1.1 puts it: before the capability drop
+    // without no_new_privs, right before execve with it. From there on only
+    // the syscalls listed in docs/architecture.md are made.
+    let mut notify = plan.credentials()?;
+    nix::sys::prctl::set_pdeathsig(None).context("exec: clear pdeathsig")?;
+    if plan.no_new_privileges() {
+        notify = plan.late_filter()?;
+    }
     if let Some(fd) = notify {
         ch.send(&Msg::SeccompFd(fd))?;
     }
-    super::seal::verify_cwd(opts.process.cwd())?;
-    // The user switch in prepare resets dumpability to fs.suid_dumpable,
-    // which a host may have set to 1.
-    nix::sys::prctl::set_dumpable(false).context("exec: set non-dumpable")?;
-    nix::sys::prctl::set_pdeathsig(None).context("exec: clear pdeathsig")?;
     Ok(plan)
 }
 

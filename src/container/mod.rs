@@ -15,14 +15,17 @@
 //! prestart + createRuntime hooks
 //! HooksDone ────────────────────────▶  createContainer hooks, pivot_root,
 //!                                      console, masked/ro paths, sysctl,
-//!                                      rlimits, user, capabilities
-//!                    ◀──────────────── Ready; then blocks in accept() on
-//! state.json, pid file; exit           <state>/start.sock
+//!                                      process (see process::prepare);
+//!                                      without noNewPrivileges: seccomp,
+//!                                      then user and capabilities
+//!                    ◀──────────────── Ready; then blocks opening the
+//! state.json, pid file; exit           write end of <state>/start.sock
 //! ```
 //!
-//! `start` connects to start.sock: init runs startContainer hooks and execs
-//! the user program; the connection is close-on-exec, so `start` reads EOF
-//! on success and an error message otherwise.
+//! `start` opens the FIFO for reading: the init's open returns, it installs
+//! a noNewPrivileges filter, runs startContainer hooks and execs the user
+//! program; its end is close-on-exec, so `start` reads EOF on success and
+//! an error message otherwise.
 
 pub mod exec;
 pub mod init;
@@ -40,8 +43,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixListener;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use sync::Msg;
@@ -214,8 +216,32 @@ fn launch(
     // The path of a unix socket is limited to 108 bytes; a long root or id
     // would not fit, so bind through a short /proc/self/fd path to the dir.
     let dir_fd = std::fs::File::open(&dir).with_context(|| format!("open {}", dir.display()))?;
-    let listener = UnixListener::bind(fd_path(&dir_fd, state::START_SOCKET))
-        .with_context(|| format!("create {}", dir.join(state::START_SOCKET).display()))?;
+    // The FIFO `start` opens: the init reopens this O_PATH fd for writing
+    // through /proc/self/fd, which blocks until `start` is there (runc's
+    // exec.fifo); a path short enough for any root, through the dir's fd.
+    let fifo = fd_path(&dir_fd, state::START_SOCKET);
+    let fifo_name = || dir.join(state::START_SOCKET).display().to_string();
+    // Writable by all, as runc's: the init opens it after the user switch,
+    // as any uid; only the 0700 state root guards the path.
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .with_context(|| format!("create FIFO {}", fifo_name()))?;
+    nix::sys::stat::fchmodat(
+        None,
+        &fifo,
+        nix::sys::stat::Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .with_context(|| format!("chmod {}", fifo_name()))?;
+    let start_fifo: OwnedFd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map(|fd| {
+        // SAFETY: open just returned this fd and nothing else owns it.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    })
+    .with_context(|| format!("open {}", fifo_name()))?;
     drop(dir_fd);
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
@@ -262,7 +288,7 @@ fn launch(
             id: opts.id,
             plan,
             channel: child_ch,
-            listener: OwnedFd::from(listener),
+            start_fifo,
             console: console.map(OwnedFd::from),
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
@@ -280,8 +306,9 @@ fn launch(
         pid = launch_middle(&cgroup, plan, bundle, &parent_ch, pid)?;
         cleanup.pid = Some(pid);
     }
+    parent_ch.set_peer(pid.as_raw());
     drop(child_ch);
-    drop(listener);
+    drop(start_fifo);
     drop(console);
     drop(cgroup_fd);
 
@@ -331,6 +358,7 @@ fn launch(
             Some(Msg::InitPid(p)) if defer_pid => {
                 let _ = waitpid(pid, None);
                 pid = Pid::from_raw(p);
+                parent_ch.set_peer(p);
                 cleanup.pid = Some(pid);
                 st.pid = p;
                 st.start_time = state::proc_stat(p).map(|s| s.start_time).ok_or_else(|| {
