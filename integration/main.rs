@@ -27,6 +27,7 @@ mod process;
 mod seccomp;
 mod security;
 mod state;
+mod teardown;
 mod terminal;
 mod userns;
 

@@ -48,8 +48,38 @@ pub fn kill_and_wait(st: &State) -> Result<()> {
     Ok(())
 }
 
-/// Removes a stopped container: its cgroup, poststop hooks, its state.
+/// A stopped container still has processes when its init had no pid
+/// namespace of its own (pid omitted, hostPID, or a pod's joined by path):
+/// children forked by the init live on. runc's destroy SIGKILLs them; the
+/// cgroup cannot be removed before they are gone. With a private pid
+/// namespace the kernel killed them with the init and this finds nothing.
+fn kill_leftovers(st: &State) -> Result<()> {
+    if st.cgroup.pids()?.is_empty() {
+        return Ok(());
+    }
+    st.cgroup.signal_all(Signal::SIGKILL)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut pause = Duration::from_micros(100);
+    loop {
+        let left = st.cgroup.pids()?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::new(format!(
+                "container {}: processes {left:?} still in its cgroup 10s after SIGKILL",
+                st.id
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Removes a stopped container: what is left in its cgroup, the cgroup,
+/// poststop hooks, its state.
 pub fn destroy(c: Container, st: &State) -> Result<()> {
+    kill_leftovers(st)?;
     st.cgroup.remove()?;
     let hooks = st.config.hooks().as_ref();
     crate::hooks::run_all_warn(
