@@ -24,6 +24,7 @@ mod namespaces;
 mod pause;
 mod privileges;
 mod process;
+mod runc_compat;
 mod seccomp;
 mod security;
 mod state;

@@ -271,27 +271,47 @@ impl State {
         hook_state(&self.id, status, self.pid, &self.bundle, &self.config)
     }
 
-    /// The OCI state object plus runc's extra fields.
-    pub fn to_json(&self, status: Status) -> serde_json::Value {
-        let annotations: HashMap<String, String> =
-            self.config.annotations().clone().unwrap_or_default();
+    /// The OCI state object plus runc's extra fields, keys in runc's order
+    /// (`state` and `list --format json` output is matched as text by
+    /// scripts); annotations only when there are some, as runc.
+    pub fn to_json(&self, status: Status) -> StateView<'_> {
         let pid = if status == Status::Stopped {
             0
         } else {
             self.pid
         };
-        serde_json::json!({
-            "ociVersion": crate::OCI_VERSION,
-            "id": self.id,
-            "pid": pid,
-            "status": status.as_str(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": self.owner,
-            "annotations": annotations,
-        })
+        StateView {
+            oci_version: crate::OCI_VERSION,
+            id: &self.id,
+            pid,
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: self.config.annotations().as_ref(),
+            owner: &self.owner,
+        }
     }
+}
+
+/// runc's `cState`: the field order is the output order.
+#[derive(Serialize)]
+pub struct StateView<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'a str,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    #[serde(skip_serializing_if = "no_annotations")]
+    pub annotations: Option<&'a HashMap<String, String>>,
+    pub owner: &'a str,
+}
+
+fn no_annotations(a: &Option<&HashMap<String, String>>) -> bool {
+    a.is_none_or(|a| a.is_empty())
 }
 
 /// The OCI state object hooks get on stdin; also used by the init, which

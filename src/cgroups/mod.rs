@@ -307,6 +307,12 @@ impl Cgroup {
     }
 }
 
+/// A pure cgroup v2 host (only cgroup2 at /sys/fs/cgroup), as runc's
+/// `IsCgroup2UnifiedMode`.
+pub fn host_is_v2() -> bool {
+    layout::is_cgroup2(layout::CGROUP_ROOT)
+}
+
 /// The `linux.cgroup` object of the runtime's `features` output: what kist
 /// really supports (no systemd driver).
 pub fn features() -> serde_json::Value {

@@ -366,7 +366,8 @@ pub(crate) fn forward_notify_fd(
     let Some(path) = f.listener_path() else {
         return Ok(());
     };
-    let state = st.to_json(state::Status::Created);
+    let state = serde_json::to_value(st.to_json(state::Status::Created))
+        .map_err(|e| Error::new(format!("encode container state: {e}")))?;
     crate::seccomp::send_to_listener(
         path,
         std::os::fd::AsFd::as_fd(fd),
