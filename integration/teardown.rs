@@ -158,3 +158,81 @@ fn delete_kills_children_left_in_a_joined_pid_namespace() {
     assert!(!pid_exists(spid) || !alive(spid));
     k.assert_gone(&id);
 }
+
+/// Every step of `create` after which kist's test hook can kill it.
+const CREATE_STEPS: &[&str] = &[
+    "state-dir",
+    "recorded",
+    "cgroup",
+    "limits",
+    "listener",
+    "clone",
+    "pid",
+    "placed",
+    "hooks",
+    "ready",
+];
+
+/// KIST-ONLY: runc leaves the cgroups of a `create` killed part-way (and
+/// has no hook to kill itself); kist must leave an id that `delete --force`
+/// clears completely.
+#[test]
+fn kist_only_create_killed_after_any_step_can_be_deleted_and_the_id_reused() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "100"]);
+    // A hook makes the init stop for the hooks step too.
+    b.config["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/true"}]});
+    b.save();
+    let bdir = b.dir.to_string_lossy().into_owned();
+    for step in CREATE_STEPS {
+        let id = k.id(&format!("crash-{step}"));
+        let o = k.cmd_opts(
+            &["create", "--bundle", &bdir, &id],
+            crate::common::cmd::Opts {
+                envs: vec![("KIST_TEST_CRASH_CREATE".into(), step.to_string())],
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            o.code,
+            128 + 9,
+            "create should be killed after {step}:\n{}",
+            o.describe()
+        );
+        let list = k.cmd(&["list", "--format", "json"]).ok();
+        let rows: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        let row = rows
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["id"] == id.as_str()))
+            .unwrap_or_else(|| panic!("after {step}: {id} not listed: {}", list.stdout));
+        assert_eq!(row["status"], "stopped", "after {step}: {row}");
+        k.delete_force(&id).ok();
+        k.assert_gone(&id);
+        // The id is free again.
+        k.create(&b, &id).ok();
+        assert_eq!(k.status(&id), "created", "after {step}");
+        k.delete_force(&id).ok();
+        k.assert_gone(&id);
+    }
+}
+
+#[test]
+fn kist_only_create_killed_part_way_is_removed_by_plain_delete() {
+    let k = Kist::new();
+    let b = k.bundle(&["sleep", "100"]);
+    let bdir = b.dir.to_string_lossy().into_owned();
+    // After "ready" the init is alive, waiting for a start that never comes.
+    let id = k.id("crash-delete");
+    let o = k.cmd_opts(
+        &["create", "--bundle", &bdir, &id],
+        crate::common::cmd::Opts {
+            envs: vec![("KIST_TEST_CRASH_CREATE".into(), "ready".into())],
+            ..Default::default()
+        },
+    );
+    assert_eq!(o.code, 128 + 9, "{}", o.describe());
+    assert_eq!(k.status(&id), "stopped");
+    k.start(&id).fail();
+    k.delete(&id).ok();
+    k.assert_gone(&id);
+}

@@ -11,12 +11,20 @@ pub fn run(root: &Path, a: &DeleteArgs) -> Result<()> {
         // containerd deletes with --force after every delete: an id that is
         // already gone is success then, as with runc.
         // Only "gone": any other failure (lock, permissions) is reported.
-        Err(_) if a.force && crate::state::is_gone(root, &a.id) => return Ok(()),
+        Err(_) if a.force && crate::state::is_gone(root, &a.id) => {
+            // A create killed right after making the directory leaves it
+            // without state: nothing else was made yet.
+            return crate::state::remove_unrecorded(root, &a.id);
+        }
         Err(e) => return Err(e),
     };
     let st = c.load()?;
     let status = st.status(&c.dir);
-    if status != Status::Stopped {
+    if st.creating {
+        // Left by a create killed part-way: it reads as stopped, but its
+        // init may still be alive (waiting for a runtime that is gone).
+        kill_and_wait(&st)?;
+    } else if status != Status::Stopped {
         if !a.force {
             return Err(Error::new(format!(
                 "cannot delete container {} that is not stopped: {} (use --force)",
@@ -32,7 +40,11 @@ pub fn run(root: &Path, a: &DeleteArgs) -> Result<()> {
 /// SIGKILL every process of the container and wait for the init to die.
 pub fn kill_and_wait(st: &State) -> Result<()> {
     st.cgroup.signal_all(Signal::SIGKILL)?;
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), Signal::SIGKILL);
+    // Only the recorded process: a pid that was reused has another start
+    // time (and pid 0 would be our own process group).
+    if st.is_alive() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), Signal::SIGKILL);
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut pause = Duration::from_micros(100);
     while st.is_alive() {
@@ -81,6 +93,10 @@ fn kill_leftovers(st: &State) -> Result<()> {
 pub fn destroy(c: Container, st: &State) -> Result<()> {
     kill_leftovers(st)?;
     st.cgroup.remove()?;
+    if st.creating {
+        // Never created: no poststop, as when create fails by itself.
+        return c.remove();
+    }
     let hooks = st.config.hooks().as_ref();
     crate::hooks::run_all_warn(
         "poststop",
