@@ -10,6 +10,7 @@
 mod common;
 
 mod activation;
+mod capabilities;
 mod cgroups;
 mod cli;
 mod devices;
