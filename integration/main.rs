@@ -10,6 +10,7 @@
 mod common;
 
 mod activation;
+mod capabilities;
 mod cgroups;
 mod cli;
 mod devices;
@@ -24,10 +25,12 @@ mod namespaces;
 mod pause;
 mod privileges;
 mod process;
+mod runc_compat;
 mod seccomp;
 mod seccomp_compat;
 mod security;
 mod state;
+mod teardown;
 mod terminal;
 mod userns;
 
