@@ -4,7 +4,7 @@
 
 use super::{common, devices, v1, v2, Backend, Cgroup, Mode};
 use crate::error::{Error, Result};
-use oci_spec::runtime::{LinuxDevice, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 
 impl Cgroup {
     /// The backend for `controller`, or an error naming the field and the
@@ -29,43 +29,22 @@ impl Cgroup {
         })
     }
 
-    /// `apply_with_devices` without linux.devices (tests).
-    #[cfg(test)]
-    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
-        self.apply_with_devices(r, &[])
-    }
-
     /// Applies linux.resources at create time. Devices always: deny-all,
-    /// then the rules, runc's default list, and rwm on each node of
-    /// linux.devices, as runc does for the nodes it creates.
-    pub fn apply_with_devices(
-        &self,
-        r: &LinuxResources,
-        linux_devices: &[LinuxDevice],
-    ) -> Result<()> {
+    /// then the rules and runc's default list (linux.devices adds nothing:
+    /// see `devices::rules`).
+    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
         self.set(r)?;
-        let rules = devices::rules(r.devices().as_deref().unwrap_or(&[]), linux_devices)?;
+        let rules = devices::rules(r.devices().as_deref().unwrap_or(&[]))?;
         self.set_devices(&rules)
     }
 
     /// `kist update`: writes only what `r` holds; device rules only if given.
-    #[cfg(test)]
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
-        self.update_with_devices(r, &[])
-    }
-
-    /// As [`Cgroup::update`]; new device rules keep the devices of
-    /// linux.devices usable, as at create.
-    pub fn update_with_devices(
-        &self,
-        r: &LinuxResources,
-        linux_devices: &[LinuxDevice],
-    ) -> Result<()> {
         self.set(r)?;
         let Some(d) = r.devices() else {
             return Ok(());
         };
-        let rules = devices::rules(d, linux_devices)?;
+        let rules = devices::rules(d)?;
         // v1 rewrites the list starting from deny-all: frozen, no process
         // of a running container can hit that gap.
         let gap = self.v1_path("devices").is_some() && !self.is_frozen().unwrap_or(true);

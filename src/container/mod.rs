@@ -206,9 +206,8 @@ fn launch(
     cleanup.cgroup = Some(cgroup.clone());
     // Limits are in place before the init enters the cgroup.
     if let Some(linux) = bundle.spec.linux() {
-        let devices = linux.devices().clone().unwrap_or_default();
         let resources = linux.resources().clone().unwrap_or_default();
-        cgroup.apply_with_devices(&resources, &devices)?;
+        cgroup.apply(&resources)?;
     }
 
     // The path of a unix socket is limited to 108 bytes; a long root or id
