@@ -721,6 +721,31 @@ fn allowed_device_can_be_opened() {
     assert_eq!(o.stdout, "opened\n", "{}", o.describe());
 }
 
+/// linux.resources.unified is for pure cgroup v2 hosts only (runc 1.1:
+/// "invalid configuration"): on a v1 or hybrid host create fails and leaves
+/// nothing behind; on v2 it is written.
+#[test]
+fn unified_only_on_a_pure_v2_host() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "100"]);
+    set_res(&mut b, "unified", json!({"cgroup.max.depth": "5"}));
+    if v2() {
+        let id = detached_at(&k, &mut b, "unified");
+        assert_eq!(read_cg("pids", &id, "cgroup.max.depth"), "5");
+        return;
+    }
+    let id = k.id("unified");
+    place(&mut b, &id);
+    let o = k.run_with(&b, &id, &["--detach"]);
+    crate::common::clean_failure(&o);
+    let o = o.stderr_has("invalid configuration");
+    if !is_reference() {
+        o.stderr_has("linux.resources.unified");
+    }
+    k.assert_gone(&id);
+    assert_cgroup_gone(&id);
+}
+
 /// A linux.devices entry creates the node but grants no access to it: the
 /// device cgroup is linux.resources.devices plus the default list (runc
 /// 1.1, crun). Under deny-all, and under an explicit deny after allow-all,

@@ -207,13 +207,21 @@ impl Cgroup {
             common::rdma(d, rd)?;
         }
         // last, so that explicit unified values win over converted ones
+        // runc 1.1 refuses it unless the host is pure cgroup v2: on a hybrid
+        // host the cgroup2 mount holds no controllers the container's
+        // limits live in, and writing there would be a silent no-op.
         if let Some(u) = r.unified().as_ref().filter(|m| !m.is_empty()) {
-            match &self.unified {
-                Some(dir) => v2::unified::apply(dir, u)?,
-                None => {
+            match (&self.unified, self.mode) {
+                (Some(dir), Mode::V2) => v2::unified::apply(dir, u)?,
+                (_, mode) => {
+                    let host = if mode == Mode::Hybrid {
+                        "hybrid (cgroup v1 controllers, cgroup2 only at /sys/fs/cgroup/unified)"
+                    } else {
+                        "cgroup v1 only"
+                    };
                     return Err(Error::new(format!(
-                        "{F}.unified: the host has no cgroup2 hierarchy (cgroup v1 only)"
-                    )))
+                        "{F}.unified: invalid configuration: cannot use unified on cgroup v1 (this host is {host}; set the limits in the v1 fields instead)"
+                    )));
                 }
             }
         }
