@@ -48,8 +48,11 @@ pub fn kill_and_wait(st: &State) -> Result<()> {
     Ok(())
 }
 
-/// Removes a stopped container: its cgroup, poststop hooks, its state.
+/// Removes a stopped container: the mounts it left in the host's mount
+/// namespace (if it had none of its own), its cgroup, poststop hooks, its
+/// state.
 pub fn destroy(c: Container, st: &State) -> Result<()> {
+    crate::rootfs::hostns::release(&c.dir, &st.rootfs)?;
     st.cgroup.remove()?;
     let hooks = st.config.hooks().as_ref();
     crate::hooks::run_all_warn(

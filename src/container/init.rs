@@ -138,6 +138,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         rootfs: a.rootfs,
         bundle: a.bundle,
         no_pivot: a.no_pivot,
+        host_mount_ns: !a.plan.has(NS::Mount),
         in_new_userns: a.plan.has(NS::User),
         cgroupns: a.plan.creates(NS::Cgroup),
         defer_proc: a.plan.defers_pid_join(spec),

@@ -115,6 +115,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         container: Some(container),
         cgroup: None,
         pid: None,
+        host_rootfs: None,
     };
     let state = launch(
         opts,
@@ -136,12 +137,16 @@ struct Cleanup {
     container: Option<Container>,
     cgroup: Option<Cgroup>,
     pid: Option<Pid>,
+    /// Without a mount namespace: root.path and the id of the mount it
+    /// was on before the init stacked the container's mounts there.
+    host_rootfs: Option<(PathBuf, u64)>,
 }
 
 impl Cleanup {
     fn disarm(&mut self) -> Option<Container> {
         self.cgroup = None;
         self.pid = None;
+        self.host_rootfs = None;
         self.container.take()
     }
 }
@@ -151,6 +156,11 @@ impl Drop for Cleanup {
         if let Some(pid) = self.pid.take() {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
+        }
+        if let Some((rootfs, below)) = self.host_rootfs.take() {
+            if let Err(e) = crate::rootfs::hostns::detach_above(&rootfs, below) {
+                crate::logger::warn(&format!("cleanup: {e}"));
+            }
         }
         if let Some(cg) = self.cgroup.take() {
             if let Err(e) = cg.remove() {
@@ -236,6 +246,11 @@ fn launch(
     let defer_pid = plan.defers_pid_join(&bundle.spec);
     if two_step || defer_pid {
         parent_ch.pass_credentials()?;
+    }
+    if !plan.has(LinuxNamespaceType::Mount) {
+        let below = crate::rootfs::hostns::mount_id(&bundle.rootfs)
+            .context("root.path: no mount namespace")?;
+        cleanup.host_rootfs = Some((bundle.rootfs.clone(), below));
     }
     let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref())?;
     if pid == 0 {
@@ -348,6 +363,9 @@ fn launch(
     }
     st.owner = owner_name();
     if let Some(c) = cleanup.container.as_ref() {
+        if cleanup.host_rootfs.is_some() {
+            crate::rootfs::hostns::record(&c.dir, &bundle.rootfs)?;
+        }
         c.save(&st)?;
     }
     if let Some(p) = opts.pid_file {

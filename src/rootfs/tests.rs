@@ -481,6 +481,7 @@ fn rootfs_cfg<'a>(
         rootfs,
         bundle,
         no_pivot: false,
+        host_mount_ns: false,
         in_new_userns: false,
         cgroupns: false,
         defer_proc: false,
