@@ -354,3 +354,36 @@ fn without_a_mount_namespace_masked_paths_are_refused() {
         assert!(left.is_empty(), "{field}: mounts left: {left:?}");
     }
 }
+
+/// `exec` into a container without a mount namespace runs at the
+/// container's root (the init's chroot); runc 1.1 leaves it at the host's.
+#[test]
+fn kist_only_exec_without_a_mount_namespace_sees_the_container_root() {
+    let k = Kist::new();
+    let b = no_mount_ns_bundle(&k, "sleep 100");
+    b.write_file("marker", "in-the-rootfs\n");
+    let id = k.id("nomntexec");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let o = k.cmd(&["exec", &id, "cat", "/marker"]).ok();
+    assert_eq!(o.stdout, "in-the-rootfs\n", "{}", o.describe());
+    let o = k.cmd(&["exec", &id, "ls", "/"]).ok();
+    assert!(
+        !o.stdout.contains("work"),
+        "host root visible: {}",
+        o.stdout
+    );
+}
+
+/// linux.rootfsPropagation without a mount namespace would change the
+/// propagation of the host's `/` (runc 1.1 applies it there): refused.
+#[test]
+fn kist_only_without_a_mount_namespace_rootfs_propagation_is_refused() {
+    let k = Kist::new();
+    let mut b = no_mount_ns_bundle(&k, "true");
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    let id = k.id("nomntprop");
+    let o = k.run(&b, &id);
+    crate::common::clean_failure(&o);
+    o.stderr_has("linux.rootfsPropagation");
+    k.assert_gone(&id);
+}
