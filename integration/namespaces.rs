@@ -387,3 +387,45 @@ fn kist_only_without_a_mount_namespace_rootfs_propagation_is_refused() {
     o.stderr_has("linux.rootfsPropagation");
     k.assert_gone(&id);
 }
+
+/// A mount namespace given by path is joined and the rootfs is set up in
+/// it (runc 1.1): a mount that exists only in that namespace, below the
+/// rootfs, is what the container sees.
+#[test]
+fn join_mount_namespace_by_path() {
+    let k = Kist::new();
+    let b = k.bundle(&["cat", "/mnt/marker"]);
+    let mnt = b.rootfs().join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let script = format!(
+        "mount -t tmpfs marker {0} && echo only-in-the-joined-ns > {0}/marker && exec sleep 100",
+        mnt.display()
+    );
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .spawn()
+        .expect("spawn unshare");
+    let pid = holder.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap_or_default()
+        .contains(" marker ")
+    {
+        assert!(std::time::Instant::now() < deadline, "holder never mounted");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut b = b;
+    b.set_namespace(json!({"type": "mount", "path": format!("/proc/{pid}/ns/mnt")}));
+    let id = k.id("joinmnt");
+    let o = k.run(&b, &id);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let o = o.ok();
+    assert_eq!(o.stdout, "only-in-the-joined-ns\n", "{}", o.describe());
+    assert!(
+        !std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .contains(" marker "),
+        "the marker mount leaked into the host's namespace"
+    );
+}
