@@ -295,7 +295,7 @@ fn nix_umount(p: &std::path::Path) -> std::io::Result<()> {
 #[test]
 fn without_a_mount_namespace_runs_chrooted_in_the_runtimes_namespace() {
     let k = Kist::new();
-    let mut b = no_mount_ns_bundle(
+    let b = no_mount_ns_bundle(
         &k,
         "cat /marker; test -c /dev/null && echo dev-ok; test -d /proc/self && echo proc-ok; \
          readlink /proc/self/ns/mnt",
