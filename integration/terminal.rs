@@ -101,10 +101,12 @@ fn console_socket_not_a_socket_fails_cleanly() {
     k.assert_gone(&id);
 }
 
+/// The pty slave is given to the process's user, but keeps the group devpts
+/// gave it (`gid=5`, tty), as in runc.
 #[test]
-fn pty_slave_owned_by_process_user() {
+fn pty_slave_owned_by_process_user_group_tty() {
     let k = Kist::new();
-    let mut b = k.bundle_sh("stat -c 'owner=%u' $(tty); echo end-mark; sleep 100");
+    let mut b = k.bundle_sh("stat -c 'owner=%u group=%g' $(tty); echo end-mark; sleep 100");
     b.config["process"]["terminal"] = json!(true);
     b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
     let id = k.id("ttyown");
@@ -113,7 +115,7 @@ fn pty_slave_owned_by_process_user() {
         .ok();
     let mut pty = cs.recv_master(T);
     let out = pty.expect("end-mark", T);
-    assert!(out.contains("owner=1000"), "{out:?}");
+    assert!(out.contains("owner=1000 group=5"), "{out:?}");
 }
 
 /// `exec -t` mounts nothing in the container (runc gives the pty to the
@@ -163,21 +165,4 @@ fn exec_tty_three_times_in_a_row() {
     for pid in pids {
         crate::common::cleanup::reap(pid);
     }
-}
-
-/// The pty slave keeps the group devpts gave it (`gid=5`, tty) when the
-/// process runs as another user; only its owner changes (as in runc).
-#[test]
-fn pty_slave_keeps_devpts_tty_group() {
-    let k = Kist::new();
-    let mut b = k.bundle_sh("stat -c 'owner=%u group=%g' $(tty); echo end-mark; sleep 100");
-    b.config["process"]["terminal"] = json!(true);
-    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
-    let id = k.id("ttygrp");
-    let cs = ConsoleSocket::new(&k);
-    k.run_with(&b, &id, &["-d", "--console-socket", &cs.path_str()])
-        .ok();
-    let mut pty = cs.recv_master(T);
-    let out = pty.expect("end-mark", T);
-    assert!(out.contains("owner=1000 group=5"), "{out:?}");
 }
