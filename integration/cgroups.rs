@@ -754,7 +754,8 @@ fn unified_only_on_a_pure_v2_host() {
 /// A linux.devices entry creates the node but grants no access to it: the
 /// device cgroup is linux.resources.devices plus the default list (runc
 /// 1.1, crun). Under deny-all, and under an explicit deny after allow-all,
-/// opening the created node fails with EPERM.
+/// opening the created node fails with EPERM. (The explicit deny includes
+/// mknod, which runc's default `c *:* m` allows again: later rules win.)
 #[test]
 fn linux_devices_entry_does_not_widen_the_device_cgroup() {
     let k = Kist::new();
@@ -763,7 +764,7 @@ fn linux_devices_entry_does_not_widen_the_device_cgroup() {
         (
             "explicit-deny",
             json!([{"allow": true, "access": "rwm"},
-                   {"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rw"}]),
+                   {"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]),
         ),
     ];
     for (tag, rules) in rule_sets {
