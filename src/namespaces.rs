@@ -103,14 +103,7 @@ impl Plan {
             }
         }
         if !plan.has(T::Mount) {
-            return Err(Error::new(
-                "linux.namespaces: a mount namespace is required to set up the root filesystem",
-            ));
-        }
-        if plan.joined(T::Mount) {
-            return Err(Error::new(
-                "linux.namespaces: joining an existing mount namespace by path is not supported",
-            ));
+            check_host_mount_ns(spec)?;
         }
         if let Some(linux) = spec.linux() {
             if linux.time_offsets().is_some() && !plan.new_time {
@@ -174,6 +167,38 @@ impl Plan {
     pub fn has(&self, t: T) -> bool {
         self.creates(t) || self.joined(t)
     }
+}
+
+/// Without a mount namespace the container is set up in the runtime's own
+/// (the host's) and entered with chroot, as runc does. What would change
+/// the host's mounts is refused: masked and read-only paths (runc's rule),
+/// and linux.rootfsPropagation, which would apply to the host's `/` (runc
+/// applies it there; kist refuses).
+fn check_host_mount_ns(spec: &Spec) -> Result<()> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let why = "unable to restrict paths without a private mount namespace (add {\"type\": \"mount\"} to linux.namespaces)";
+    if linux.masked_paths().as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(Error::new(format!("linux.maskedPaths: {why}")));
+    }
+    if linux
+        .readonly_paths()
+        .as_ref()
+        .is_some_and(|v| !v.is_empty())
+    {
+        return Err(Error::new(format!("linux.readonlyPaths: {why}")));
+    }
+    if linux
+        .rootfs_propagation()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return Err(Error::new(
+            "linux.rootfsPropagation: needs a private mount namespace (without one it would change the propagation of the host's /)",
+        ));
+    }
+    Ok(())
 }
 
 /// Switches the runtime's pid/time namespace for its next child; dropping

@@ -87,10 +87,12 @@ fn wait_after_kill(st: &State, left: impl Fn() -> Result<Option<String>>) -> Res
     Ok(())
 }
 
-/// Removes a stopped container: what is left in its cgroup, the cgroup,
-/// poststop hooks, its state.
+/// Removes a stopped container: what is left in its cgroup, the mounts it
+/// left in the host's mount namespace (if it had none of its own), the
+/// cgroup, poststop hooks, its state.
 pub fn destroy(c: Container, st: &State) -> Result<()> {
     kill_leftovers(st)?;
+    crate::rootfs::hostns::release(&c.dir, &st.rootfs)?;
     st.cgroup.remove()?;
     if st.creating {
         // Never created: no poststop, as when create fails by itself.

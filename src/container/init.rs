@@ -146,8 +146,8 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         rootfs: a.rootfs,
         bundle: a.bundle,
         no_pivot: a.no_pivot,
+        host_mount_ns: !a.plan.has(NS::Mount),
         in_new_userns: a.plan.has(NS::User),
-        console: None,
         cgroupns: a.plan.creates(NS::Cgroup),
         defer_proc: a.plan.defers_pid_join(spec),
     };
@@ -181,7 +181,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
             .as_ref()
             .and_then(|p| p.console_size())
             .map(|b| (b.height() as u16, b.width() as u16));
-        terminal::setup(c.as_raw_fd(), size)?;
+        terminal::setup(c.as_raw_fd(), size, true)?;
     }
     rootfs::finish(&rcfg).context("rootfs: finish")?;
     rootfs::apply_sysctl(spec)?;

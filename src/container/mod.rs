@@ -119,6 +119,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         container: Some(container),
         cgroup: None,
         pid: None,
+        host_rootfs: None,
     };
     // Recorded before anything else exists: if this process is killed from
     // here on (a shim's timeout, the OOM killer), the state names the
@@ -171,6 +172,9 @@ struct Cleanup {
     container: Option<Container>,
     cgroup: Option<Cgroup>,
     pid: Option<Pid>,
+    /// Without a mount namespace: root.path and the id of the mount it
+    /// was on before the init stacked the container's mounts there.
+    host_rootfs: Option<(PathBuf, u64)>,
 }
 
 impl Cleanup {
@@ -184,6 +188,7 @@ impl Cleanup {
     fn disarm(&mut self) -> Option<Container> {
         self.cgroup = None;
         self.pid = None;
+        self.host_rootfs = None;
         self.container.take()
     }
 }
@@ -193,6 +198,11 @@ impl Drop for Cleanup {
         if let Some(pid) = self.pid.take() {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
+        }
+        if let Some((rootfs, below)) = self.host_rootfs.take() {
+            if let Err(e) = crate::rootfs::hostns::detach_above(&rootfs, below) {
+                crate::logger::warn(&format!("cleanup: {e}"));
+            }
         }
         if let Some(cg) = self.cgroup.take() {
             if let Err(e) = cg.remove() {
@@ -250,9 +260,8 @@ fn launch(
     crash_point("cgroup");
     // Limits are in place before the init enters the cgroup.
     if let Some(linux) = bundle.spec.linux() {
-        let devices = linux.devices().clone().unwrap_or_default();
         let resources = linux.resources().clone().unwrap_or_default();
-        cgroup.apply_with_devices(&resources, &devices)?;
+        cgroup.apply(&resources)?;
     }
     crash_point("limits");
 
@@ -307,6 +316,11 @@ fn launch(
     let defer_pid = plan.defers_pid_join(&bundle.spec);
     if two_step || defer_pid {
         parent_ch.pass_credentials()?;
+    }
+    if !plan.has(LinuxNamespaceType::Mount) {
+        let below = crate::rootfs::hostns::mount_id(&bundle.rootfs)
+            .context("root.path: no mount namespace")?;
+        cleanup.host_rootfs = Some((bundle.rootfs.clone(), below));
     }
     let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref())?;
     if pid == 0 {
@@ -425,6 +439,11 @@ fn launch(
     }
     crash_point("ready");
     st.creating = false;
+    if cleanup.host_rootfs.is_some() {
+        if let Some(c) = cleanup.container.as_ref() {
+            crate::rootfs::hostns::record(&c.dir, &bundle.rootfs)?;
+        }
+    }
     cleanup.save(st)?;
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid.as_raw())?;
