@@ -18,6 +18,7 @@ mod exec;
 mod fds;
 mod fuzz;
 mod hooks;
+mod idmap;
 mod lifecycle;
 mod mounts;
 mod namespaces;

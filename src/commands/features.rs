@@ -27,7 +27,7 @@ pub fn run() -> Result<()> {
             "apparmor": {"enabled": crate::process::lsm::apparmor_enabled()},
             "selinux": {"enabled": crate::process::lsm::selinux_enabled()},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": crate::rootfs::idmap_supported()}}
         },
         "annotations": {
             "org.opencontainers.runc.checkpoint.enabled": "false",

@@ -31,6 +31,8 @@ pub struct InitArgs<'a> {
     pub close_first: Option<RawFd>,
     pub stdio: Option<[RawFd; 3]>,
     pub seccomp: Option<&'a crate::seccomp::Filter>,
+    /// Mount sources the runtime opened on the host (rootfs::Sources).
+    pub sources: &'a rootfs::Sources,
     /// Namespaces are joined and created by a middle process that forked
     /// this init (see `middle`): Go, maps and joins are already done.
     pub via_middle: bool,
@@ -142,6 +144,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         console: None,
         cgroupns: a.plan.creates(NS::Cgroup),
         defer_proc: a.plan.defers_pid_join(spec),
+        sources: a.sources,
     };
     rootfs::prepare(&rcfg).context("rootfs")?;
 

@@ -109,6 +109,8 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
     // Last step before anything exists: may restart the command.
     seal::ensure(&bundle.spec, None, Some(&[]))?;
+    // Before any namespace exists, with the runtime's own privileges.
+    let sources = crate::rootfs::Sources::open(&bundle.spec, &bundle.dir, &bundle.rootfs)?;
 
     let container = Container::create(opts.root, opts.id)?;
     let mut cleanup = Cleanup {
@@ -122,6 +124,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         &bundle,
         &plan,
         seccomp.as_ref(),
+        sources,
         cgroup,
         &mut cleanup,
     )?;
@@ -194,6 +197,7 @@ fn launch(
     bundle: &Bundle,
     plan: &Plan,
     seccomp: Option<&crate::seccomp::Filter>,
+    sources: crate::rootfs::Sources,
     cgroup: Cgroup,
     cleanup: &mut Cleanup,
 ) -> Result<State> {
@@ -238,7 +242,14 @@ fn launch(
     if two_step || defer_pid {
         parent_ch.pass_credentials()?;
     }
-    let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref())?;
+    let cwd = sources.enter_rootfs()?;
+    let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref());
+    if matches!(pid, Ok(0)) {
+        drop(cwd);
+    } else {
+        crate::rootfs::Sources::leave_rootfs(cwd)?;
+    }
+    let pid = pid?;
     if pid == 0 {
         // The container init (after the middle process, if any): never returns.
         // It keeps no host directory fd: process.cwd /proc/self/fd/N would
@@ -271,9 +282,11 @@ fn launch(
             stdio: opts.stdio,
             via_middle: two_step,
             seccomp,
+            sources: &sources,
         });
     }
     drop(child_ns);
+    drop(sources);
     let mut pid = Pid::from_raw(pid);
     cleanup.pid = Some(pid);
     if two_step {

@@ -17,11 +17,13 @@
 mod cgroupfs;
 mod copyup;
 mod devices;
+mod idmap;
 mod mounts;
 pub mod options;
 mod paths;
 mod pivot;
 mod resolve;
+mod sources;
 mod sys;
 mod sysctl;
 
@@ -34,6 +36,9 @@ use std::path::Path;
 use nix::mount::MsFlags;
 
 use crate::error::{Context, Error, Result};
+
+pub use idmap::supported as idmap_supported;
+pub use sources::Sources;
 
 pub struct RootfsConfig<'a> {
     pub spec: &'a oci_spec::runtime::Spec,
@@ -52,6 +57,8 @@ pub struct RootfsConfig<'a> {
     /// Mount `proc` only in `mount_deferred_proc`, after pivot_root, from
     /// inside the pid namespace it must show (a joined one).
     pub defer_proc: bool,
+    /// The rootfs and bind sources, opened by the runtime on the host.
+    pub sources: &'a Sources,
 }
 
 /// linux.rootfsPropagation as mount(2) flags; None when unset.
@@ -128,23 +135,17 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
     set_propagation(Path::new("/"), prop)
         .context("set propagation of / (linux.rootfsPropagation)")?;
     make_parent_private(cfg.rootfs)?;
-    nix::mount::mount(
-        Some(cfg.rootfs),
-        cfg.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .with_context(|| format!("root.path {:?}: bind mount onto itself", cfg.rootfs))?;
-    let root = resolve::open_root(cfg.rootfs)
-        .with_context(|| format!("root.path {:?}: open", cfg.rootfs))?;
-    mounts::mount_all(cfg, root.as_fd())?;
+    cfg.sources
+        .attach_rootfs()
+        .with_context(|| format!("root.path {:?}", cfg.rootfs))?;
+    let root = cfg.sources.root();
+    mounts::mount_all(cfg, root)?;
     if !dev_is_bind_mounted(cfg.spec) {
-        devices::create_devices(cfg, root.as_fd())?;
-        devices::create_links(root.as_fd()).context("/dev links")?;
+        devices::create_devices(cfg, root)?;
+        devices::create_links(root).context("/dev links")?;
     }
     if let Some(console) = cfg.console {
-        devices::mount_console(root.as_fd(), console).context("/dev/console")?;
+        devices::mount_console(root, console).context("/dev/console")?;
     }
     Ok(())
 }
@@ -187,9 +188,9 @@ pub fn mount_deferred_proc(cfg: &RootfsConfig) -> Result<()> {
 
 pub fn enter(cfg: &RootfsConfig) -> Result<()> {
     if cfg.no_pivot {
-        pivot::move_root(cfg.rootfs).context("enter rootfs (no pivot)")?;
+        pivot::move_root(cfg.rootfs, cfg.sources.root()).context("enter rootfs (no pivot)")?;
     } else {
-        pivot::pivot(cfg.rootfs).context("enter rootfs (pivot_root)")?;
+        pivot::pivot(cfg.sources.root()).context("enter rootfs (pivot_root)")?;
     }
     if !dev_is_bind_mounted(cfg.spec) {
         pivot::reopen_dev_null().context("reopen /dev/null inside the container")?;
