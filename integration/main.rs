@@ -20,6 +20,7 @@ mod fuzz;
 mod hooks;
 mod idmap;
 mod lifecycle;
+mod memory_policy;
 mod mounts;
 mod namespaces;
 mod pause;

@@ -33,6 +33,8 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Mount sources the runtime opened on the host (rootfs::Sources).
     pub sources: &'a rootfs::Sources,
+    /// linux.memoryPolicy.
+    pub memory_policy: Option<&'a process::mempolicy::Policy>,
     /// Namespaces are joined and created by a middle process that forked
     /// this init (see `middle`): Go, maps and joins are already done.
     pub via_middle: bool,
@@ -179,6 +181,10 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     rootfs::apply_sysctl(spec)?;
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         process::sched::apply_personality(p)?;
+    }
+
+    if let Some(mp) = a.memory_policy {
+        mp.apply()?;
     }
 
     let Some(proc_) = spec.process() else {

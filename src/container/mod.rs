@@ -91,6 +91,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     let plan = Plan::from_spec(&bundle.spec)?;
     crate::rootfs::validate_sysctl(&bundle.spec)?;
     check_process(&bundle, opts)?;
+    let memory_policy = crate::process::mempolicy::from_spec(&bundle.spec)?;
     let seccomp = match bundle
         .spec
         .linux()
@@ -125,6 +126,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         &plan,
         seccomp.as_ref(),
         sources,
+        memory_policy,
         cgroup,
         &mut cleanup,
     )?;
@@ -198,6 +200,7 @@ fn launch(
     plan: &Plan,
     seccomp: Option<&crate::seccomp::Filter>,
     sources: crate::rootfs::Sources,
+    memory_policy: Option<crate::process::mempolicy::Policy>,
     cgroup: Cgroup,
     cleanup: &mut Cleanup,
 ) -> Result<State> {
@@ -283,6 +286,7 @@ fn launch(
             via_middle: two_step,
             seccomp,
             sources: &sources,
+            memory_policy: memory_policy.as_ref(),
         });
     }
     drop(child_ns);
