@@ -23,6 +23,7 @@ mod lifecycle;
 mod memory_policy;
 mod mounts;
 mod namespaces;
+mod netdev;
 mod pause;
 mod privileges;
 mod process;

@@ -28,6 +28,7 @@ pub fn run() -> Result<()> {
             "selinux": {"enabled": crate::process::lsm::selinux_enabled()},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": crate::rootfs::idmap_supported()}},
+            "netDevices": {"enabled": true},
             "memoryPolicy": {
                 "modes": crate::process::mempolicy::MODES,
                 "flags": crate::process::mempolicy::FLAGS

@@ -92,6 +92,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     crate::rootfs::validate_sysctl(&bundle.spec)?;
     check_process(&bundle, opts)?;
     let memory_policy = crate::process::mempolicy::from_spec(&bundle.spec)?;
+    let net_devices = crate::netdev::from_spec(&bundle.spec)?;
     let seccomp = match bundle
         .spec
         .linux()
@@ -127,6 +128,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         seccomp.as_ref(),
         sources,
         memory_policy,
+        &net_devices,
         cgroup,
         &mut cleanup,
     )?;
@@ -201,6 +203,7 @@ fn launch(
     seccomp: Option<&crate::seccomp::Filter>,
     sources: crate::rootfs::Sources,
     memory_policy: Option<crate::process::mempolicy::Policy>,
+    net_devices: &[crate::netdev::Device],
     cgroup: Cgroup,
     cleanup: &mut Cleanup,
 ) -> Result<State> {
@@ -293,9 +296,20 @@ fn launch(
     drop(sources);
     let mut pid = Pid::from_raw(pid);
     cleanup.pid = Some(pid);
+    // linux.netDevices go in as soon as the init's network namespace
+    // exists: before its setup and the hooks (one-step: made by clone3;
+    // two-step: made by the middle process, done once the init exists).
+    let move_devices = |pid: Pid| -> Result<()> {
+        if net_devices.is_empty() {
+            return Ok(());
+        }
+        let ns = crate::netdev::target_netns(&bundle.spec, pid.as_raw())?;
+        crate::netdev::move_all(net_devices, std::os::fd::AsFd::as_fd(&ns))
+    };
     if two_step {
         pid = launch_middle(&cgroup, plan, bundle, &parent_ch, pid)?;
         cleanup.pid = Some(pid);
+        move_devices(pid)?;
     }
     drop(child_ch);
     drop(listener);
@@ -323,6 +337,7 @@ fn launch(
         if plan.creates(LinuxNamespaceType::User) {
             write_maps(bundle, pid)?;
         }
+        move_devices(pid)?;
         parent_ch.send(&Msg::Go)?;
     }
     loop {
