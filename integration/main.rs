@@ -12,6 +12,7 @@ mod common;
 mod activation;
 mod cgroups;
 mod cli;
+mod cri_userns;
 mod devices;
 mod errors;
 mod exec;
