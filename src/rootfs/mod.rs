@@ -139,7 +139,9 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
         .attach_rootfs()
         .with_context(|| format!("root.path {:?}", cfg.rootfs))?;
     let root = cfg.sources.root();
-    mounts::mount_all(cfg, root)?;
+    let mounted = mounts::mount_all(cfg, root);
+    cfg.sources.release();
+    mounted?;
     if !dev_is_bind_mounted(cfg.spec) {
         devices::create_devices(cfg, root)?;
         devices::create_links(root).context("/dev links")?;

@@ -89,7 +89,7 @@ fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
         };
         let src = bind_source(cfg.bundle, src);
         // Opened (and id-mapped) by the runtime on the host: see sources.rs.
-        let tree = cfg.sources.bind(i)?;
+        let tree = cfg.sources.take_bind(i)?;
         let target = bind_target(root, &dest, &tree)?;
         check_resolved(root, target.as_fd(), typ, Some(&src))?;
         return attach_bind_at(tree, target, &opts);

@@ -15,6 +15,7 @@
 //! get it here: a clone of a shared host mount would otherwise be a peer of
 //! it, and mounts the container makes below a bind would reach the host.
 
+use std::cell::RefCell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -27,14 +28,18 @@ use super::resolve;
 use super::sys;
 use crate::error::{Context, Error, Result};
 
+/// Every descriptor of a host object is dropped as soon as it has served
+/// (`take_bind`, `attach_rootfs`, `release`): the init must hold nothing
+/// that leads into the host's tree once the container's setup goes on
+/// (CVE-2024-21626 was such a descriptor).
 pub struct Sources {
     /// The rootfs tree: detached until `attach_rootfs`, then the rootfs
     /// mount itself.
     rootfs: OwnedFd,
-    /// The rootfs directory the tree is attached onto.
-    rootfs_dir: OwnedFd,
-    /// Per `spec.mounts` index: the tree of a bind mount.
-    binds: Vec<Option<OwnedFd>>,
+    /// The rootfs directory, in the runtime's mount namespace.
+    rootfs_dir: RefCell<Option<OwnedFd>>,
+    /// Per `spec.mounts` index: the tree of a bind mount, until attached.
+    binds: RefCell<Vec<Option<OwnedFd>>>,
 }
 
 impl Sources {
@@ -88,21 +93,24 @@ impl Sources {
         }
         Ok(Sources {
             rootfs: tree,
-            rootfs_dir,
-            binds,
+            rootfs_dir: RefCell::new(Some(rootfs_dir)),
+            binds: RefCell::new(binds),
         })
     }
 
-    /// The tree of bind mount `i`, to attach (a duplicate descriptor of the
-    /// same detached mount).
-    pub fn bind(&self, i: usize) -> Result<OwnedFd> {
-        let t = self
-            .binds
-            .get(i)
-            .and_then(|b| b.as_ref())
-            .ok_or_else(|| Error::new(format!("mounts[{i}]: bind source was not opened")))?;
-        t.try_clone()
-            .map_err(|e| Error::io(format!("mounts[{i}]: dup bind source"), e))
+    /// The tree of bind mount `i`, to attach (handed over once).
+    pub fn take_bind(&self, i: usize) -> Result<OwnedFd> {
+        self.binds
+            .borrow_mut()
+            .get_mut(i)
+            .and_then(Option::take)
+            .ok_or_else(|| Error::new(format!("mounts[{i}]: bind source was not opened")))
+    }
+
+    /// Drops what was not attached (there is nothing left but on errors).
+    pub fn release(&self) {
+        self.binds.borrow_mut().clear();
+        self.rootfs_dir.borrow_mut().take();
     }
 
     /// Makes the rootfs directory the caller's cwd, returning the old cwd
@@ -113,7 +121,11 @@ impl Sources {
     pub fn enter_rootfs(&self) -> Result<OwnedFd> {
         let here = sys::openat2(None, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, 0)
             .context("open the current directory")?;
-        nix::unistd::fchdir(self.rootfs_dir.as_raw_fd()).context("chdir to root.path")?;
+        let dir = self.rootfs_dir.borrow();
+        let dir = dir
+            .as_ref()
+            .ok_or_else(|| Error::new("root.path: already attached"))?;
+        nix::unistd::fchdir(dir.as_raw_fd()).context("chdir to root.path")?;
         Ok(here)
     }
 
@@ -129,9 +141,14 @@ impl Sources {
     pub fn attach_rootfs(&self) -> Result<()> {
         let dot = sys::openat2(None, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, 0)
             .context("open the rootfs as the current directory")?;
+        let dir = self
+            .rootfs_dir
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| Error::new("root.path: already attached"))?;
         let (a, b) = (
             resolve::fstat(dot.as_fd()).context("fstat cwd")?,
-            resolve::fstat(self.rootfs_dir.as_fd()).context("fstat rootfs")?,
+            resolve::fstat(dir.as_fd()).context("fstat rootfs")?,
         );
         if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
             return Err(Error::new("the current directory is not the rootfs"));
