@@ -49,6 +49,15 @@ fn with_policy(k: &Kist, policy: Value) -> Bundle {
 fn memory_policy_is_set_before_exec() {
     let k = Kist::new();
     // Node 0 exists on every Linux machine, NUMA or not.
+    // exec'd processes share it.
+    let mut b = with_policy(&k, json!({"mode": "MPOL_PREFERRED", "nodes": "0"}));
+    b.set_args(&["sleep", "100"]);
+    let id = k.id("mpolexec");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let out = k.cmd(&["exec", &id, "/bin/getmempolicy"]).ok().stdout;
+    assert_eq!(out.trim(), "mode=1 mask=1");
+    k.delete_force(&id).ok();
+
     for (policy, want) in [
         (
             json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
