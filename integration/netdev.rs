@@ -85,6 +85,8 @@ fn net_device_moved_in_renamed_with_its_addresses() {
     assert_eq!(f["ociVersionMax"], json!("1.3.0"), "{f}");
 }
 
+/// Also with a user namespace: the container's network namespace then
+/// belongs to it, and the runtime still moves the device from the host.
 #[test]
 fn net_device_keeps_its_name_without_one() {
     let k = Kist::new();
@@ -92,6 +94,10 @@ fn net_device_keeps_its_name_without_one() {
     let (host, _) = veth(&k, &ns);
     let mut b = k.bundle(&["ip", "-4", "-o", "addr", "show", "dev", &host]);
     b.config["linux"]["netDevices"] = json!({ host.clone(): {} });
+    b.set_namespace(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["uidMappings"] = map.clone();
+    b.config["linux"]["gidMappings"] = map;
     let out = k.output(&b);
     assert!(
         out.contains(&host) && out.contains("inet 10.250.7.1/24"),
