@@ -329,8 +329,8 @@ fn exec_user(a: &InitArgs, p: (ExecPlan, i32), mut conn: std::os::unix::net::Uni
 }
 
 /// The middle process of a two-step launch: joins the namespaces given by
-/// path (see namespaces::join_in_child for the order), creates the new ones (the runtime writes the id maps
-/// meanwhile), then forks the init as a sibling (CLONE_PARENT), so the
+/// path (in the order of namespaces::join_in_child), creates the new ones
+/// (the runtime writes the id maps meanwhile), then forks the init as a sibling (CLONE_PARENT), so the
 /// runtime is the init's parent as in a one-step launch, and exits. Returns
 /// only in the init, which has told the runtime its pid.
 pub fn middle(plan: &Plan, channel: &Channel) -> Result<()> {
