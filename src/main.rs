@@ -16,6 +16,7 @@ mod hooks;
 mod logger;
 mod mountinfo;
 mod namespaces;
+mod netdev;
 mod process;
 mod rootfs;
 mod seccomp;
@@ -27,7 +28,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 /// The runtime-spec version kist implements.
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.3.0";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() {

@@ -275,15 +275,36 @@ impl Drop for ChildNamespaces {
 
 /// In the init process (or the middle one): join the namespaces given by
 /// path that the runtime could not join for its children (all but pid and
-/// time), the user namespace first so it owns what follows.
+/// time). As runc does, each is tried before the user namespace and, if
+/// refused, again after it: a namespace owned by a parent of the joined
+/// user namespace (a pod's network namespace made by the host's CNI,
+/// joined by a container of a user-namespaced pod) can only be entered
+/// with the host's privileges, one owned by the joined user namespace may
+/// need to be entered from inside it.
 pub fn join_in_child(plan: &Plan) -> Result<()> {
-    let mut joins: Vec<&Join> = plan
+    let joins: Vec<&Join> = plan
         .joins
         .iter()
         .filter(|j| !matches!(j.typ, T::Pid | T::Time))
         .collect();
-    joins.sort_by_key(|j| j.typ != T::User);
-    for j in joins {
+    let mut later = Vec::new();
+    for j in joins.iter().filter(|j| j.typ != T::User) {
+        match setns(j.fd.as_fd(), flag(j.typ)) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EPERM) => later.push(*j),
+            Err(e) => {
+                return Err(Error::os(
+                    format!("linux.namespaces[{}]: setns", j.index),
+                    e,
+                ))
+            }
+        }
+    }
+    for j in joins
+        .iter()
+        .filter(|j| j.typ == T::User)
+        .chain(later.iter())
+    {
         setns(j.fd.as_fd(), flag(j.typ))
             .with_context(|| format!("linux.namespaces[{}]: setns", j.index))?;
     }

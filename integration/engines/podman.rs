@@ -448,5 +448,27 @@ fn podman_tty_rootfs_and_uidmap() {
             .collect();
         assert_eq!(map, ["0", "100000", "65536"], "{}", o.describe());
     });
+    steps.run("--uidmap with an :idmap volume", || {
+        // A host-root directory, seen as the container's root through the
+        // id-mapped mount podman asks for.
+        let vol = k.path("idmap-vol");
+        std::fs::create_dir_all(&vol).expect("mkdir");
+        std::fs::write(vol.join("f"), "x").expect("write");
+        let v = format!("{}:/data:idmap", vol.display());
+        let o = p.run(
+            &[
+                "--rm",
+                "--uidmap",
+                "0:100000:65536",
+                "--gidmap",
+                "0:100000:65536",
+                "-v",
+                &v,
+            ],
+            &["stat", "-c", "%u:%g", "/data/f"],
+        );
+        let o = ok(p, o);
+        assert_eq!(o.stdout.trim(), "0:0", "{}", o.describe());
+    });
     steps.finish();
 }

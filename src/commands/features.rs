@@ -26,7 +26,12 @@ pub fn run() -> Result<()> {
             "apparmor": {"enabled": crate::process::lsm::apparmor_enabled()},
             "selinux": {"enabled": crate::process::lsm::selinux_enabled()},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": crate::rootfs::idmap_supported()}},
+            "netDevices": {"enabled": true},
+            "memoryPolicy": {
+                "modes": crate::process::mempolicy::MODES,
+                "flags": crate::process::mempolicy::FLAGS
+            }
         },
         "annotations": {
             "org.opencontainers.runc.checkpoint.enabled": "false",

@@ -89,6 +89,9 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         Some(s) => Some(crate::seccomp::compile(s)?),
         None => None,
     };
+    // Exec'd processes share the container's NUMA policy, as its init's
+    // children would.
+    let mempolicy = crate::process::mempolicy::from_spec(&st.config)?;
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
     if nss.contains(&NS::Pid) {
@@ -112,7 +115,13 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         drop(parent_ch);
         drop(cgroup_fd);
         let err = match join_and_fork(&pidfd, child_flags, root) {
-            Ok(0) => match child(&child_ch, console.as_ref(), opts, seccomp.as_ref()) {
+            Ok(0) => match child(
+                &child_ch,
+                console.as_ref(),
+                opts,
+                seccomp.as_ref(),
+                mempolicy.as_ref(),
+            ) {
                 Ok(plan) => plan.exec(),
                 Err(e) => e,
             },
@@ -214,6 +223,7 @@ fn child(
     console: Option<&UnixStream>,
     opts: &ExecOptions,
     seccomp: Option<&crate::seccomp::Filter>,
+    mempolicy: Option<&process::mempolicy::Policy>,
 ) -> Result<process::ExecPlan> {
     // The runtime is our parent now: die with it. Reported only after Go,
     // which the runtime sends once it knows our pid from the middle process.
@@ -226,6 +236,9 @@ fn child(
     process::sched::apply_initial_affinity(Some(&opts.process))?;
     if let Some(p) = opts.personality.as_ref() {
         process::sched::apply_personality(p)?;
+    }
+    if let Some(m) = mempolicy {
+        m.apply()?;
     }
     if let Some(c) = console {
         nix::unistd::setsid().context("exec: setsid")?;

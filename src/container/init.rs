@@ -31,6 +31,10 @@ pub struct InitArgs<'a> {
     pub close_first: Option<RawFd>,
     pub stdio: Option<[RawFd; 3]>,
     pub seccomp: Option<&'a crate::seccomp::Filter>,
+    /// Mount sources the runtime opened on the host (rootfs::Sources).
+    pub sources: &'a rootfs::Sources,
+    /// linux.memoryPolicy.
+    pub memory_policy: Option<&'a process::mempolicy::Policy>,
     /// Namespaces are joined and created by a middle process that forked
     /// this init (see `middle`): Go, maps and joins are already done.
     pub via_middle: bool,
@@ -147,9 +151,11 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         bundle: a.bundle,
         no_pivot: a.no_pivot,
         host_mount_ns: !a.plan.has(NS::Mount),
+        joined_mount_ns: a.plan.joined(NS::Mount),
         in_new_userns: a.plan.has(NS::User),
         cgroupns: a.plan.creates(NS::Cgroup),
         defer_proc: a.plan.defers_pid_join(spec),
+        sources: a.sources,
     };
     rootfs::prepare(&rcfg).context("rootfs")?;
 
@@ -187,6 +193,10 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     rootfs::apply_sysctl(spec)?;
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         process::sched::apply_personality(p)?;
+    }
+
+    if let Some(mp) = a.memory_policy {
+        mp.apply()?;
     }
 
     let Some(proc_) = spec.process() else {
@@ -371,8 +381,8 @@ fn exec_user(a: &InitArgs, r: Ready, conn: OwnedFd) -> ! {
 }
 
 /// The middle process of a two-step launch: joins the namespaces given by
-/// path (user first), creates the new ones (the runtime writes the id maps
-/// meanwhile), then forks the init as a sibling (CLONE_PARENT), so the
+/// path (in the order of namespaces::join_in_child), creates the new ones
+/// (the runtime writes the id maps meanwhile), then forks the init as a sibling (CLONE_PARENT), so the
 /// runtime is the init's parent as in a one-step launch, and exits. Returns
 /// only in the init, which has told the runtime its pid.
 pub fn middle(plan: &Plan, channel: &Channel) -> Result<()> {

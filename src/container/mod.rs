@@ -93,6 +93,8 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     let plan = Plan::from_spec(&bundle.spec)?;
     crate::rootfs::validate_sysctl(&bundle.spec)?;
     check_process(&bundle, opts)?;
+    let memory_policy = crate::process::mempolicy::from_spec(&bundle.spec)?;
+    let net_devices = crate::netdev::from_spec(&bundle.spec)?;
     let seccomp = match bundle
         .spec
         .linux()
@@ -112,6 +114,8 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     cgroup.check_existing()?;
     // Last step before anything exists: may restart the command.
     seal::ensure(&bundle.spec, None, Some(&[]))?;
+    // Before any namespace exists, with the runtime's own privileges.
+    let sources = crate::rootfs::Sources::open(&bundle.spec, &bundle.dir, &bundle.rootfs)?;
 
     let container = Container::create(opts.root, opts.id)?;
     crash_point("state-dir");
@@ -146,6 +150,9 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         &plan,
         seccomp.as_ref(),
         &mut st,
+        sources,
+        memory_policy,
+        &net_devices,
         &mut cleanup,
     )?;
     let container = cleanup
@@ -247,6 +254,9 @@ fn launch(
     plan: &Plan,
     seccomp: Option<&crate::seccomp::Filter>,
     st: &mut State,
+    sources: crate::rootfs::Sources,
+    memory_policy: Option<crate::process::mempolicy::Policy>,
+    net_devices: &[crate::netdev::Device],
     cleanup: &mut Cleanup,
 ) -> Result<()> {
     let dir = cleanup
@@ -322,7 +332,14 @@ fn launch(
             .context("root.path: no mount namespace")?;
         cleanup.host_rootfs = Some((bundle.rootfs.clone(), below));
     }
-    let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref())?;
+    let cwd = sources.enter_rootfs()?;
+    let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref());
+    if matches!(pid, Ok(0)) {
+        drop(cwd);
+    } else {
+        crate::rootfs::Sources::leave_rootfs(cwd)?;
+    }
+    let pid = pid?;
     if pid == 0 {
         // The container init (after the middle process, if any): never returns.
         // It keeps no host directory fd: process.cwd /proc/self/fd/N would
@@ -355,9 +372,12 @@ fn launch(
             stdio: opts.stdio,
             via_middle: two_step,
             seccomp,
+            sources: &sources,
+            memory_policy: memory_policy.as_ref(),
         });
     }
     drop(child_ns);
+    drop(sources);
     let mut pid = Pid::from_raw(pid);
     cleanup.pid = Some(pid);
     crash_point("clone");
@@ -368,6 +388,16 @@ fn launch(
         "container init exited right after clone",
     )?;
     crash_point("pid");
+    // linux.netDevices go in as soon as the init's network namespace
+    // exists: before its setup and the hooks (one-step: made by clone3;
+    // two-step: made by the middle process, done once the init exists).
+    let move_devices = |pid: Pid| -> Result<()> {
+        if net_devices.is_empty() {
+            return Ok(());
+        }
+        let ns = crate::netdev::target_netns(&bundle.spec, pid.as_raw())?;
+        crate::netdev::move_all(net_devices, std::os::fd::AsFd::as_fd(&ns))
+    };
     if two_step {
         pid = launch_middle(&cgroup, plan, bundle, &parent_ch, pid)?;
         cleanup.pid = Some(pid);
@@ -377,6 +407,7 @@ fn launch(
             pid.as_raw(),
             "container init exited right after its fork",
         )?;
+        move_devices(pid)?;
     }
     parent_ch.set_peer(pid.as_raw());
     drop(child_ch);
@@ -391,6 +422,7 @@ fn launch(
         if plan.creates(LinuxNamespaceType::User) {
             write_maps(bundle, pid)?;
         }
+        move_devices(pid)?;
         parent_ch.send(&Msg::Go)?;
     }
     crash_point("placed");

@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod exec;
 pub mod fds;
 pub mod lsm;
+pub mod mempolicy;
 pub mod rlimits;
 pub mod sched;
 pub mod stdio;

@@ -18,11 +18,13 @@ mod cgroupfs;
 mod copyup;
 mod devices;
 pub mod hostns;
+mod idmap;
 mod mounts;
 pub mod options;
 mod paths;
 mod pivot;
 mod resolve;
+mod sources;
 mod sys;
 mod sysctl;
 
@@ -36,6 +38,9 @@ use nix::mount::MsFlags;
 
 use crate::error::{Context, Error, Result};
 
+pub use idmap::supported as idmap_supported;
+pub use sources::Sources;
+
 pub struct RootfsConfig<'a> {
     pub spec: &'a oci_spec::runtime::Spec,
     /// Absolute, canonicalized host path of root.path.
@@ -47,6 +52,8 @@ pub struct RootfsConfig<'a> {
     /// No private mount namespace: set up in the runtime's (the host's),
     /// touching only mounts below root.path, and enter with chroot.
     pub host_mount_ns: bool,
+    /// The mount namespace was joined by path (root.path is looked up there).
+    pub joined_mount_ns: bool,
     /// mknod is impossible: bind-mount host device nodes instead.
     pub in_new_userns: bool,
     /// The container has a new cgroup namespace.
@@ -54,6 +61,8 @@ pub struct RootfsConfig<'a> {
     /// Mount `proc` only in `mount_deferred_proc`, after pivot_root, from
     /// inside the pid namespace it must show (a joined one).
     pub defer_proc: bool,
+    /// The rootfs and bind sources, opened by the runtime on the host.
+    pub sources: &'a Sources,
 }
 
 /// linux.rootfsPropagation as mount(2) flags; None when unset.
@@ -134,26 +143,22 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
             .context("set propagation of / (linux.rootfsPropagation)")?;
         make_parent_private(cfg.rootfs)?;
     }
-    nix::mount::mount(
-        Some(cfg.rootfs),
-        cfg.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .with_context(|| format!("root.path {:?}: bind mount onto itself", cfg.rootfs))?;
+    cfg.sources
+        .attach_rootfs(cfg.joined_mount_ns.then_some(cfg.rootfs))
+        .with_context(|| format!("root.path {:?}", cfg.rootfs))?;
     if cfg.host_mount_ns {
         // The container's mounts go below this bind: they must not
         // propagate to the host's other mount namespaces.
         set_propagation(cfg.rootfs, libc::MS_PRIVATE | libc::MS_REC)
             .with_context(|| format!("root.path {:?}: make its bind private", cfg.rootfs))?;
     }
-    let root = resolve::open_root(cfg.rootfs)
-        .with_context(|| format!("root.path {:?}: open", cfg.rootfs))?;
-    mounts::mount_all(cfg, root.as_fd())?;
+    let root = cfg.sources.root();
+    let mounted = mounts::mount_all(cfg, root);
+    cfg.sources.release();
+    mounted?;
     if !dev_is_bind_mounted(cfg.spec) {
-        devices::create_devices(cfg, root.as_fd())?;
-        devices::create_links(root.as_fd()).context("/dev links")?;
+        devices::create_devices(cfg, root)?;
+        devices::create_links(root).context("/dev links")?;
     }
     Ok(())
 }
@@ -207,9 +212,9 @@ pub fn enter(cfg: &RootfsConfig) -> Result<()> {
         // as runc does without a mount namespace.
         pivot::chroot_into(cfg.rootfs).context("enter rootfs (chroot, no mount namespace)")?;
     } else if cfg.no_pivot {
-        pivot::move_root(cfg.rootfs).context("enter rootfs (no pivot)")?;
+        pivot::move_root(cfg.rootfs, cfg.sources.root()).context("enter rootfs (no pivot)")?;
     } else {
-        pivot::pivot(cfg.rootfs).context("enter rootfs (pivot_root)")?;
+        pivot::pivot(cfg.sources.root()).context("enter rootfs (pivot_root)")?;
     }
     if !dev_is_bind_mounted(cfg.spec) {
         pivot::reopen_dev_null().context("reopen /dev/null inside the container")?;

@@ -79,11 +79,6 @@ fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
     let typ = m.typ().as_deref().filter(|t| !t.is_empty());
     let empty = Vec::new();
     let mut opts = options::parse(typ, m.options().as_ref().unwrap_or(&empty));
-    if opts.idmap || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-        return Err(Error::new(
-            "id-mapped mounts (idmap/ridmap, uidMappings/gidMappings) are not supported",
-        ));
-    }
     check_proc_mount(&dest, typ, m.source().as_deref())?;
 
     if opts.is_bind() {
@@ -93,8 +88,8 @@ fn mount_one(cfg: &RootfsConfig, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
             )));
         };
         let src = bind_source(cfg.bundle, src);
-        let tree = clone_tree(&src, opts.is_rbind())
-            .with_context(|| format!("mounts[{i}].source {src:?}: open_tree"))?;
+        // Opened (and id-mapped) by the runtime on the host: see sources.rs.
+        let tree = cfg.sources.take_bind(i)?;
         let target = bind_target(root, &dest, &tree)?;
         check_resolved(root, target.as_fd(), typ, Some(&src))?;
         return attach_bind_at(tree, target, &opts);

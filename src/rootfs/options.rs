@@ -20,6 +20,9 @@ pub struct MountOptions {
     pub data: Vec<String>,
     /// `idmap` / `ridmap` were requested.
     pub idmap: bool,
+    /// `ridmap`: the id mapping applies to every mount of an rbind tree,
+    /// not only its top.
+    pub ridmap: bool,
     /// runc's `tmpcopyup` extension: copy the underlying directory's content
     /// into a freshly mounted tmpfs.
     pub tmpcopyup: bool,
@@ -154,6 +157,7 @@ pub fn parse(typ: Option<&str>, options: &[String]) -> MountOptions {
             }
         } else if opt == "idmap" || opt == "ridmap" {
             o.idmap = true;
+            o.ridmap |= opt == "ridmap";
         } else if opt == "tmpcopyup" {
             o.tmpcopyup = true;
         } else if !opt.is_empty() {
@@ -173,7 +177,7 @@ pub fn known() -> Vec<&'static str> {
         .map(|f| f.0)
         .chain(PROPAGATION.iter().map(|p| p.0))
         .chain(REC_ATTRS.iter().map(|r| r.0))
-        .chain(["tmpcopyup"])
+        .chain(["tmpcopyup", "idmap", "ridmap"])
         .collect()
 }
 

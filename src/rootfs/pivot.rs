@@ -2,7 +2,7 @@
 //! MS_MOVE + chroot (--no-pivot), then detaching the old root; or a plain
 //! chroot when the container has no mount namespace of its own.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
@@ -26,9 +26,10 @@ fn open_dir(p: &Path) -> Result<OwnedFd> {
 /// the same place, so no put_old directory is needed in the image; the old
 /// root is then made a slave (so the unmount does not propagate to the host)
 /// and lazily detached.
-pub fn pivot(rootfs: &Path) -> Result<()> {
+/// The new root is entered by descriptor: its path may lead through
+/// directories the init (in a user namespace) cannot search.
+pub fn pivot(new: BorrowedFd<'_>) -> Result<()> {
     let old = open_dir(Path::new("/"))?;
-    let new = open_dir(rootfs)?;
     nix::unistd::fchdir(new.as_raw_fd()).context("fchdir to rootfs")?;
     nix::unistd::pivot_root(".", ".").context("pivot_root")?;
     nix::unistd::fchdir(old.as_raw_fd()).context("fchdir to old root")?;
@@ -49,7 +50,7 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 /// also make the kernel refuse fresh proc/sysfs mounts as "too revealing"
 /// in nested setups), then move the rootfs onto / and chroot into it. Mounts
 /// that cannot be detached are covered by an empty tmpfs.
-pub fn move_root(rootfs: &Path) -> Result<()> {
+pub fn move_root(rootfs: &Path, new: BorrowedFd<'_>) -> Result<()> {
     let mut points: Vec<PathBuf> = crate::mountinfo::read()?
         .into_iter()
         .filter(|e| (e.fstype == "proc" || e.fstype == "sysfs") && e.root == Path::new("/"))
@@ -86,15 +87,9 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
             Err(e) => return Err(Error::os(format!("detach {p:?}"), e)),
         }
     }
-    nix::unistd::chdir(rootfs).context("chdir to rootfs")?;
-    nix::mount::mount(
-        Some(rootfs),
-        "/",
-        None::<&str>,
-        MsFlags::MS_MOVE,
-        None::<&str>,
-    )
-    .context("move rootfs onto /")?;
+    nix::unistd::fchdir(new.as_raw_fd()).context("chdir to rootfs")?;
+    nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+        .context("move rootfs onto /")?;
     nix::unistd::chroot(".").context("chroot")?;
     nix::unistd::chdir("/").context("chdir /")
 }

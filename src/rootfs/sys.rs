@@ -131,17 +131,44 @@ impl MountAttr {
 
 /// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH).
 pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: MountAttr) -> Result<(), Errno> {
+    setattr_raw(fd, recursive, attr, None)
+}
+
+/// mount_setattr(2) with MOUNT_ATTR_IDMAP: ids on the mount `fd` (which must
+/// still be detached) are mapped through the user namespace `userns`.
+pub fn mount_setattr_idmap(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    userns: BorrowedFd<'_>,
+) -> Result<(), Errno> {
+    let attr = MountAttr {
+        set: libc::MOUNT_ATTR_IDMAP,
+        clr: 0,
+        propagation: 0,
+    };
+    setattr_raw(fd, recursive, attr, Some(userns))
+}
+
+fn setattr_raw(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    attr: MountAttr,
+    userns: Option<BorrowedFd<'_>>,
+) -> Result<(), Errno> {
     // SAFETY: mount_attr is plain-old-data; zero is valid for every field.
     let mut a: libc::mount_attr = unsafe { std::mem::zeroed() };
     a.attr_set = attr.set;
     a.attr_clr = attr.clr;
     a.propagation = attr.propagation;
+    if let Some(u) = userns {
+        a.userns_fd = u.as_raw_fd() as u64;
+    }
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
     // SAFETY: the path is the static empty string, `a` is a valid mount_attr
-    // whose exact size we pass, and the fd is borrowed (open).
+    // whose exact size we pass, and the fds are borrowed (open).
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,

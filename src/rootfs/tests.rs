@@ -475,13 +475,16 @@ fn rootfs_cfg<'a>(
     spec: &'a oci_spec::runtime::Spec,
     rootfs: &'a Path,
     bundle: &'a Path,
+    sources: &'a Sources,
 ) -> RootfsConfig<'a> {
     RootfsConfig {
+        sources,
         spec,
         rootfs,
         bundle,
         no_pivot: false,
         host_mount_ns: false,
+        joined_mount_ns: false,
         in_new_userns: false,
         cgroupns: false,
         defer_proc: false,
@@ -498,7 +501,17 @@ fn child() {
     let spec: oci_spec::runtime::Spec =
         serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
     let rootfs = std::fs::canonicalize(bundle.join("rootfs")).unwrap();
-    let mut cfg = rootfs_cfg(&spec, &rootfs, &bundle);
+    let sources = match Sources::open(&spec, &bundle, &rootfs) {
+        Ok(s) => s,
+        Err(e) if scenario == "expect-prepare-error" => {
+            println!("ERROR: {e}");
+            return;
+        }
+        Err(e) => panic!("open sources: {e}"),
+    };
+    // The runtime clones the init with the rootfs as its cwd.
+    std::env::set_current_dir(&rootfs).unwrap();
+    let mut cfg = rootfs_cfg(&spec, &rootfs, &bundle, &sources);
     let pty = nix::pty::openpty(None, None).unwrap();
     let mut console = None;
     let step = |name: &str, r: crate::error::Result<()>| {
@@ -524,7 +537,7 @@ fn child() {
         "mask-with-planted-null" => {
             prepare(&cfg).unwrap();
             // Skip enter()'s own /dev/null check to exercise finish()'s.
-            pivot::pivot(&rootfs).unwrap();
+            pivot::pivot(sources.root()).unwrap();
             let e = finish(&cfg).expect_err("finish should fail");
             println!("ERROR: {e}");
             return;
