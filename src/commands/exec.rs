@@ -32,6 +32,15 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
     // An exec'd process may run for long: other commands must not wait on it.
     c.unlock();
     let process = build_process(a, st.config.process().as_ref())?;
+    if let Some((set, name, highest)) = process
+        .capabilities()
+        .as_ref()
+        .and_then(crate::process::capabilities::kernel_lacks)
+    {
+        return Err(Error::new(format!(
+            "process.capabilities.{set}: {name:?} is not supported by this kernel (highest: {highest})"
+        )));
+    }
     let set = forwarded_signals();
     if !a.detach {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
