@@ -105,7 +105,47 @@ pub fn hugetlb(dir: &Path, v2: bool, limits: &[LinuxHugepageLimit]) -> Result<()
 
 #[cfg(test)]
 mod tests {
-    use super::rdma_lines;
+    use super::{cpuset, hugetlb, pids, rdma_lines};
+    use crate::cgroups::testutil::{oci, FakeDir};
+
+    #[test]
+    fn pids_and_cpuset() {
+        let d = FakeDir::new(&[("pids.max", ""), ("cpuset.cpus", ""), ("cpuset.mems", "")]);
+        pids(&d.0, 0).unwrap();
+        assert_eq!(d.get("pids.max"), "");
+        pids(&d.0, -1).unwrap();
+        assert_eq!(d.get("pids.max"), "max");
+        pids(&d.0, 100).unwrap();
+        assert_eq!(d.get("pids.max"), "100");
+        cpuset(&d.0, &oci(r#"{"cpus":"0-1","mems":""}"#)).unwrap();
+        assert_eq!(d.get("cpuset.cpus"), "0-1");
+        assert_eq!(d.get("cpuset.mems"), "");
+    }
+
+    #[test]
+    fn hugetlb_files() {
+        let d = FakeDir::new(&[("hugetlb.2MB.limit_in_bytes", "")]);
+        let l: Vec<_> = oci(r#"[{"pageSize":"2MB","limit":4194304}]"#);
+        hugetlb(&d.0, false, &l).unwrap();
+        assert_eq!(d.get("hugetlb.2MB.limit_in_bytes"), "4194304");
+        // reservations are limited alike where the kernel has them
+        let d = FakeDir::new(&[("hugetlb.2MB.max", ""), ("hugetlb.2MB.rsvd.max", "")]);
+        hugetlb(
+            &d.0,
+            true,
+            &oci::<Vec<_>>(r#"[{"pageSize":"2MB","limit":-1}]"#),
+        )
+        .unwrap();
+        assert_eq!(d.get("hugetlb.2MB.max"), "max");
+        assert_eq!(d.get("hugetlb.2MB.rsvd.max"), "max");
+        let bad: Vec<_> = oci(r#"[{"pageSize":"../x","limit":1}]"#);
+        let e = hugetlb(&d.0, true, &bad).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("linux.resources.hugepageLimits[0].pageSize"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn rdma() {

@@ -31,6 +31,7 @@ fn paths_confined() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn lifecycle() {
     let mut t = TestCgroup::new();
     for d in t.cg.dirs() {
@@ -75,6 +76,7 @@ fn lifecycle() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn clone_into_cgroup_fd() {
     let t = TestCgroup::new();
     if let Some(fd) = t.cg.unified_fd() {
@@ -101,6 +103,7 @@ fn read_ctl(cg: &Cgroup, controller: &str, v1file: &str, v2file: &str) -> String
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn apply_basic_resources() {
     let t = TestCgroup::new();
     // 512k: crun accepts it and so must kist (the kernel decides)
@@ -141,6 +144,7 @@ fn apply_basic_resources() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn memory_swap_and_reservation() {
     let t = TestCgroup::new();
     let r = t.cg.apply(&res(
@@ -176,6 +180,7 @@ fn memory_swap_and_reservation() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn unsupported_values_are_errors() {
     let t = TestCgroup::new();
     let e =
@@ -253,6 +258,7 @@ fn unsupported_values_are_errors() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn unified_map() {
     let t = TestCgroup::new();
     let r = t.cg.apply(&res(
@@ -282,6 +288,7 @@ fn unified_map() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn hugetlb_limits() {
     let t = TestCgroup::new();
     // On hybrid hosts hugetlb may sit on cgroup2: enabling it there would
@@ -322,6 +329,7 @@ fn hugetlb_limits() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn v1_devices() {
     let t = TestCgroup::new();
     let Some(d) = t.cg.v1_path("devices") else {
@@ -345,6 +353,7 @@ fn v1_devices() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn stats_and_oom() {
     let mut t = TestCgroup::new();
     t.cg.apply(&res(
@@ -382,6 +391,7 @@ fn stats_of_missing_cgroup_is_error() {
 /// A pure v1 host is a hybrid one without the cgroup2 part: the same code
 /// minus `unified`. Simulated here by dropping it.
 #[test]
+#[ignore = "needs root (make test)"]
 fn pure_v1_shape() {
     let mut cg = Cgroup::new(Some(&format!("/{}", super::testutil::unique_name())), "x").unwrap();
     if cg.v1.is_empty() {
@@ -427,6 +437,7 @@ fn features_shape() {
 
 /// On v2 the device rules of apply() become an attached eBPF program.
 #[test]
+#[ignore = "needs root (make test)"]
 fn v2_devices_via_apply() {
     let t = TestCgroup::new();
     if t.cg.v1_path("devices").is_some() {
@@ -447,6 +458,7 @@ fn v2_devices_via_apply() {
 /// The fd from unified_fd() works for clone3(CLONE_INTO_CGROUP): the child
 /// starts life in the container's cgroup2 directory (v2 and hybrid).
 #[test]
+#[ignore = "needs root (make test)"]
 fn clone3_into_cgroup() {
     let t = TestCgroup::new();
     let Some(fd) = t.cg.unified_fd() else {

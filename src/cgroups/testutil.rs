@@ -77,3 +77,42 @@ impl Drop for TestCgroup {
         }
     }
 }
+
+/// A temporary directory standing in for a cgroup: control files are plain
+/// files created up front, so the controller writers (which take a
+/// directory) can be checked without root or a cgroup mount. A file starts
+/// with the content given; writes do not truncate, so give files that are
+/// read before they are written a content no longer than what is written.
+pub struct FakeDir(pub std::path::PathBuf);
+
+impl FakeDir {
+    pub fn new(files: &[(&str, &str)]) -> FakeDir {
+        let dir = std::env::temp_dir().join(unique_name());
+        std::fs::create_dir(&dir).unwrap();
+        let d = FakeDir(dir);
+        for (name, content) in files {
+            std::fs::write(d.0.join(name), content).unwrap();
+        }
+        d
+    }
+
+    /// A control file's content, trimmed.
+    pub fn get(&self, file: &str) -> String {
+        let p = self.0.join(file);
+        std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for FakeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An OCI value from its JSON form.
+pub fn oci<T: serde::de::DeserializeOwned>(json: &str) -> T {
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
+}

@@ -119,6 +119,7 @@ fn run_child(scenario: &str, bundle: &Path, extra: &[&str]) -> (bool, String) {
     .args([
         "--exact",
         "rootfs::tests::child",
+        "--ignored",
         "--nocapture",
         "--test-threads=1",
     ])
@@ -169,6 +170,7 @@ fn run_child_after(
         .args([
             "--exact",
             "rootfs::tests::child",
+            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -210,22 +212,28 @@ fn run_child_with_locked_mount(scenario: &str, bundle: &Path) -> (bool, String) 
 }
 
 /// The end-to-end tests need root, util-linux `unshare` and a static
-/// busybox; without them they pass vacuously (and say so).
-fn is_root() -> bool {
-    let ok = nix::unistd::geteuid().is_root()
-        && Command::new("unshare").arg("--version").output().is_ok()
-        && Path::new("/bin/busybox").is_file();
-    if !ok {
-        eprintln!("skipping: needs root, unshare(1) and /bin/busybox");
-    }
-    ok
+/// busybox. They are `#[ignore]`d so that `cargo test` passes as any user;
+/// `make test` runs them with `--include-ignored`, and there a missing
+/// prerequisite is a failure, not a silent pass.
+fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "needs root (run by `make test`)"
+    );
+    assert!(
+        Command::new("unshare").arg("--version").output().is_ok(),
+        "needs util-linux unshare(1)"
+    );
+    assert!(
+        Path::new("/bin/busybox").is_file(),
+        "needs a static /bin/busybox (hack/install-deps)"
+    );
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn e2e_default_pivot() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let b = make_bundle("pivot", &base_config());
     let (ok, out) = run_child("full", &b.0, &[]);
     assert!(ok, "{out}");
@@ -235,10 +243,9 @@ fn e2e_default_pivot() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn e2e_no_pivot_userns_devices_console_cgroupns() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     // Host nodes are bind-mounted in this mode, so only list existing ones.
     let mut cfg = base_config();
     cfg["linux"]["devices"] = serde_json::json!([
@@ -252,10 +259,9 @@ fn e2e_no_pivot_userns_devices_console_cgroupns() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn e2e_rootfs_propagation() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     for (mode, want_shared) in [("rshared", true), ("private", false), ("rslave", false)] {
         let mut cfg = base_config();
         cfg["linux"]["rootfsPropagation"] = mode.into();
@@ -278,10 +284,9 @@ fn e2e_rootfs_propagation() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn e2e_user_namespace() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let mut cfg = base_config();
     cfg["linux"]["namespaces"] = serde_json::json!([
         {"type": "user"}, {"type": "mount"}, {"type": "pid"}, {"type": "uts"},
@@ -306,10 +311,9 @@ fn e2e_user_namespace() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn e2e_bind_remount_keeps_locked_flags() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let mut cfg = base_config();
     cfg["linux"]["namespaces"] = serde_json::json!([
         {"type": "user"}, {"type": "mount"}, {"type": "pid"}, {"type": "uts"},
@@ -339,10 +343,9 @@ fn e2e_bind_remount_keeps_locked_flags() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn e2e_cgroup_on_pure_v2_host() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     // Make the host look like a pure cgroup v2 one (only in a throwaway mount
     // namespace): a cgroup2 mount directly on /sys/fs/cgroup.
     let pre = r#"mount -t cgroup2 -o nosuid,nodev,noexec kistcg2 /sys/fs/cgroup"#;
@@ -360,10 +363,9 @@ fn e2e_cgroup_on_pure_v2_host() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn e2e_fd_based_mount_survives_path_swap() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let b = make_bundle("swap", &base_config());
     let (ok, out) = run_child("swap", &b.0, &[]);
     assert!(ok, "{out}");
@@ -371,10 +373,9 @@ fn e2e_fd_based_mount_survives_path_swap() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn e2e_proc_on_symlink_is_refused() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let b = make_bundle("evilproc", &base_config());
     let proc = b.0.join("rootfs/proc");
     std::fs::remove_dir(&proc).unwrap();
@@ -386,10 +387,9 @@ fn e2e_proc_on_symlink_is_refused() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn e2e_mount_through_symlink_onto_proc_is_refused() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let mut cfg = base_config();
     let mounts = cfg["mounts"].as_array_mut().unwrap();
     let i = mounts.len();
@@ -403,10 +403,9 @@ fn e2e_mount_through_symlink_onto_proc_is_refused() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn e2e_magic_link_in_destination_is_refused() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     // /proc/self/root is a magic link to the real root: following it from
     // inside the container root would escape it.
     let mut cfg = base_config();
@@ -429,10 +428,9 @@ fn e2e_magic_link_in_destination_is_refused() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn e2e_planted_dev_null_is_refused_for_masking() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     // No /dev tmpfs: the image's /dev is used, with /dev/null a symlink to
     // something the attacker wants bind-mounted over masked paths.
     let mut cfg = base_config();
@@ -453,10 +451,9 @@ fn e2e_planted_dev_null_is_refused_for_masking() {
 }
 
 #[test]
+#[ignore = "needs root (make test)"]
 fn e2e_errors_name_the_field() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let mut cfg = base_config();
     let mounts = cfg["mounts"].as_array_mut().unwrap();
     let i = mounts.len();
@@ -491,8 +488,10 @@ fn rootfs_cfg<'a>(
     }
 }
 
-/// The child side: only does something when started by `run_child`.
+/// The child side: only does something when started by `run_child` (with
+/// `--ignored`), so it is not counted as a test of its own.
 #[test]
+#[ignore = "helper: run by the e2e tests"]
 fn child() {
     let Ok(scenario) = std::env::var(SCENARIO_ENV) else {
         return;

@@ -70,3 +70,42 @@ pub fn apply(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::apply;
+    use crate::cgroups::testutil::{oci, FakeDir};
+
+    #[test]
+    fn writes_v1_files() {
+        let d = FakeDir::new(&[
+            ("blkio.weight", ""),
+            ("blkio.leaf_weight", ""),
+            ("blkio.throttle.read_bps_device", ""),
+            ("blkio.throttle.write_iops_device", ""),
+        ]);
+        apply(
+            &d.0,
+            &oci(r#"{"weight":300,"leafWeight":200,
+                "throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1048576}],
+                "throttleWriteIOPSDevice":[{"major":8,"minor":16,"rate":100}]}"#),
+        )
+        .unwrap();
+        assert_eq!(d.get("blkio.weight"), "300");
+        assert_eq!(d.get("blkio.leaf_weight"), "200");
+        assert_eq!(d.get("blkio.throttle.read_bps_device"), "8:0 1048576");
+        assert_eq!(d.get("blkio.throttle.write_iops_device"), "8:16 100");
+    }
+
+    #[test]
+    fn bfq_weight_without_cfq() {
+        let d = FakeDir::new(&[("blkio.bfq.weight", ""), ("blkio.bfq.weight_device", "")]);
+        apply(
+            &d.0,
+            &oci(r#"{"weight":300,"weightDevice":[{"major":8,"minor":0,"weight":500}]}"#),
+        )
+        .unwrap();
+        assert_eq!(d.get("blkio.bfq.weight"), "300");
+        assert_eq!(d.get("blkio.bfq.weight_device"), "8:0 500");
+    }
+}

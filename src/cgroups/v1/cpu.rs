@@ -50,3 +50,50 @@ pub fn apply(dir: &Path, c: &LinuxCpu) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::apply;
+    use crate::cgroups::testutil::{oci, FakeDir};
+
+    #[test]
+    fn writes_v1_files() {
+        let files = [
+            "cpu.rt_period_us",
+            "cpu.rt_runtime_us",
+            "cpu.shares",
+            "cpu.cfs_period_us",
+            "cpu.cfs_quota_us",
+            "cpu.idle",
+        ];
+        let d = FakeDir::new(&files.map(|f| (f, "")));
+        apply(
+            &d.0,
+            &oci(r#"{"shares":512,"quota":50000,"period":100000,"realtimePeriod":1000000,"realtimeRuntime":950000,"idle":1}"#),
+        )
+        .unwrap();
+        for (f, want) in files
+            .into_iter()
+            .zip(["1000000", "950000", "512", "100000", "50000", "1"])
+        {
+            assert_eq!(d.get(f), want, "{f}");
+        }
+        // 0 means unset: nothing is written
+        let d = FakeDir::new(&[]);
+        apply(&d.0, &oci(r#"{"shares":0,"quota":0,"period":0}"#)).unwrap();
+    }
+
+    #[test]
+    fn error_names_field_and_file() {
+        let d = FakeDir::new(&[]);
+        let e = apply(&d.0, &oci(r#"{"burst":10}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("linux.resources.cpu.burst: write \"10\" to "),
+            "{e}"
+        );
+        assert!(e.contains("cpu.cfs_burst_us"), "{e}");
+        assert!(e.contains("No such file"), "{e}");
+    }
+}

@@ -33,3 +33,25 @@ pub fn thaw(dir: &Path) -> Result<()> {
 pub fn is_frozen(dir: &Path) -> Result<bool> {
     Ok(fsio::read(&dir.join("freezer.state"))?.trim() == "FROZEN")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{freeze, is_frozen, thaw};
+    use crate::cgroups::testutil::FakeDir;
+
+    #[test]
+    fn state_file() {
+        let d = FakeDir::new(&[("freezer.state", "THAWED")]);
+        assert!(!is_frozen(&d.0).unwrap());
+        // a plain file reads back FROZEN at once
+        freeze(&d.0).unwrap();
+        assert!(is_frozen(&d.0).unwrap());
+        thaw(&d.0).unwrap();
+        assert!(!is_frozen(&d.0).unwrap());
+        let gone = FakeDir::new(&[]);
+        assert!(thaw(&gone.0)
+            .unwrap_err()
+            .to_string()
+            .contains("freezer.state"));
+    }
+}

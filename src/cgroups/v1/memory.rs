@@ -94,3 +94,52 @@ pub fn apply(dir: &Path, m: &LinuxMemory) -> Result<()> {
     // checkBeforeUpdate: v1 already refuses a limit below the usage (EBUSY).
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::apply;
+    use crate::cgroups::testutil::{oci, FakeDir};
+
+    #[test]
+    fn writes_v1_files() {
+        let d = FakeDir::new(&[
+            ("memory.limit_in_bytes", "1"),
+            ("memory.memsw.limit_in_bytes", ""),
+            ("memory.soft_limit_in_bytes", ""),
+            ("memory.swappiness", ""),
+            ("memory.oom_control", ""),
+        ]);
+        apply(
+            &d.0,
+            &oci(r#"{"limit":1048576,"swap":2097152,"reservation":524288,"swappiness":10,"disableOOMKiller":true}"#),
+        )
+        .unwrap();
+        assert_eq!(d.get("memory.limit_in_bytes"), "1048576");
+        assert_eq!(d.get("memory.memsw.limit_in_bytes"), "2097152");
+        assert_eq!(d.get("memory.soft_limit_in_bytes"), "524288");
+        assert_eq!(d.get("memory.swappiness"), "10");
+        assert_eq!(d.get("memory.oom_control"), "1");
+    }
+
+    #[test]
+    fn unlimited_memory_without_swap_accounting() {
+        // limit -1 alone means swap -1 too; without memsw there is nothing
+        // to write for it
+        let d = FakeDir::new(&[("memory.limit_in_bytes", "1")]);
+        apply(&d.0, &oci(r#"{"limit":-1}"#)).unwrap();
+        assert_eq!(d.get("memory.limit_in_bytes"), "-1");
+        assert!(!d.0.join("memory.memsw.limit_in_bytes").exists());
+    }
+
+    #[test]
+    fn swappiness_out_of_range() {
+        let d = FakeDir::new(&[("memory.swappiness", "")]);
+        let e = apply(&d.0, &oci(r#"{"swappiness":101}"#)).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("linux.resources.memory.swappiness: 101"),
+            "{e}"
+        );
+        assert_eq!(d.get("memory.swappiness"), "");
+    }
+}

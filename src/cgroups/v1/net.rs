@@ -30,3 +30,24 @@ pub fn priorities(dir: &Path, p: &[LinuxInterfacePriority]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{class_id, priorities};
+    use crate::cgroups::testutil::{oci, FakeDir};
+
+    #[test]
+    fn writes_v1_files() {
+        let d = FakeDir::new(&[("net_cls.classid", ""), ("net_prio.ifpriomap", "")]);
+        class_id(&d.0, 0x100001).unwrap();
+        assert_eq!(d.get("net_cls.classid"), "1048577");
+        priorities(&d.0, &oci::<Vec<_>>(r#"[{"name":"eth0","priority":5}]"#)).unwrap();
+        assert_eq!(d.get("net_prio.ifpriomap"), "eth0 5");
+        let e = priorities(&d.0, &oci::<Vec<_>>(r#"[{"name":"a b","priority":1}]"#)).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("linux.resources.network.priorities[0].name"),
+            "{e}"
+        );
+    }
+}

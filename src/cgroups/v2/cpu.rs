@@ -62,7 +62,23 @@ pub fn apply(dir: &Path, c: &LinuxCpu) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::cpu_max;
+    use super::{apply, cpu_max};
+    use crate::cgroups::testutil::{oci, FakeDir};
+
+    #[test]
+    fn writes_v2_files() {
+        let d = FakeDir::new(&[("cpu.weight", ""), ("cpu.max", "max 100000")]);
+        apply(&d.0, &oci(r#"{"shares":1024,"quota":50000}"#)).unwrap();
+        assert_eq!(d.get("cpu.weight"), "39");
+        // the period not given is kept from the file
+        assert_eq!(d.get("cpu.max"), "50000 100000");
+        let e = apply(&d.0, &oci(r#"{"realtimeRuntime":1000}"#)).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("linux.resources.cpu.realtimeRuntime: not supported on cgroup v2"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn max() {

@@ -326,6 +326,7 @@ mod tests {
     use crate::cgroups::testutil::TestCgroup;
 
     #[test]
+    #[ignore = "needs root (make test)"]
     fn assembles_and_loads() {
         let r =
             rules(&[serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap()]).unwrap();
@@ -346,6 +347,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root (make test)"]
     fn filters_device_opens() {
         let t = TestCgroup::new();
         let Some(dir) = t.cg.unified_path() else {

@@ -33,3 +33,27 @@ pub fn thaw(dir: &Path) -> Result<()> {
 pub fn is_frozen(dir: &Path) -> Result<bool> {
     Ok(fsio::read(&dir.join("cgroup.freeze"))?.trim() == "1")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{freeze, is_frozen, thaw};
+    use crate::cgroups::testutil::FakeDir;
+
+    #[test]
+    fn freeze_waits_for_the_event() {
+        let d = FakeDir::new(&[
+            ("cgroup.freeze", "0"),
+            ("cgroup.events", "populated 1\nfrozen 1\n"),
+        ]);
+        assert!(!is_frozen(&d.0).unwrap());
+        freeze(&d.0).unwrap();
+        assert!(is_frozen(&d.0).unwrap());
+        thaw(&d.0).unwrap();
+        assert!(!is_frozen(&d.0).unwrap());
+        // never reported frozen: an error after ~2 s, thawed again
+        let d = FakeDir::new(&[("cgroup.freeze", "0"), ("cgroup.events", "frozen 0\n")]);
+        let e = freeze(&d.0).unwrap_err();
+        assert!(e.to_string().contains("did not report frozen"), "{e}");
+        assert!(!is_frozen(&d.0).unwrap());
+    }
+}

@@ -65,3 +65,36 @@ pub fn apply(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::apply;
+    use crate::cgroups::testutil::{oci, FakeDir};
+
+    #[test]
+    fn writes_v2_files() {
+        let d = FakeDir::new(&[("io.weight", ""), ("io.max", "")]);
+        apply(
+            &d.0,
+            &oci(r#"{"weight":1000,"throttleWriteBpsDevice":[{"major":8,"minor":0,"rate":0}]}"#),
+        )
+        .unwrap();
+        assert_eq!(d.get("io.weight"), "default 10000");
+        // v1's 0 ("no limit") is io.max's "max"
+        assert_eq!(d.get("io.max"), "8:0 wbps=max");
+        let e = apply(&d.0, &oci(r#"{"leafWeight":10}"#)).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("linux.resources.blockIO.leafWeight: not supported"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bfq_takes_blkio_weights() {
+        let d = FakeDir::new(&[("io.bfq.weight", "")]);
+        apply(&d.0, &oci(r#"{"weight":300}"#)).unwrap();
+        assert_eq!(d.get("io.bfq.weight"), "300");
+        assert!(!d.0.join("io.weight").exists());
+    }
+}

@@ -87,3 +87,65 @@ pub fn apply(dir: &Path, m: &LinuxMemory) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::apply;
+    use crate::cgroups::testutil::{oci, FakeDir};
+
+    #[test]
+    fn writes_v2_files() {
+        let d = FakeDir::new(&[
+            ("memory.max", ""),
+            ("memory.swap.max", ""),
+            ("memory.low", ""),
+        ]);
+        // memory+swap 3M with memory 1M is 2M of swap alone
+        apply(
+            &d.0,
+            &oci(r#"{"limit":1048576,"swap":3145728,"reservation":4096}"#),
+        )
+        .unwrap();
+        assert_eq!(d.get("memory.max"), "1048576");
+        assert_eq!(d.get("memory.swap.max"), "2097152");
+        assert_eq!(d.get("memory.low"), "4096");
+    }
+
+    #[test]
+    fn swap_alone_uses_the_limit_in_force() {
+        let d = FakeDir::new(&[("memory.max", "1048576"), ("memory.swap.max", "")]);
+        apply(&d.0, &oci(r#"{"swap":1572864}"#)).unwrap();
+        assert_eq!(d.get("memory.swap.max"), "524288");
+    }
+
+    #[test]
+    fn v1_only_fields_are_errors() {
+        let d = FakeDir::new(&[("memory.max", "")]);
+        for (json, field) in [
+            (r#"{"kernel":1}"#, "kernel"),
+            (r#"{"swappiness":1}"#, "swappiness"),
+            (r#"{"disableOOMKiller":true}"#, "disableOOMKiller"),
+            (r#"{"useHierarchy":false}"#, "useHierarchy"),
+        ] {
+            let e = apply(&d.0, &oci(json)).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("linux.resources.memory.{field}: ")),
+                "{e}"
+            );
+        }
+        assert_eq!(d.get("memory.max"), "");
+    }
+
+    #[test]
+    fn check_before_update() {
+        let d = FakeDir::new(&[("memory.max", ""), ("memory.current", "2000000")]);
+        let e = apply(&d.0, &oci(r#"{"limit":1048576,"checkBeforeUpdate":true}"#)).unwrap_err();
+        assert!(
+            e.to_string().contains("below the current usage 2000000"),
+            "{e}"
+        );
+        assert_eq!(d.get("memory.max"), "");
+        apply(&d.0, &oci(r#"{"limit":4194304,"checkBeforeUpdate":true}"#)).unwrap();
+        assert_eq!(d.get("memory.max"), "4194304");
+    }
+}
