@@ -9,7 +9,7 @@ use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 use oci_spec::runtime::Hook;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -94,13 +94,9 @@ fn wait_timeout(
     child: &mut std::process::Child,
     limit: Duration,
 ) -> Result<Option<std::process::ExitStatus>> {
-    // SAFETY: pidfd_open on our own unreaped child; the result is checked.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
-    if raw < 0 {
-        return Err(Error::io("pidfd_open", std::io::Error::last_os_error()));
-    }
-    // SAFETY: pidfd_open returned a new descriptor that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    // Our own unreaped child: its pid cannot have been reused.
+    let pidfd = crate::sys::process::pidfd_open(child.id() as libc::pid_t)
+        .map_err(|e| Error::io("pidfd_open", e.into()))?;
     let deadline = Instant::now() + limit;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

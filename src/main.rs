@@ -22,6 +22,7 @@ mod rootfs;
 mod seccomp;
 mod signal;
 mod state;
+mod sys;
 mod time;
 
 use clap::Parser;

@@ -3,7 +3,7 @@ use crate::error::{Context, Error, Result};
 use crate::state::{Container, State, Status};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::Write;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -95,16 +95,8 @@ fn emit(line: &str) -> Result<()> {
 }
 
 fn pidfd_open(pid: i32) -> Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(Error::io(
-            format!("events: pidfd_open {pid}"),
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: the fd was just returned to us and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    crate::sys::process::pidfd_open(pid)
+        .map_err(|e| Error::io(format!("events: pidfd_open {pid}"), e.into()))
 }
 
 /// A Go duration as runc's --interval takes it: `5s`, `500ms`, `1m30s`,

@@ -264,14 +264,6 @@ fn child(
 }
 
 fn pidfd_open(pid: i32) -> Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(Error::io(
-            format!("pidfd_open {pid}"),
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: the fd was just returned to us and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    crate::sys::process::pidfd_open(pid)
+        .map_err(|e| Error::io(format!("pidfd_open {pid}"), e.into()))
 }

@@ -304,21 +304,15 @@ fn set_domainname(d: &str) -> Result<()> {
 
 /// A fresh session keyring so the container cannot read the host's keys.
 fn join_session_keyring(id: &str) -> Result<()> {
-    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     let name = std::ffi::CString::new(format!("_ses.{id}")).unwrap_or_default();
-    // SAFETY: keyctl(JOIN_SESSION_KEYRING) reads a NUL-terminated name.
-    let rc = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
-    if rc < 0 {
-        let e = std::io::Error::last_os_error();
+    match crate::sys::process::join_session_keyring(&name) {
         // Keyrings may be unavailable (old kernel, nested); runc tolerates only that.
-        if e.raw_os_error() != Some(libc::ENOSYS) {
-            return Err(Error::io(
-                "init: join a new session keyring (use --no-new-keyring to skip)",
-                e,
-            ));
-        }
+        Ok(()) | Err(nix::errno::Errno::ENOSYS) => Ok(()),
+        Err(e) => Err(Error::io(
+            "init: join a new session keyring (use --no-new-keyring to skip)",
+            e.into(),
+        )),
     }
-    Ok(())
 }
 
 /// Blocks until `start` opens the FIFO for reading: opening it for writing

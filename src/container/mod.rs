@@ -43,7 +43,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use sync::Msg;
@@ -573,72 +573,17 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     state::write_atomic(&path, pid.to_string().as_bytes()).context("--pid-file")
 }
 
-#[repr(C)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
 /// fork() with namespace flags and an optional target cgroup. Returns 0 in
 /// the child, the child's pid in the parent.
 pub(crate) fn clone3(ns_flags: u64, cgroup: Option<&OwnedFd>) -> Result<i32> {
-    let mut args = CloneArgs {
-        flags: ns_flags,
-        pidfd: 0,
-        child_tid: 0,
-        parent_tid: 0,
-        // clone3 refuses an exit signal with CLONE_PARENT: the child then
-        // signals our parent as we would.
-        exit_signal: if ns_flags & libc::CLONE_PARENT as u64 != 0 {
-            0
-        } else {
-            libc::SIGCHLD as u64
-        },
-        stack: 0,
-        stack_size: 0,
-        tls: 0,
-        set_tid: 0,
-        set_tid_size: 0,
-        cgroup: 0,
-    };
-    if ns_flags & libc::CLONE_PARENT as u64 != 0 {
-        // The kernel takes the exit signal from the caller's own then, and
-        // rejects any other.
-        args.exit_signal = 0;
-    }
-    if let Some(fd) = cgroup {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = fd.as_raw_fd() as u64;
-    }
-    // SAFETY: with stack 0 clone3 behaves as fork(): the child continues on
-    // a copy of this stack. The runtime is single-threaded (no threads are
-    // ever started), so the child inherits no lock held by another thread.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if ret < 0 {
-        let err = std::io::Error::last_os_error();
-        return Err(Error::io(
+    // SAFETY: the runtime is single-threaded (no threads are ever started),
+    // so the child inherits no lock held by another thread.
+    unsafe { crate::sys::process::clone3(ns_flags, cgroup.map(AsFd::as_fd)) }.map_err(|e| {
+        Error::io(
             format!("clone3 the container init (namespace flags {ns_flags:#x})"),
-            err,
-        ));
-    }
-    Ok(ret as i32)
+            e.into(),
+        )
+    })
 }
 
 /// The user name of the runtime's uid, as runc reports `owner`.

@@ -122,15 +122,6 @@ fn is_sealed() -> bool {
     seals >= 0 && seals & libc::F_SEAL_WRITE != 0
 }
 
-// fsopen/fsconfig/fsmount (linux/mount.h); not all are in the libc crate.
-const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
-const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
-const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
-const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
-
 /// Overlayfs only runs without an upper layer (read-only) with two lower
 /// layers or more, none inside another: the second one is any directory
 /// that exists and is unrelated to the binary's; its content is hidden
@@ -193,63 +184,30 @@ fn sealed_overlay() -> Result<OwnedFd> {
 }
 
 fn mount_overlay(lower: &[u8]) -> Result<OwnedFd> {
-    let fstype = cstring("fstype", b"overlay")?;
-    // SAFETY: fsopen reads a NUL-terminated name and returns a new fd.
-    let ctx = syscall_fd("fsopen overlay", unsafe {
-        libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC)
-    })?;
+    use crate::sys::mount;
+    use std::os::fd::AsFd;
+    let os = |what: String| move |e: nix::errno::Errno| Error::io(what, e.into());
+    let ctx =
+        mount::fsopen(c"overlay", libc::FSOPEN_CLOEXEC).map_err(os("fsopen overlay".into()))?;
     let set = |key: &str, value: &[u8]| -> Result<()> {
         let k = cstring(key, key.as_bytes())?;
         let v = cstring(key, value)?;
-        // SAFETY: fsconfig reads two NUL-terminated strings we own.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_fsconfig,
-                ctx.as_raw_fd(),
-                FSCONFIG_SET_STRING,
-                k.as_ptr(),
-                v.as_ptr(),
-                0,
-            )
-        };
-        if rc < 0 {
-            return Err(Error::io(
-                format!("overlayfs {key}={}", String::from_utf8_lossy(value)),
-                std::io::Error::last_os_error(),
-            ));
-        }
-        Ok(())
+        mount::fsconfig_set_string(ctx.as_fd(), &k, &v).map_err(os(format!(
+            "overlayfs {key}={}",
+            String::from_utf8_lossy(value)
+        )))
     };
     set("lowerdir", lower)?;
     // Inode number mapping is irrelevant here and only logs noise when the
     // layers are on different filesystems.
     let _ = set("xino", b"off");
-    // SAFETY: FSCONFIG_CMD_CREATE takes no key or value.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            ctx.as_raw_fd(),
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<libc::c_char>(),
-            std::ptr::null::<libc::c_void>(),
-            0,
-        )
-    };
-    if rc < 0 {
-        return Err(Error::io(
-            "overlayfs: create",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: fsmount takes the context fd and flag words; returns a new fd.
-    syscall_fd("fsmount overlayfs", unsafe {
-        libc::syscall(
-            libc::SYS_fsmount,
-            ctx.as_raw_fd(),
-            FSMOUNT_CLOEXEC,
-            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-        )
-    })
+    mount::fsconfig_create(ctx.as_fd()).map_err(os("overlayfs: create".into()))?;
+    mount::fsmount(
+        ctx.as_fd(),
+        libc::FSMOUNT_CLOEXEC,
+        libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+    )
+    .map_err(os("fsmount overlayfs".into()))
 }
 
 fn open_in(dir: &OwnedFd, name: &[u8]) -> Result<OwnedFd> {
@@ -347,9 +305,8 @@ fn reexec(exe: &OwnedFd) -> Error {
 /// through one of our own fds (/proc/self/fd/N) is open to root.
 pub fn verify_cwd_if_allowed(cwd: &str) -> Result<()> {
     let mut buf = [0u8; libc::PATH_MAX as usize + 1];
-    // SAFETY: getcwd writes at most buf.len() bytes into buf, which we own.
-    let rc = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
-    if rc >= 0 && buf[0] != b'/' {
+    let rc = crate::sys::process::getcwd_raw(&mut buf);
+    if rc.is_ok() && buf[0] != b'/' {
         return Err(Error::new(format!(
             "process.cwd {cwd}: leads outside the container's root filesystem"
         )));
@@ -363,15 +320,13 @@ pub fn verify_cwd_if_allowed(cwd: &str) -> Result<()> {
 /// a cwd as "(unreachable)/...".
 pub fn verify_cwd(cwd: &Path) -> Result<()> {
     let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
-    // SAFETY: getcwd writes at most buf.len() bytes into buf, which we own.
-    let rc = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
-    if rc < 0 {
+    if let Err(e) = crate::sys::process::getcwd_raw(&mut buf) {
         return Err(Error::io(
             format!(
                 "process.cwd {}: check where it leads (getcwd)",
                 cwd.display()
             ),
-            std::io::Error::last_os_error(),
+            e.into(),
         ));
     }
     if buf.first() != Some(&b'/') {

@@ -7,12 +7,13 @@
 //! only write, read and close).
 
 use crate::error::{Context, Error, Result};
+use crate::sys;
 use nix::sys::socket::{
     recvmsg, sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage,
     ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixCredentials,
 };
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 #[derive(Debug)]
 pub enum Msg {
@@ -177,27 +178,14 @@ impl Channel {
         if peer <= 0 {
             return Err(Error::new("sync: seccomp fd from a process of unknown pid"));
         }
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, peer, 0) };
-        if pidfd < 0 {
-            return Err(Error::io(
-                format!("sync: pidfd_open {peer}"),
-                std::io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: just returned to us, owned by nothing else.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
-        // SAFETY: pidfd_getfd takes a pidfd, an fd number and flags, and
-        // returns a new close-on-exec fd or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), n, 0) };
-        if fd < 0 {
-            return Err(Error::io(
+        let pidfd = sys::process::pidfd_open(peer)
+            .map_err(|e| Error::io(format!("sync: pidfd_open {peer}"), e.into()))?;
+        let fd = sys::process::pidfd_getfd(pidfd.as_fd(), n).map_err(|e| {
+            Error::io(
                 format!("sync: copy the seccomp notify fd out of process {peer} (pidfd_getfd, Linux 5.6)"),
-                std::io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: as above.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+                e.into(),
+            )
+        })?;
         nix::unistd::write(&self.fd, &[FD_TAKEN]).context("sync: acknowledge the seccomp fd")?;
         Ok(fd)
     }

@@ -6,6 +6,7 @@
 //! exactly, and ambient last (ambient requires permitted and inheritable).
 
 use crate::error::{Error, Result};
+use crate::sys::process::CapData;
 use caps::{Capability as Cap, CapsHashSet};
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
 use std::str::FromStr;
@@ -158,43 +159,20 @@ pub fn drop_bounding(s: &Sets) -> Result<()> {
     Ok(())
 }
 
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
 /// Step two, after the uid change: effective, permitted and inheritable in
 /// one capset (valid when effective ⊆ permitted, as the kernel demands of
 /// any order), then ambient.
 pub fn apply(s: &Sets) -> Result<()> {
-    let mut hdr = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
     let half = |m: u64, hi: bool| if hi { (m >> 32) as u32 } else { m as u32 };
     let data: [CapData; 2] = [false, true].map(|hi| CapData {
         effective: half(s.effective, hi),
         permitted: half(s.permitted, hi),
         inheritable: half(s.inheritable, hi),
     });
-    // SAFETY: capset reads one header and two data structs laid out as the
-    // kernel's _LINUX_CAPABILITY_VERSION_3 ABI; both outlive the call.
-    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) };
-    if rc != 0 {
+    if let Err(e) = crate::sys::process::capset(&data) {
         return Err(Error::io(
             "process.capabilities: set effective, permitted and inheritable (capset; effective must be within permitted, inheritable within bounding)",
-            std::io::Error::last_os_error(),
+            e.into(),
         ));
     }
     // SAFETY: PR_CAP_AMBIENT with CLEAR_ALL or RAISE and a capability

@@ -33,16 +33,7 @@ pub fn prepare_for_exec(preserve: u32) -> Result<()> {
             ));
         }
     }
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first_closed,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if rc != 0 {
+    if crate::sys::process::close_range_cloexec(first_closed as libc::c_uint).is_err() {
         // Kernels before 5.11, or a seccomp filter around kist itself (kist
         // in a container whose profile predates close_range): mark them one
         // by one, as runc does.

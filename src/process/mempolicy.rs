@@ -146,22 +146,12 @@ fn node_mask(s: &str) -> std::result::Result<Vec<u64>, String> {
 impl Policy {
     /// set_mempolicy(2) for the calling thread.
     pub fn apply(&self) -> Result<()> {
-        let (ptr, maxnode) = if self.nodes.is_empty() {
-            (std::ptr::null(), 0)
-        } else {
-            // maxnode counts bits; the kernel reads maxnode - 1 of them.
-            (self.nodes.as_ptr(), self.nodes.len() as u64 * 64 + 1)
-        };
-        // SAFETY: the mask points into `nodes`, which holds maxnode - 1 bits
-        // and outlives the call; NULL with maxnode 0 means no nodes.
-        let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, self.mode, ptr, maxnode) };
-        if r < 0 {
-            return Err(Error::io(
+        crate::sys::process::set_mempolicy(self.mode, &self.nodes).map_err(|e| {
+            Error::io(
                 format!("{F}: set_mempolicy (are the nodes online and in the cpuset?)"),
-                std::io::Error::last_os_error(),
-            ));
-        }
-        Ok(())
+                e.into(),
+            )
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! the exec child) just before exec, so the user program inherits them.
 
 use crate::error::{Error, Result};
+use crate::sys::process::SchedAttr;
 use oci_spec::runtime::{
     IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain,
     LinuxSchedulerFlag as F, LinuxSchedulerPolicy as P, Scheduler,
@@ -10,23 +11,6 @@ use oci_spec::runtime::{
 
 fn last_os(what: String) -> Error {
     Error::io(what, std::io::Error::last_os_error())
-}
-
-/// struct sched_attr from <linux/sched/types.h> (size 56, the v1 layout with
-/// utilization clamps).
-#[repr(C)]
-#[derive(Default)]
-struct SchedAttr {
-    size: u32,
-    sched_policy: u32,
-    sched_flags: u64,
-    sched_nice: i32,
-    sched_priority: u32,
-    sched_runtime: u64,
-    sched_deadline: u64,
-    sched_period: u64,
-    sched_util_min: u32,
-    sched_util_max: u32,
 }
 
 pub fn apply_scheduler(s: &Scheduler) -> Result<()> {
@@ -55,8 +39,7 @@ pub fn apply_scheduler(s: &Scheduler) -> Result<()> {
             F::SchedFlagUtilClampMax => 0x40,
         };
     }
-    let attr = SchedAttr {
-        size: std::mem::size_of::<SchedAttr>() as u32,
+    let mut attr = SchedAttr {
         sched_policy: policy as u32,
         sched_flags: flags,
         sched_nice: s.nice().unwrap_or(0),
@@ -66,16 +49,12 @@ pub fn apply_scheduler(s: &Scheduler) -> Result<()> {
         sched_period: s.period().unwrap_or(0),
         ..Default::default()
     };
-    // SAFETY: sched_setattr(0 = this thread) reads `size` bytes of a
-    // sched_attr we own; flags 0.
-    let rc = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
-    if rc != 0 {
-        return Err(last_os(format!(
-            "process.scheduler {:?}: sched_setattr",
-            s.policy()
-        )));
-    }
-    Ok(())
+    crate::sys::process::sched_setattr(&mut attr).map_err(|e| {
+        Error::io(
+            format!("process.scheduler {:?}: sched_setattr", s.policy()),
+            e.into(),
+        )
+    })
 }
 
 pub fn apply_io_priority(p: &LinuxIOPriority) -> Result<()> {
@@ -91,17 +70,16 @@ pub fn apply_io_priority(p: &LinuxIOPriority) -> Result<()> {
         )));
     }
     let value = (class << 13) | p.priority();
-    const IOPRIO_WHO_PROCESS: i64 = 1;
-    // SAFETY: ioprio_set takes only integers.
-    let rc = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
-    if rc != 0 {
-        return Err(last_os(format!(
-            "process.ioPriority {:?} {}: ioprio_set",
-            p.class(),
-            p.priority()
-        )));
-    }
-    Ok(())
+    crate::sys::process::ioprio_set_self(value).map_err(|e| {
+        Error::io(
+            format!(
+                "process.ioPriority {:?} {}: ioprio_set",
+                p.class(),
+                p.priority()
+            ),
+            e.into(),
+        )
+    })
 }
 
 /// `0-3,7` → a cpu set.

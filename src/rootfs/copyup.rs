@@ -22,7 +22,8 @@ fn open_at(dir: BorrowedFd<'_>, name: &Path, flags: OFlag) -> Result<OwnedFd, Er
         flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map(sys::own_raw)
+    // SAFETY: openat just returned this fd; nothing else owns it.
+    .map(|fd| unsafe { sys::own_raw(fd) })
 }
 
 /// Copies the content of directory `src` into directory `dst` (both O_PATH

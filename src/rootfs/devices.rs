@@ -176,7 +176,8 @@ fn bind_node(dir: BorrowedFd<'_>, name: &Path, n: &Node) -> Result<()> {
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map(sys::own_raw)
+    // SAFETY: openat just returned this fd; nothing else owns it.
+    .map(|fd| unsafe { sys::own_raw(fd) })
     .context("open bind target")?;
     sys::move_mount(tree.as_fd(), target.as_fd()).context("bind host device")
 }
@@ -236,7 +237,8 @@ pub fn mount_console(root: BorrowedFd<'_>, console: RawFd) -> Result<()> {
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map(sys::own_raw)
+    // SAFETY: openat just returned this fd; nothing else owns it.
+    .map(|fd| unsafe { sys::own_raw(fd) })
     .context("open /dev/console")?;
     let st = resolve::fstat(target.as_fd()).context("fstat /dev/console")?;
     let fmt = st.st_mode & libc::S_IFMT;

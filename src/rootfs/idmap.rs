@@ -117,18 +117,7 @@ fn check_map(map: &[LinuxIdMapping], field: &str) -> Result<()> {
 /// (both came in Linux 5.12): a probe on an invalid fd fails with EBADF
 /// where it exists and ENOSYS where it does not.
 pub fn supported() -> bool {
-    // SAFETY: fd -1 and a NULL attribute are rejected before anything is read.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            -1,
-            std::ptr::null::<libc::c_char>(),
-            0,
-            std::ptr::null::<libc::mount_attr>(),
-            0,
-        )
-    };
-    r == 0 || nix::errno::Errno::last() != nix::errno::Errno::ENOSYS
+    crate::sys::mount::mount_setattr_supported()
 }
 
 /// User namespaces made for mappings, one per distinct mapping.

@@ -18,7 +18,8 @@ fn open_dir(p: &Path) -> Result<OwnedFd> {
         nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .map(sys::own_raw)
+    // SAFETY: open just returned this fd; nothing else owns it.
+    .map(|fd| unsafe { sys::own_raw(fd) })
     .with_context(|| format!("open {p:?}"))
 }
 
@@ -113,7 +114,8 @@ pub fn reopen_dev_null() -> Result<()> {
         nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .map(sys::own_raw)
+    // SAFETY: open just returned this fd; nothing else owns it.
+    .map(|fd| unsafe { sys::own_raw(fd) })
     .context("open /dev/null")?;
     super::devices::verify_dev_null(std::os::fd::AsFd::as_fd(&null))?;
     let null_st = nix::sys::stat::fstat(null.as_raw_fd()).context("fstat /dev/null")?;

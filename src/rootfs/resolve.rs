@@ -198,7 +198,8 @@ pub fn create_file_at(dir: BorrowedFd<'_>, name: &Path, mode: u32) -> Result<(),
         Mode::from_bits_truncate(mode),
     ) {
         Ok(fd) => {
-            drop(sys::own_raw(fd));
+            // SAFETY: openat just returned this fd; nothing else owns it.
+            drop(unsafe { sys::own_raw(fd) });
             Ok(())
         }
         Err(Errno::EEXIST) => {

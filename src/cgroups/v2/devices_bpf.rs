@@ -178,22 +178,10 @@ struct GetFdAttr {
 
 /// bpf(cmd, attr, sizeof attr).
 fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::result::Result<libc::c_long, nix::errno::Errno> {
-    // SAFETY: attr is a live, exclusively borrowed #[repr(C)] struct laid out
-    // as the kernel's union bpf_attr member for `cmd`, and its exact size is
-    // passed; pointers inside it (set by the callers) outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *mut T as *mut libc::c_void,
-            std::mem::size_of::<T>(),
-        )
-    };
-    if r < 0 {
-        Err(nix::errno::Errno::last())
-    } else {
-        Ok(r)
-    }
+    // SAFETY: every attr passed here is a #[repr(C)] struct laid out as the
+    // kernel's union bpf_attr member for `cmd`; pointers inside it (set by
+    // the callers) outlive the call.
+    unsafe { crate::sys::bpf::bpf(cmd, attr) }
 }
 
 fn fd_from(r: libc::c_long) -> OwnedFd {
