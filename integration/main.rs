@@ -11,6 +11,7 @@ mod common;
 
 mod activation;
 mod cgroups;
+mod check;
 mod cli;
 mod devices;
 mod errors;

@@ -76,6 +76,8 @@ pub enum Command {
     Update(Box<UpdateArgs>),
     /// Display container events (OOM, stats)
     Events(EventsArgs),
+    /// Validate a bundle's config.json and rootfs without running anything
+    Check(CheckArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -304,4 +306,14 @@ pub struct SpecArgs {
     /// Generate a configuration for a rootless container
     #[arg(long)]
     pub rootless: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Path to the root of the bundle directory
+    #[arg(short = 'b', long)]
+    pub bundle: Option<PathBuf>,
+    /// Output format: text or json
+    #[arg(short = 'f', long, value_enum, default_value = "text")]
+    pub format: LogFormat,
 }

@@ -81,5 +81,6 @@ fn dispatch(cli: Cli) -> error::Result<i32> {
         Command::Ps(a) => commands::ps::run(root, &a).map(|_| 0),
         Command::Update(a) => commands::update::run(root, &a).map(|_| 0),
         Command::Events(a) => commands::events::run(root, &a).map(|_| 0),
+        Command::Check(a) => commands::check::run(&a),
     }
 }

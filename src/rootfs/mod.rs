@@ -237,3 +237,18 @@ pub fn apply_sysctl(spec: &oci_spec::runtime::Spec) -> Result<()> {
 pub fn validate_sysctl(spec: &oci_spec::runtime::Spec) -> Result<()> {
     sysctl::validate(spec, true)
 }
+
+/// `stat` of a container path resolved inside `rootfs` (symlinks confined
+/// to it), for the offline checks of `kist check`.
+pub fn stat_in(rootfs: &Path, path: &Path) -> std::result::Result<libc::stat, nix::errno::Errno> {
+    let root = resolve::open_root(rootfs)?;
+    let fd = resolve::open_in_root(root.as_fd(), path, libc::O_PATH)?;
+    resolve::fstat(fd.as_fd())
+}
+
+/// Whether `path` would lead out of `rootfs` were it not confined (see
+/// `resolve::leaves_root`).
+pub fn leaves_root(rootfs: &Path, path: &Path) -> std::result::Result<bool, nix::errno::Errno> {
+    let root = resolve::open_root(rootfs)?;
+    resolve::leaves_root(root.as_fd(), path)
+}
