@@ -10,6 +10,7 @@
 mod common;
 
 mod activation;
+mod bundle;
 mod cgroups;
 mod check;
 mod cli;

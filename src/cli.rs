@@ -78,6 +78,8 @@ pub enum Command {
     Events(EventsArgs),
     /// Validate a bundle's config.json and rootfs without running anything
     Check(CheckArgs),
+    /// Make a bundle from an OCI image (layout dir, oci-archive or docker-archive)
+    Bundle(BundleArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -316,4 +318,26 @@ pub struct CheckArgs {
     /// Output format: text or json
     #[arg(short = 'f', long, value_enum, default_value = "text")]
     pub format: LogFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct BundleArgs {
+    /// Layer store (content-addressed, shared by bundles)
+    #[arg(long, default_value = "/var/lib/kist")]
+    pub store: PathBuf,
+    /// Make DIR/rootfs a plain copy instead of an overlay mount
+    #[arg(long, conflicts_with = "remove")]
+    pub copy: bool,
+    /// Set process.terminal in config.json
+    #[arg(short = 't', long, conflicts_with = "remove")]
+    pub tty: bool,
+    /// Unmount and remove a bundle made by `kist bundle`
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["image", "dir"])]
+    pub remove: Option<PathBuf>,
+    /// OCI image layout directory (PATH[:TAG]), oci-archive or docker-archive tar
+    #[arg(required_unless_present = "remove")]
+    pub image: Option<String>,
+    /// The bundle directory to make (must not exist or be empty)
+    #[arg(required_unless_present = "remove")]
+    pub dir: Option<PathBuf>,
 }

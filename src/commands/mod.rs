@@ -1,6 +1,7 @@
 //! One file per subcommand; each takes the parsed CLI and returns a Result
 //! whose error `main` prints and logs.
 
+pub mod bundle;
 pub mod check;
 pub mod create;
 pub mod delete;

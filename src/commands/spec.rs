@@ -17,8 +17,16 @@ pub fn run(a: &SpecArgs) -> Result<()> {
             path.display()
         )));
     }
+    let v = template();
+    let text = serde_json::to_string_pretty(&v).map_err(|e| Error::new(e.to_string()))?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| Error::io(format!("write {}", path.display()), e))
+}
+
+/// The default configuration (`kist bundle` fills it from an image config).
+pub fn template() -> serde_json::Value {
     let caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
-    let v = serde_json::json!({
+    serde_json::json!({
         "ociVersion": crate::OCI_VERSION,
         "process": {
             "terminal": true,
@@ -47,8 +55,5 @@ pub fn run(a: &SpecArgs) -> Result<()> {
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
-    });
-    let text = serde_json::to_string_pretty(&v).map_err(|e| Error::new(e.to_string()))?;
-    std::fs::write(&path, text + "\n")
-        .map_err(|e| Error::io(format!("write {}", path.display()), e))
+    })
 }

@@ -252,3 +252,13 @@ pub fn leaves_root(rootfs: &Path, path: &Path) -> std::result::Result<bool, nix:
     let root = resolve::open_root(rootfs)?;
     resolve::leaves_root(root.as_fd(), path)
 }
+
+/// Opens a file of the rootfs for reading, symlinks confined to it.
+pub fn open_file_in(
+    rootfs: &Path,
+    path: &Path,
+) -> std::result::Result<std::fs::File, nix::errno::Errno> {
+    let root = resolve::open_root(rootfs)?;
+    let fd = resolve::open_in_root(root.as_fd(), path, libc::O_RDONLY)?;
+    Ok(std::fs::File::from(fd))
+}
