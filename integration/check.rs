@@ -1,5 +1,6 @@
 //! `kist check`: a bundle validated offline, every problem named by its
-//! config field, exit 1. runc has no such command: all tests are kist-only.
+//! config field, exit 1; and the completions and man pages `make install`
+//! generates. runc has none of these: all tests are kist-only.
 
 use crate::common::Kist;
 use serde_json::{json, Value};
@@ -115,4 +116,30 @@ fn kist_only_check_unreadable_or_garbage_config() {
     check(&k, &b.dir, false)
         .code_is(1)
         .stdout_has("config.json");
+}
+
+#[test]
+fn kist_only_completions_and_man_pages_follow_the_cli() {
+    let k = Kist::new();
+    for (shell, needle) in [("bash", "--store"), ("zsh", "--store"), ("fish", "store")] {
+        let o = k.bare(&["completion", shell]).ok();
+        assert!(o.stdout.contains(needle), "{shell}: {}", o.describe());
+        assert!(
+            o.stdout.contains("bundle") && o.stdout.contains("check"),
+            "{shell}"
+        );
+    }
+    k.bare(&["completion", "tcsh"]).fail();
+    let dir = k.path("man");
+    k.bare(&["man", &dir.to_string_lossy()]).ok();
+    for page in ["kist.8", "kist-bundle.8", "kist-check.8", "kist-create.8"] {
+        let text =
+            std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page} is not a man page");
+    }
+    let bundle = std::fs::read_to_string(dir.join("kist-bundle.8")).expect("page");
+    assert!(
+        bundle.contains("remove") && bundle.contains("store"),
+        "{bundle}"
+    );
 }

@@ -80,6 +80,12 @@ pub enum Command {
     Check(CheckArgs),
     /// Make a bundle from an OCI image (layout dir, oci-archive or docker-archive)
     Bundle(BundleArgs),
+    /// Print a shell completion script (bash, zsh, fish) to stdout
+    #[command(hide = true)]
+    Completion(CompletionArgs),
+    /// Write man pages (kist.8 and one per subcommand) into a directory
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -340,4 +346,24 @@ pub struct BundleArgs {
     /// The bundle directory to make (must not exist or be empty)
     #[arg(required_unless_present = "remove")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Directory to write the pages to (created if missing)
+    pub dir: PathBuf,
 }

@@ -84,5 +84,7 @@ fn dispatch(cli: Cli) -> error::Result<i32> {
         Command::Events(a) => commands::events::run(root, &a).map(|_| 0),
         Command::Check(a) => commands::check::run(&a),
         Command::Bundle(a) => commands::bundle::run(root, &a).map(|_| 0),
+        Command::Completion(a) => commands::completion::completion(a.shell).map(|_| 0),
+        Command::Man(a) => commands::completion::man(&a.dir).map(|_| 0),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod check;
+pub mod completion;
 pub mod create;
 pub mod delete;
 pub mod events;
