@@ -390,12 +390,19 @@ fn kist_only_bundle_from_archives() {
     let manifest = json!([{
         "Config": format!("{}.json", img.config_digest),
         "RepoTags": ["localhost/test:v1"],
-        "Layers": [format!("blobs/sha256/{base_hex}"), names[1]]
+        "Layers": ["layer0/layer.tar", names[1]]
     }]);
     write(
         &docker.join("manifest.json"),
         manifest.to_string().as_bytes(),
     );
+    // As docker save writes it: `<id>/layer.tar`, here a symlink to the blob.
+    mkdir(&docker.join("layer0"));
+    std::os::unix::fs::symlink(
+        format!("../blobs/sha256/{base_hex}"),
+        docker.join("layer0/layer.tar"),
+    )
+    .expect("symlink");
     let docker_tar = k.path("docker.tar");
     tar(&docker, &docker_tar);
     let oci_tar = k.path("oci.tar");

@@ -35,6 +35,7 @@ impl Files {
         let entries = ar
             .entries_with_seek()
             .map_err(|e| Error::io(format!("{}: read tar", path.display()), e))?;
+        let mut links = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| {
                 Error::io(
@@ -45,17 +46,36 @@ impl Files {
                     e,
                 )
             })?;
-            if entry.header().entry_type() != tar::EntryType::Regular {
-                continue;
-            }
             let Ok(p) = entry.path() else { continue };
             let Ok(Some(rel)) = super::layer::relative(&p) else {
                 continue;
             };
-            index.insert(
-                rel.to_string_lossy().into_owned(),
-                (entry.raw_file_position(), entry.size()),
-            );
+            let kind = entry.header().entry_type();
+            match kind {
+                tar::EntryType::Regular => {
+                    index.insert(
+                        rel.to_string_lossy().into_owned(),
+                        (entry.raw_file_position(), entry.size()),
+                    );
+                }
+                // `<id>/layer.tar -> ../<hex>.tar` in docker-archives.
+                tar::EntryType::Symlink | tar::EntryType::Link => {
+                    if let Ok(Some(t)) = entry.link_name() {
+                        links.push((rel, t.into_owned(), kind));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (rel, target, kind) in links {
+            let joined = if kind == tar::EntryType::Symlink {
+                rel.parent().unwrap_or(Path::new("")).join(&target)
+            } else {
+                target
+            };
+            if let Some(v) = clean_member(&joined).and_then(|t| index.get(&t).copied()) {
+                index.insert(rel.to_string_lossy().into_owned(), v);
+            }
         }
         Ok(Files::Tar(path.to_path_buf(), index))
     }
@@ -104,6 +124,22 @@ impl Files {
             .map_err(|e| Error::io(format!("read {name}"), e))?;
         Ok(buf)
     }
+}
+
+/// A member name with `.` and `..` resolved; None when it climbs out.
+fn clean_member(p: &Path) -> Option<String> {
+    let mut out: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop()?;
+            }
+            _ => {}
+        }
+    }
+    let names: Vec<_> = out.iter().map(|s| s.to_string_lossy()).collect();
+    Some(names.join("/"))
 }
 
 /// One layer to unpack.
