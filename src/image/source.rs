@@ -203,7 +203,7 @@ fn parse_json(what: &str, bytes: &[u8]) -> Result<Value> {
 }
 
 /// Whether a reference name (`latest`, `localhost/x:latest`) is `tag`.
-fn names(name: &str, tag: &str) -> bool {
+pub fn names(name: &str, tag: &str) -> bool {
     name == tag
         || name
             .rsplit_once(':')
