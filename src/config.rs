@@ -198,18 +198,16 @@ pub fn parse_all(data: &[u8]) -> (Option<Spec>, Vec<(String, String)>) {
 }
 
 fn set(v: &mut Value, path: &[Seg], new: Value) {
-    let mut cur = v;
-    for s in path {
-        let next = match s {
-            Seg::Key(k) => cur.get_mut(k),
-            Seg::Index(i) => cur.get_mut(*i),
-        };
-        match next {
-            Some(n) => cur = n,
-            None => return,
-        }
+    if let Some(cur) = get_mut(v, path) {
+        *cur = new;
     }
-    *cur = new;
+}
+
+fn get_mut<'a>(v: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
+    path.iter().try_fold(v, |v, s| match s {
+        Seg::Key(k) => v.get_mut(k),
+        Seg::Index(i) => v.get_mut(*i),
+    })
 }
 
 #[derive(Clone, PartialEq)]
@@ -229,17 +227,9 @@ fn remove(v: &mut Value, path: &[Seg]) {
     let Some((last, parent)) = path.split_last() else {
         return;
     };
-    let mut cur = v;
-    for s in parent {
-        let next = match s {
-            Seg::Key(k) => cur.get_mut(k),
-            Seg::Index(i) => cur.get_mut(*i),
-        };
-        match next {
-            Some(n) => cur = n,
-            None => return,
-        }
-    }
+    let Some(cur) = get_mut(v, parent) else {
+        return;
+    };
     match (cur, last) {
         (Value::Object(m), Seg::Key(k)) => {
             m.remove(k);

@@ -293,13 +293,7 @@ fn oci(files: Files, tag: Option<&str>) -> Result<Image> {
     let config = parse_json("config", &bytes)?;
     let diff_ids = diff_ids(&config)?;
     let descs = manifest["layers"].as_array().cloned().unwrap_or_default();
-    if descs.len() != diff_ids.len() {
-        return Err(Error::new(format!(
-            "manifest lists {} layers but the config's rootfs.diff_ids has {}",
-            descs.len(),
-            diff_ids.len()
-        )));
-    }
+    same_count("manifest", descs.len(), &diff_ids)?;
     let mut layers = Vec::new();
     for (i, (d, diff_id)) in descs.iter().zip(diff_ids).enumerate() {
         let mt = d["mediaType"].as_str().unwrap_or_default();
@@ -328,6 +322,16 @@ fn oci(files: Files, tag: Option<&str>) -> Result<Image> {
         config,
         layers,
     })
+}
+
+fn same_count(manifest: &str, layers: usize, diff_ids: &[Digest]) -> Result<()> {
+    if layers != diff_ids.len() {
+        return Err(Error::new(format!(
+            "{manifest} lists {layers} layers but the config's rootfs.diff_ids has {}",
+            diff_ids.len()
+        )));
+    }
+    Ok(())
 }
 
 fn diff_ids(config: &Value) -> Result<Vec<Digest>> {
@@ -389,13 +393,7 @@ fn docker(files: Files, tag: Option<&str>) -> Result<Image> {
         .flatten()
         .map(|l| l.as_str().unwrap_or_default().to_string())
         .collect();
-    if members.len() != diff_ids.len() {
-        return Err(Error::new(format!(
-            "manifest.json lists {} layers but the config's rootfs.diff_ids has {}",
-            members.len(),
-            diff_ids.len()
-        )));
-    }
+    same_count("manifest.json", members.len(), &diff_ids)?;
     let mut layers = Vec::new();
     for (member, diff_id) in members.into_iter().zip(diff_ids) {
         if !files.exists(&member) {
