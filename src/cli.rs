@@ -337,7 +337,7 @@ pub struct BundleArgs {
     /// Set process.terminal in config.json
     #[arg(short = 't', long, conflicts_with = "remove")]
     pub tty: bool,
-    /// Unmount and remove a bundle made by `kist bundle`
+    /// Unmount and remove a bundle made by `kist bundle` (refused while a container of --root that is not stopped uses it)
     #[arg(long, value_name = "DIR", conflicts_with_all = ["image", "dir"])]
     pub remove: Option<PathBuf>,
     /// OCI image layout directory (PATH[:TAG]), oci-archive or docker-archive tar
