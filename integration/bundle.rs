@@ -325,12 +325,30 @@ fn kist_only_bundle_two_bundles_share_layers_writes_isolated() {
 #[test]
 fn kist_only_bundle_copy_is_a_plain_directory() {
     let k = Kist::new();
-    let img = build_image(&k, &[top_layer()]);
+    // A third layer big enough for a progress line.
+    let mut big = Vec::new();
+    entry(&mut big, "big.bin", b'0', &vec![0u8; 9 << 20], "", 0o644);
+    let img = build_image(&k, &[top_layer(), end(big)]);
     let store = k.dir.join("store");
     let dir = k.dir.join("c");
-    bundle(&k, &store, &s(&img.layout), &dir, &["--copy"]).ok();
+    let o = bundle(&k, &store, &s(&img.layout), &dir, &["--copy"]).ok();
+    assert!(
+        o.stderr.contains("unpacking layer 3/3"),
+        "no progress line: {}",
+        o.describe()
+    );
     assert!(!is_mounted(&dir.join("rootfs")));
     assert_image_content(&dir.join("rootfs"));
+    assert_eq!(
+        std::fs::metadata(dir.join("rootfs/big.bin"))
+            .expect("big")
+            .len(),
+        9 << 20
+    );
+    // A second bundle into a directory that is not empty: refused, untouched.
+    let o = bundle(&k, &store, &s(&img.layout), &dir, &[]).fail();
+    assert!(o.stderr.contains("not empty"), "{}", o.describe());
+    assert!(dir.join("config.json").exists() && !is_mounted(&dir.join("rootfs")));
     let id = k.id("copy");
     let o = k.cmd(&["run", "--bundle", &s(&dir), &id]).ok();
     assert_eq!(o.stdout.trim(), "from-image");
