@@ -213,6 +213,11 @@ fn assert_image_content(rootfs: &Path) {
         "two\n"
     );
     assert!(rootfs.join("bin/busybox").is_file());
+    // Times are the tar's (0 in the hand-written layer), directories' too.
+    for p in ["opq/new.txt", "hard1", "opq"] {
+        let m = std::fs::metadata(rootfs.join(p)).expect(p);
+        assert_eq!(m.mtime(), 0, "{p}: mtime not taken from the layer");
+    }
 }
 
 fn config(dir: &Path) -> Value {

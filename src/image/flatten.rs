@@ -4,7 +4,7 @@
 //! stay hard links. Nothing in the destination is ever followed: an entry
 //! replaces whatever (symlink included) is at its place.
 
-use super::layer::{clear, is_whiteout, OPAQUE_XATTR};
+use super::layer::{clear, is_whiteout, set_mtime, OPAQUE_XATTR};
 use super::xattr;
 use crate::error::{Error, Result};
 use nix::sys::stat::{mknod, Mode, SFlag};
@@ -57,6 +57,7 @@ fn apply_dir(src: &Path, dst: &Path, links: &mut HashMap<(u64, u64), PathBuf>) -
             }
             attrs(&d, &m)?;
             apply_dir(&s, &d, links)?;
+            set_mtime(&d, m.mtime(), m.mtime_nsec())?;
             continue;
         }
         clear(&d)?;
@@ -89,6 +90,7 @@ fn apply_dir(src: &Path, dst: &Path, links: &mut HashMap<(u64, u64), PathBuf>) -
                 .map_err(|e| Error::os(format!("mknod {}", d.display()), e))?;
         }
         attrs(&d, &m)?;
+        set_mtime(&d, m.mtime(), m.mtime_nsec())?;
         if m.nlink() > 1 {
             links.insert(key, d);
         }

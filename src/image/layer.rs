@@ -21,14 +21,19 @@ pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 pub fn unpack(r: impl Read, dir: &Path) -> Result<()> {
     let mut ar = tar::Archive::new(r);
     let entries = ar.entries().map_err(|e| Error::io("read tar", e))?;
+    // Directory times are set last: their entries change them.
+    let mut dirs = Vec::new();
     for entry in entries {
         let mut entry = entry.map_err(|e| Error::io("read tar entry", e))?;
         let raw = entry
             .path()
             .map_err(|e| Error::io("read tar entry name", e))?
             .into_owned();
-        extract(&mut entry, &raw, dir)
+        extract(&mut entry, &raw, dir, &mut dirs)
             .map_err(|e| e.context(format!("entry {:?}", raw.display())))?;
+    }
+    for (d, mtime) in dirs.iter().rev() {
+        set_mtime(d, *mtime, 0)?;
     }
     Ok(())
 }
@@ -48,7 +53,12 @@ pub fn relative(p: &Path) -> Result<Option<PathBuf>> {
     Ok((!out.as_os_str().is_empty()).then_some(out))
 }
 
-fn extract<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &Path, dir: &Path) -> Result<()> {
+fn extract<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    raw: &Path,
+    dir: &Path,
+    dirs: &mut Vec<(PathBuf, i64)>,
+) -> Result<()> {
     let Some(rel) = relative(raw)? else {
         return Ok(()); // "./": the layer root keeps the store's mode.
     };
@@ -76,6 +86,7 @@ fn extract<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &Path, dir: &Path) -> Re
     let uid = h.uid().map_err(|e| Error::io("uid", e))?;
     let gid = h.gid().map_err(|e| Error::io("gid", e))?;
     let kind = h.entry_type();
+    let mtime = h.mtime().unwrap_or(0) as i64;
     if kind == EntryType::Directory {
         match fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => {}
@@ -167,6 +178,11 @@ fn extract<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &Path, dir: &Path) -> Re
         fs::set_permissions(&path, fs::Permissions::from_mode(mode))
             .map_err(|e| Error::io(format!("chmod {}", path.display()), e))?;
     }
+    if kind == EntryType::Directory {
+        dirs.push((path.clone(), mtime));
+    } else {
+        set_mtime(&path, mtime, 0)?;
+    }
     if let Ok(Some(exts)) = entry.pax_extensions() {
         for ext in exts.flatten() {
             if let (Ok(k), v) = (ext.key(), ext.value_bytes()) {
@@ -211,6 +227,15 @@ fn mkdir(p: &Path) -> Result<()> {
     fs::create_dir(p).map_err(|e| Error::io(format!("mkdir {}", p.display()), e))?;
     fs::set_permissions(p, fs::Permissions::from_mode(0o755))
         .map_err(|e| Error::io(format!("chmod {}", p.display()), e))
+}
+
+/// Sets the modification time of `p` itself (never of a symlink's target).
+pub fn set_mtime(p: &Path, secs: i64, nsecs: i64) -> Result<()> {
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    let t = TimeSpec::new(secs, nsecs);
+    utimensat(None, p, &t, &t, UtimensatFlags::NoFollowSymlink)
+        .map_err(|e| Error::os(format!("set the times of {}", p.display()), e))
 }
 
 /// Removes whatever is at `p` (a later entry replaces an earlier one).
