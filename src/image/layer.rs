@@ -130,10 +130,12 @@ fn extract<R: Read>(
                     .ok_or_else(|| Error::new("hard link to the layer root"))?;
                 let src = safe_parent(dir, &trel)?.join(trel.file_name().unwrap_or_default());
                 match fs::symlink_metadata(&src) {
-                    Ok(m) if m.is_file() => {}
+                    // linkat(2) without AT_SYMLINK_FOLLOW: a link to a
+                    // symlink is a link to the symlink itself.
+                    Ok(m) if !m.is_dir() => {}
                     Ok(_) => {
                         return Err(Error::new(format!(
-                            "hard link target {:?} is not a regular file",
+                            "hard link target {:?} is a directory",
                             target.display()
                         )))
                     }
