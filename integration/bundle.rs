@@ -234,6 +234,11 @@ fn kist_only_bundle_from_layout_runs_a_container() {
     let rootfs = dir.join("rootfs");
     assert!(is_mounted(&rootfs), "rootfs is not a mount");
     assert_image_content(&rootfs);
+    // Set-uid files of images are out of other users' reach.
+    for p in [store.join("layers"), dir.join(".kist")] {
+        let mode = std::fs::metadata(&p).expect("stat").mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", p.display());
+    }
 
     let c = config(&dir);
     assert_eq!(c["process"]["args"], json!(["sh", "-c", "echo from-image"]));

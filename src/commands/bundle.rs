@@ -96,6 +96,9 @@ fn make(a: &BundleArgs, image: &str, dir: &Path) -> Result<()> {
     for d in [&meta, &rootfs] {
         std::fs::create_dir(d).with_context(|| format!("mkdir {}", d.display()))?;
     }
+    // The upper layer holds the container's writes, set-uid files included.
+    std::fs::set_permissions(&meta, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .with_context(|| format!("chmod {}", meta.display()))?;
     if a.copy {
         flatten::apply_all(&layers, &rootfs)?;
     } else {

@@ -9,6 +9,7 @@ use super::digest::HashRead;
 use super::source::{Image, Layer};
 use crate::error::{Error, Result};
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Layers at least this big get a progress line on stderr.
@@ -24,6 +25,10 @@ impl Store {
             let p = dir.join(sub);
             std::fs::create_dir_all(&p)
                 .map_err(|e| Error::io(format!("store: mkdir {}", p.display()), e))?;
+            // Images carry set-uid files: only root may reach them here
+            // (a bundle reaches them through its overlay mount).
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io(format!("store: chmod {}", p.display()), e))?;
         }
         let dir = dir
             .canonicalize()
