@@ -546,3 +546,50 @@ fn kist_only_bundle_refuses_escaping_paths() {
             .unwrap_or(false));
     }
 }
+
+#[test]
+fn kist_only_bundle_with_more_layers_than_one_page_of_mount_options() {
+    let k = Kist::new();
+    // 70 layers: their lowerdir list no longer fits in mount(2)'s page.
+    let mut layers = Vec::new();
+    for n in 1..=70 {
+        let mut t = Vec::new();
+        entry(&mut t, "many/", b'5', b"", "", 0o755);
+        entry(
+            &mut t,
+            &format!("many/l{n}"),
+            b'0',
+            format!("{n}\n").as_bytes(),
+            "",
+            0o644,
+        );
+        if n == 60 {
+            entry(&mut t, "many/l5", b'0', b"overwritten\n", "", 0o644);
+        }
+        if n == 70 {
+            entry(&mut t, "many/.wh.l1", b'0', b"", "", 0o644);
+        }
+        layers.push(end(t));
+    }
+    let img = build_image(&k, &layers);
+    let store = k.dir.join("store");
+    let dir = k.dir.join("many");
+    bundle(&k, &store, &s(&img.layout), &dir, &[]).ok();
+    let m = dir.join("rootfs/many");
+    assert!(is_mounted(&dir.join("rootfs")));
+    assert!(
+        !m.join("l1").exists(),
+        "the top layer's whiteout is not on top"
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.join("l5")).expect("l5"),
+        "overwritten\n"
+    );
+    assert_eq!(std::fs::read_to_string(m.join("l70")).expect("l70"), "70\n");
+    assert_eq!(std::fs::read_dir(&m).expect("many").count(), 69);
+    let id = k.id("many");
+    let o = k.cmd(&["run", "--bundle", &s(&dir), &id]).ok();
+    assert_eq!(o.stdout.trim(), "from-image");
+    remove(&k, &dir).ok();
+    assert!(!dir.exists());
+}

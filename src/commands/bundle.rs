@@ -151,12 +151,10 @@ fn mount_overlay(store: &Store, img: &source::Image, meta: &Path, rootfs: &Path)
         upper.display(),
         work.display()
     );
-    // The kernel reads at most a page of options.
+    // mount(2) reads at most a page of options; past that, the new mount
+    // API takes the lower directories one by one (Linux 6.8's lowerdir+).
     if data.len() >= 4000 {
-        return Err(Error::new(format!(
-            "{} layers are too many for one overlay mount here (use --copy)",
-            lower.len()
-        )));
+        return mount_many_layers(&store.dir.join("layers"), &lower, &upper, &work, rootfs);
     }
     let layers_dir = store.dir.join("layers");
     let cwd = std::fs::File::open(".").context("open the current directory")?;
@@ -172,6 +170,42 @@ fn mount_overlay(store: &Store, img: &source::Image, meta: &Path, rootfs: &Path)
     nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&cwd))
         .context("return to the current directory")?;
     r
+}
+
+fn mount_many_layers(
+    layers: &Path,
+    lower: &[String],
+    upper: &Path,
+    work: &Path,
+    rootfs: &Path,
+) -> Result<()> {
+    let cstr = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::new(format!("{}: contains a NUL byte", p.display())))
+    };
+    let mut values = Vec::new();
+    for l in lower {
+        values.push((c"lowerdir+", cstr(&layers.join(l))?));
+    }
+    values.push((c"upperdir", cstr(upper)?));
+    values.push((c"workdir", cstr(work)?));
+    let opts: Vec<(&std::ffi::CStr, &std::ffi::CStr)> =
+        values.iter().map(|(k, v)| (*k, v.as_c_str())).collect();
+    crate::rootfs::mount_with_options(c"overlay", &opts, rootfs).map_err(|e| {
+        let why = if e == nix::errno::Errno::EINVAL {
+            " (a kernel before 6.8 takes no lowerdir+: use --copy)"
+        } else {
+            ""
+        };
+        Error::os(
+            format!(
+                "mount overlay of {} layers on {}{why}",
+                lower.len(),
+                rootfs.display()
+            ),
+            e,
+        )
+    })
 }
 
 /// `kist spec`'s template with the image config's Env, Entrypoint+Cmd,

@@ -262,3 +262,15 @@ pub fn open_file_in(
     let fd = resolve::open_in_root(root.as_fd(), path, libc::O_RDONLY)?;
     Ok(std::fs::File::from(fd))
 }
+
+/// Mounts a new `fstype` with string `opts` on the directory `target` with
+/// the new mount API, which takes options one by one (no page limit).
+pub fn mount_with_options(
+    fstype: &std::ffi::CStr,
+    opts: &[(&std::ffi::CStr, &std::ffi::CStr)],
+    target: &Path,
+) -> std::result::Result<(), nix::errno::Errno> {
+    let fs = sys::fresh_fs_with(fstype, opts, 0)?;
+    let to = sys::openat2(None, target, libc::O_PATH | libc::O_DIRECTORY, 0, 0)?;
+    sys::move_mount(fs.as_fd(), to.as_fd())
+}
