@@ -278,3 +278,47 @@ fn failing_poststop_hook_does_not_block_delete() {
     k.state(&id).fail();
     k.assert_gone(&id);
 }
+
+/// runc runs createContainer hooks with the root filesystem as their
+/// working directory: hooks written for runc use paths relative to it.
+#[test]
+fn create_container_hooks_run_from_the_rootfs() {
+    let k = Kist::new();
+    let dir = hook_dir(&k);
+    let mut b = k.bundle(&["true"]);
+    b.config["hooks"] = json!({
+        "createContainer": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("pwd -P > {d}/cwd; test -x bin/busybox && echo relative-ok >> {d}/cwd", d = dir.display())],
+            "env": [format!("KIST_TEST_MARK={}", k.mark), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+        }]
+    });
+    let id = k.id("hookcwd");
+    k.create(&b, &id).ok();
+    let rootfs = std::fs::canonicalize(b.rootfs()).expect("canonicalize rootfs");
+    assert_eq!(
+        crate::common::read(&dir.join("cwd")),
+        format!("{}\nrelative-ok\n", rootfs.display())
+    );
+    k.delete_force(&id).ok();
+}
+
+/// runc installs the seccomp filter before it runs the startContainer
+/// hooks, with and without noNewPrivileges: what the profile denies the
+/// container, it denies them too.
+#[test]
+fn start_container_hooks_run_under_the_seccomp_filter() {
+    for nnp in [true, false] {
+        let k = Kist::new();
+        let mut b = k.bundle(&["cat", "/hook-rc"]);
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
+        });
+        b.config["hooks"] = json!({
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "mkdir /from-hook 2>/dev/null; echo rc=$? > /hook-rc"]}]
+        });
+        assert_eq!(k.output(&b), "rc=1\n", "noNewPrivileges={nnp}");
+    }
+}

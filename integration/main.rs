@@ -11,6 +11,7 @@ mod common;
 
 mod activation;
 mod bundle;
+mod capabilities;
 mod cgroups;
 mod check;
 mod cli;
@@ -26,9 +27,12 @@ mod namespaces;
 mod pause;
 mod privileges;
 mod process;
+mod runc_compat;
 mod seccomp;
+mod seccomp_compat;
 mod security;
 mod state;
+mod teardown;
 mod terminal;
 mod userns;
 

@@ -1,6 +1,6 @@
 //! linux.namespaces: new and joined by path, id mappings, hostname/domainname.
 
-use crate::common::{netns, Kist};
+use crate::common::{is_reference, netns, Kist};
 use serde_json::json;
 
 const ALL: [(&str, &str); 7] = [
@@ -253,4 +253,179 @@ fn kist_only_time_namespace_offsets() {
         .parse()
         .unwrap();
     assert!(up - host > 863000.0, "container uptime {up}, host {host}");
+}
+
+/// A bundle without a mount namespace (and so without masked or read-only
+/// paths, which need one).
+fn no_mount_ns_bundle(k: &Kist, script: &str) -> crate::common::Bundle {
+    let mut b = k.bundle_sh(script);
+    b.remove_namespace("mount");
+    let linux = b.config["linux"].as_object_mut().unwrap();
+    linux.remove("maskedPaths");
+    linux.remove("readonlyPaths");
+    b
+}
+
+/// Detaches what runc 1.1 leaves mounted on the host below `dir` after a
+/// container without a mount namespace (kist leaves nothing: see the
+/// kist_only test), so the reference run does not trip the leak check.
+fn reference_leftovers(dir: &std::path::Path) {
+    if !is_reference() {
+        return;
+    }
+    let mut left = crate::common::cleanup::mounts_under(dir);
+    left.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
+    for m in left {
+        let _ = nix_umount(&m);
+    }
+}
+
+fn nix_umount(p: &std::path::Path) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: umount2 on a NUL-terminated path; MNT_DETACH never blocks.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Without a mount namespace the container is set up in the runtime's own
+/// and entered with chroot (runc 1.1): it sees its rootfs, with its own
+/// proc and dev, from the host's mount namespace.
+#[test]
+fn without_a_mount_namespace_runs_chrooted_in_the_runtimes_namespace() {
+    let k = Kist::new();
+    let b = no_mount_ns_bundle(
+        &k,
+        "cat /marker; test -c /dev/null && echo dev-ok; test -d /proc/self && echo proc-ok; \
+         readlink /proc/self/ns/mnt",
+    );
+    b.write_file("marker", "in-the-rootfs\n");
+    let out = k.output(&b);
+    reference_leftovers(&b.rootfs());
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..3], ["in-the-rootfs", "dev-ok", "proc-ok"], "{out}");
+    assert_eq!(
+        lines.get(3).copied(),
+        Some(host_ns("mnt").as_str()),
+        "{out}"
+    );
+}
+
+/// runc 1.1 leaves the rootfs bind and every mount of the container on the
+/// host after delete; kist's mounts are there while the container runs and
+/// gone after delete (and after a foreground run).
+#[test]
+fn kist_only_without_a_mount_namespace_delete_leaves_no_mount() {
+    let k = Kist::new();
+    let mut b = no_mount_ns_bundle(&k, "true");
+    k.output(&b);
+    let left = crate::common::cleanup::mounts_under(&b.rootfs());
+    assert!(left.is_empty(), "mounts left after run: {left:?}");
+
+    b.set_args(&["sleep", "100"]);
+    let id = k.id("nomntns");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let proc_ = b.rootfs().join("proc");
+    let held = crate::common::cleanup::mounts_under(&b.rootfs());
+    assert!(
+        held.contains(&proc_),
+        "no proc mount at {proc_:?}: {held:?}"
+    );
+    k.delete_force(&id).ok();
+    let left = crate::common::cleanup::mounts_under(&b.rootfs());
+    assert!(left.is_empty(), "mounts left after delete: {left:?}");
+}
+
+/// runc refuses masked and read-only paths without a private mount
+/// namespace: they would be applied to the host's /proc and /sys.
+#[test]
+fn without_a_mount_namespace_masked_paths_are_refused() {
+    let k = Kist::new();
+    for field in ["maskedPaths", "readonlyPaths"] {
+        let mut b = no_mount_ns_bundle(&k, "true");
+        b.config["linux"][field] = json!(["/proc/kcore"]);
+        let id = k.id("nomntmask");
+        let o = k.run(&b, &id);
+        crate::common::clean_failure(&o);
+        o.stderr_has("without a private");
+        k.assert_gone(&id);
+        let left = crate::common::cleanup::mounts_under(&b.rootfs());
+        assert!(left.is_empty(), "{field}: mounts left: {left:?}");
+    }
+}
+
+/// `exec` into a container without a mount namespace runs at the
+/// container's root (the init's chroot); runc 1.1 leaves it at the host's.
+#[test]
+fn kist_only_exec_without_a_mount_namespace_sees_the_container_root() {
+    let k = Kist::new();
+    let b = no_mount_ns_bundle(&k, "sleep 100");
+    b.write_file("marker", "in-the-rootfs\n");
+    let id = k.id("nomntexec");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let o = k.cmd(&["exec", &id, "cat", "/marker"]).ok();
+    assert_eq!(o.stdout, "in-the-rootfs\n", "{}", o.describe());
+    let o = k.cmd(&["exec", &id, "ls", "/"]).ok();
+    assert!(
+        !o.stdout.contains("work"),
+        "host root visible: {}",
+        o.stdout
+    );
+}
+
+/// linux.rootfsPropagation without a mount namespace would change the
+/// propagation of the host's `/` (runc 1.1 applies it there): refused.
+#[test]
+fn kist_only_without_a_mount_namespace_rootfs_propagation_is_refused() {
+    let k = Kist::new();
+    let mut b = no_mount_ns_bundle(&k, "true");
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    let id = k.id("nomntprop");
+    let o = k.run(&b, &id);
+    crate::common::clean_failure(&o);
+    o.stderr_has("linux.rootfsPropagation");
+    k.assert_gone(&id);
+}
+
+/// A mount namespace given by path is joined and the rootfs is set up in
+/// it (runc 1.1): a mount that exists only in that namespace, below the
+/// rootfs, is what the container sees.
+#[test]
+fn join_mount_namespace_by_path() {
+    let k = Kist::new();
+    let b = k.bundle(&["cat", "/mnt/marker"]);
+    let mnt = b.rootfs().join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let script = format!(
+        "mount -t tmpfs marker {0} && echo only-in-the-joined-ns > {0}/marker && exec sleep 100",
+        mnt.display()
+    );
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .spawn()
+        .expect("spawn unshare");
+    let pid = holder.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap_or_default()
+        .contains(" marker ")
+    {
+        assert!(std::time::Instant::now() < deadline, "holder never mounted");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut b = b;
+    b.set_namespace(json!({"type": "mount", "path": format!("/proc/{pid}/ns/mnt")}));
+    let id = k.id("joinmnt");
+    let o = k.run(&b, &id);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let o = o.ok();
+    assert_eq!(o.stdout, "only-in-the-joined-ns\n", "{}", o.describe());
+    assert!(
+        !std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .contains(" marker "),
+        "the marker mount leaked into the host's namespace"
+    );
 }

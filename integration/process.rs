@@ -294,3 +294,100 @@ fn exit_status_of_the_process() {
         k.sh(&format!("exit {code}")).code_is(code);
     }
 }
+
+/// runc chdirs to process.cwd while still root and again after the user
+/// switch only if that failed: a cwd the user cannot reach but root can
+/// works.
+#[test]
+fn cwd_only_root_can_reach_is_entered_before_the_user_switch() {
+    let k = Kist::new();
+    let b0 = k.bundle(&["pwd"]);
+    let mut b = b0;
+    std::fs::set_permissions(
+        b.rootfs().join("root"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod /root");
+    b.config["process"]["user"] = json!({"uid": 42, "gid": 42});
+    b.config["process"]["cwd"] = json!("/root");
+    assert_eq!(k.output(&b), "/root\n");
+}
+
+/// `exec --user 0` without CAP_DAC_OVERRIDE into a directory only its owner
+/// (uid 1000) may enter: the chdir happens while the exec process still
+/// holds every capability, as in runc.
+#[test]
+fn exec_cwd_entered_before_capabilities_are_dropped() {
+    let k = Kist::new();
+    let b = k.bundle(&["sleep", "100"]);
+    let home = b.rootfs().join("home/user");
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod /home/user");
+    std::os::unix::fs::chown(&home, Some(1000), Some(1000)).expect("chown /home/user");
+    let id = k.id("execcwd");
+    k.run_with(&b, &id, &["-d"]).ok();
+    // The default capabilities have no CAP_DAC_OVERRIDE: root as a plain
+    // user cannot enter the directory once they are applied.
+    k.cmd(&[
+        "exec",
+        "--user",
+        "0",
+        &id,
+        "sh",
+        "-c",
+        "ls /home/user >/dev/null 2>&1 || echo no-access",
+    ])
+    .ok()
+    .stdout_has("no-access");
+    let o = k
+        .cmd(&["exec", "--user", "0", "--cwd", "/home/user", &id, "pwd"])
+        .ok();
+    assert_eq!(o.stdout, "/home/user\n");
+    k.delete_force(&id).ok();
+}
+
+/// The runtime ignores SIGPIPE for itself; the user program starts with
+/// every signal at its default, as under runc (a pipeline's writer must die
+/// when its reader goes away).
+#[test]
+fn user_program_does_not_inherit_ignored_sigpipe() {
+    // Only SIGPIPE: the test harness may pass other ignored signals on.
+    let sigpipe_ignored = |out: &str| {
+        let hex = out.trim().trim_start_matches("SigIgn:").trim();
+        let mask = u64::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        mask & (1 << (libc::SIGPIPE - 1)) != 0
+    };
+    let k = Kist::new();
+    let b = k.bundle(&["grep", "SigIgn", "/proc/self/status"]);
+    let out = k.output(&b);
+    assert!(!sigpipe_ignored(&out), "run: {out}");
+    let b = k.bundle(&["sleep", "100"]);
+    let id = k.id("sigpipe");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let out = k
+        .cmd(&["exec", &id, "grep", "SigIgn", "/proc/self/status"])
+        .ok()
+        .stdout;
+    assert!(!sigpipe_ignored(&out), "exec: {out}");
+    k.delete_force(&id).ok();
+}
+
+/// The init waits for `start` by reopening the state dir's FIFO through
+/// /proc/self/fd (after the seccomp filter, with only openat, as runc
+/// does): like runc, a container without procfs at /proc is refused, with
+/// an error that says so, and nothing is left behind.
+#[test]
+fn container_without_proc_is_refused_with_a_reason() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["true"]);
+    if let Some(m) = b.config["mounts"].as_array_mut() {
+        m.retain(|m| m["destination"] != "/proc");
+    }
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    let id = k.id("noproc");
+    let o = k.run(&b, &id);
+    crate::common::clean_failure(&o);
+    assert!(o.stderr.contains("/proc/self/fd"), "{}", o.describe());
+    k.assert_gone(&id);
+}

@@ -60,7 +60,7 @@ fn unknown_action_names_the_rule() {
 }
 
 /// The moby-format profile filtered for a capability set, as engines send it.
-fn moby_to_oci(path: &str, caps: &[&str]) -> Value {
+pub(crate) fn moby_to_oci(path: &str, caps: &[&str]) -> Value {
     let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let moby: Value = serde_json::from_slice(&data).expect("profile JSON");
     let has_cap = |v: &Value| {

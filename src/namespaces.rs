@@ -39,6 +39,15 @@ pub fn flag(t: T) -> CloneFlags {
     }
 }
 
+/// Whether `spec` gives the container a new namespace of type `t` (listed
+/// without a path), without opening anything.
+pub fn creates(spec: &Spec, t: T) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == t && n.path().is_none()))
+}
+
 fn name(t: T) -> &'static str {
     match t {
         T::Mount => "mount",
@@ -94,14 +103,7 @@ impl Plan {
             }
         }
         if !plan.has(T::Mount) {
-            return Err(Error::new(
-                "linux.namespaces: a mount namespace is required to set up the root filesystem",
-            ));
-        }
-        if plan.joined(T::Mount) {
-            return Err(Error::new(
-                "linux.namespaces: joining an existing mount namespace by path is not supported",
-            ));
+            check_host_mount_ns(spec)?;
         }
         if let Some(linux) = spec.linux() {
             if linux.time_offsets().is_some() && !plan.new_time {
@@ -165,6 +167,38 @@ impl Plan {
     pub fn has(&self, t: T) -> bool {
         self.creates(t) || self.joined(t)
     }
+}
+
+/// Without a mount namespace the container is set up in the runtime's own
+/// (the host's) and entered with chroot, as runc does. What would change
+/// the host's mounts is refused: masked and read-only paths (runc's rule),
+/// and linux.rootfsPropagation, which would apply to the host's `/` (runc
+/// applies it there; kist refuses).
+fn check_host_mount_ns(spec: &Spec) -> Result<()> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let why = "unable to restrict paths without a private mount namespace (add {\"type\": \"mount\"} to linux.namespaces)";
+    if linux.masked_paths().as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(Error::new(format!("linux.maskedPaths: {why}")));
+    }
+    if linux
+        .readonly_paths()
+        .as_ref()
+        .is_some_and(|v| !v.is_empty())
+    {
+        return Err(Error::new(format!("linux.readonlyPaths: {why}")));
+    }
+    if linux
+        .rootfs_propagation()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return Err(Error::new(
+            "linux.rootfsPropagation: needs a private mount namespace (without one it would change the propagation of the host's /)",
+        ));
+    }
+    Ok(())
 }
 
 /// Switches the runtime's pid/time namespace for its next child; dropping

@@ -210,6 +210,22 @@ impl Drop for Podman<'_> {
 
 /// The output of a `podman run` that must succeed, with kist's log on failure.
 #[track_caller]
+/// A `-t` command succeeded and its output on the pty shows `tty_path`
+/// and the script's `tty-ok`.
+fn tty_ok(p: &Podman, o: &Output, pty: &mut PtyPair, tty_path: &str) {
+    let seen = pty.drain().to_string();
+    assert!(
+        o.success(),
+        "{}\npty: {seen:?}\n{}",
+        o.describe(),
+        p.runtime_logs()
+    );
+    assert!(
+        seen.contains(tty_path) && seen.contains("tty-ok"),
+        "pty: {seen:?}"
+    );
+}
+
 fn ok(p: &Podman, o: Output) -> Output {
     assert!(
         o.success(),
@@ -277,24 +293,17 @@ fn podman_detached_exec_top_pause_stop_rm() {
         assert_eq!(o.code, 4, "{}\n{}", o.describe(), p.runtime_logs());
         assert!(o.stdout.contains("exec-out"), "{}", o.describe());
     });
-    steps.run("exec -t", || {
-        let mut pty = PtyPair::new();
-        let o = p.podman_opts(
-            &["exec", "-t", name, "sh", "-c", "tty; echo tty-ok"],
-            pty.stdio(),
-        );
-        let seen = pty.drain().to_string();
-        assert!(
-            o.success(),
-            "{}\npty: {seen:?}\n{}",
-            o.describe(),
-            p.runtime_logs()
-        );
-        assert!(
-            seen.contains("/dev/pts/") && seen.contains("tty-ok"),
-            "pty: {seen:?}"
-        );
-    });
+    // Twice: each `exec -t` must leave the container as it found it.
+    for n in 1..=2 {
+        steps.run(&format!("exec -t #{n}"), || {
+            let mut pty = PtyPair::new();
+            let o = p.podman_opts(
+                &["exec", "-t", name, "sh", "-c", "tty; echo tty-ok"],
+                pty.stdio(),
+            );
+            tty_ok(p, &o, &mut pty, "/dev/pts/");
+        });
+    }
     steps.run("top", || {
         let o = ok(p, p.podman(&["top", name]));
         assert!(
@@ -406,17 +415,7 @@ fn podman_tty_rootfs_and_uidmap() {
             &["sh", "-c", "tty; echo tty-ok"],
             pty.stdio(),
         );
-        let seen = pty.drain().to_string();
-        assert!(
-            o.success(),
-            "{}\npty: {seen:?}\n{}",
-            o.describe(),
-            p.runtime_logs()
-        );
-        assert!(
-            seen.contains("/dev/pts/0") && seen.contains("tty-ok"),
-            "pty: {seen:?}"
-        );
+        tty_ok(p, &o, &mut pty, "/dev/pts/0");
     });
     steps.run("--rootfs DIR", || {
         let b = k.bundle(&["true"]);

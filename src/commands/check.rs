@@ -60,6 +60,9 @@ pub fn run(a: &CheckArgs) -> Result<i32> {
             out.extend(faults.into_iter().map(|(f, m)| Problem::new(f, m)));
             if let Some(spec) = spec {
                 let mut more = Vec::new();
+                if let Err(e) = crate::config::check_kernel_capabilities(&spec, &data) {
+                    more.push(Problem::from_error(&e));
+                }
                 check_spec(&spec, &dir, &mut more);
                 // A field that did not parse was stood in for: what the
                 // checks say about the stand-in is noise.

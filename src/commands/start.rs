@@ -1,8 +1,8 @@
 use crate::container::fd_path;
 use crate::error::{Context, Error, Result};
 use crate::state::{self, Container, State, Status};
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd};
 use std::path::Path;
 
 pub fn run(root: &Path, id: &str) -> Result<()> {
@@ -37,15 +37,7 @@ pub fn start(c: &Container, st: &State) -> Result<()> {
         )));
     }
     let dir = std::fs::File::open(&c.dir).with_context(|| format!("open {}", c.dir.display()))?;
-    let mut conn = UnixStream::connect(fd_path(&dir, state::START_SOCKET))
-        .context("start: connect to the container init")?;
-    conn.write_all(b"1")
-        .context("start: signal the container init")?;
-    // The connection is close-on-exec in the init: EOF means the user
-    // program is running; anything else is the init's error.
-    let mut reply = String::new();
-    conn.read_to_string(&mut reply)
-        .context("start: wait for exec")?;
+    let reply = release_init(st, &fd_path(&dir, state::START_SOCKET))?;
     let _ = std::fs::remove_file(c.start_socket());
     if !reply.is_empty() {
         return Err(Error::new(format!("start container {}: {reply}", st.id)));
@@ -57,4 +49,46 @@ pub fn start(c: &Container, st: &State) -> Result<()> {
         &st.hook_state("running"),
     );
     Ok(())
+}
+
+/// Opens the start FIFO for reading, which lets the init's blocked open for
+/// writing return, and reads until EOF: the init's end is close-on-exec, so
+/// EOF means the user program is running; anything else is the init's
+/// error. Opened non-blocking so that an init that died meanwhile cannot
+/// make us wait forever.
+fn release_init(st: &State, fifo: &Path) -> Result<String> {
+    use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let fd = open(
+        fifo,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context("start: open the container init's start FIFO")?;
+    // SAFETY: open just returned this fd and nothing else owns it.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // Until the init has opened its end, a FIFO without writers polls as
+    // nothing at all (no POLLHUP for a writer that never came).
+    loop {
+        let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut pfd, PollTimeout::from(200u16)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => {
+                if !st.is_alive() {
+                    return Err(Error::new(format!(
+                        "start container {}: the container init exited before it could start",
+                        st.id
+                    )));
+                }
+            }
+            Ok(_) => break,
+            Err(e) => return Err(Error::os("start: wait for the container init", e)),
+        }
+    }
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(OFlag::empty()))
+        .context("start: make the start FIFO blocking")?;
+    let mut reply = String::new();
+    std::fs::File::from(fd)
+        .read_to_string(&mut reply)
+        .context("start: wait for exec")?;
+    Ok(reply)
 }

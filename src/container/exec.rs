@@ -44,8 +44,23 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         ));
     }
     let pidfd = pidfd_open(st.pid)?;
+    let shares_mount_ns = !st
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|v| v.iter().any(|n| n.typ() == NS::Mount));
+    // Without a mount namespace there is no setns to give the process the
+    // container's root: take the init's (its chroot) instead. runc 1.1
+    // leaves the exec'd process at the host's root.
+    let root = if shares_mount_ns {
+        Some(open_init_root(st.pid)?)
+    } else {
+        None
+    };
     // The pidfd pins the process: if it is still the container's init now,
-    // every setns through the pidfd reaches the container's namespaces.
+    // every setns through the pidfd reaches the container's namespaces (and
+    // the root opened above is its root).
     if !st.is_alive() {
         return Err(Error::new(format!("container {} is not running", st.id)));
     }
@@ -96,7 +111,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         // No host directory fd may stay open below (CVE-2024-21626).
         drop(parent_ch);
         drop(cgroup_fd);
-        let err = match join_and_fork(&pidfd, child_flags) {
+        let err = match join_and_fork(&pidfd, child_flags, root) {
             Ok(0) => match child(&child_ch, console.as_ref(), opts, seccomp.as_ref()) {
                 Ok(plan) => plan.exec(),
                 Err(e) => e,
@@ -128,6 +143,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
             ))
         }
     };
+    parent_ch.set_peer(pid);
     let res = (|| {
         if cgroup.mode != crate::cgroups::Mode::V2 {
             cgroup.add_pid(pid)?;
@@ -163,14 +179,33 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
 /// In the middle process: joins the container's namespaces (pid: for the
 /// children) and forks the exec child as a child of the runtime. Returns 0
 /// in the exec child, its host pid in the middle process.
-fn join_and_fork(pidfd: &OwnedFd, flags: CloneFlags) -> Result<i32> {
+fn join_and_fork(pidfd: &OwnedFd, flags: CloneFlags, root: Option<OwnedFd>) -> Result<i32> {
     // Inherited by the exec child from its first instruction on.
     nix::sys::prctl::set_dumpable(false).context("exec: set non-dumpable")?;
     if !flags.is_empty() {
         // One call: user namespace first is the kernel's own order here.
         setns(pidfd.as_fd(), flags).context("exec: join the container's namespaces")?;
     }
+    if let Some(root) = root {
+        nix::unistd::fchdir(root.as_raw_fd()).context("exec: enter the container's root")?;
+        nix::unistd::chroot(".").context("exec: chroot to the container's root")?;
+        nix::unistd::chdir("/").context("exec: chdir /")?;
+    }
     clone3(libc::CLONE_PARENT as u64, None)
+}
+
+/// The root directory of the container's init, for a container that has
+/// no mount namespace of its own.
+fn open_init_root(pid: i32) -> Result<OwnedFd> {
+    let path = format!("/proc/{pid}/root");
+    nix::fcntl::open(
+        path.as_str(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    // SAFETY: open returned a fresh descriptor we now own.
+    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+    .with_context(|| format!("exec: open {path}"))
 }
 
 /// The exec child, already in every namespace of the container.
@@ -198,17 +233,20 @@ fn child(
             .process
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
-        terminal::setup(c.as_raw_fd(), size)?;
+        terminal::setup(c.as_raw_fd(), size, false)?;
     }
-    let (plan, notify) = process::prepare(&opts.process, opts.preserve_fds, seccomp)?;
+    let plan = process::prepare(&opts.process, opts.preserve_fds, seccomp)?;
+    // The filter goes in where runc 1.1 puts it: before the capability drop
+    // without no_new_privs, right before execve with it. From there on only
+    // the syscalls listed in docs/architecture.md are made.
+    let mut notify = plan.credentials()?;
+    nix::sys::prctl::set_pdeathsig(None).context("exec: clear pdeathsig")?;
+    if plan.no_new_privileges() {
+        notify = plan.late_filter()?;
+    }
     if let Some(fd) = notify {
         ch.send(&Msg::SeccompFd(fd))?;
     }
-    super::seal::verify_cwd(opts.process.cwd())?;
-    // The user switch in prepare resets dumpability to fs.suid_dumpable,
-    // which a host may have set to 1.
-    nix::sys::prctl::set_dumpable(false).context("exec: set non-dumpable")?;
-    nix::sys::prctl::set_pdeathsig(None).context("exec: clear pdeathsig")?;
     Ok(plan)
 }
 

@@ -10,9 +10,7 @@ use crate::rootfs;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow};
 use oci_spec::runtime::{LinuxNamespaceType as NS, Spec};
-use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixListener;
 use std::path::Path;
 
 pub struct InitArgs<'a> {
@@ -22,7 +20,9 @@ pub struct InitArgs<'a> {
     pub id: &'a str,
     pub plan: &'a Plan,
     pub channel: Channel,
-    pub listener: OwnedFd,
+    /// O_PATH fd of the state dir's FIFO that `start` opens (see
+    /// `wait_for_start`).
+    pub start_fifo: OwnedFd,
     pub console: Option<OwnedFd>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -59,10 +59,10 @@ pub fn run(args: InitArgs) -> ! {
             }
             match prepared {
                 Prepared::NoProcess => wait_forever(),
-                Prepared::Exec(p) => match wait_for_start(&args.listener) {
-                    Ok(conn) => exec_user(&args, *p, conn),
-                    Err(e) => exit_with(e),
-                },
+                Prepared::Exec(p) => {
+                    let conn = wait_for_start(&p.fifo);
+                    exec_user(&args, *p, conn)
+                }
             }
         }
         Err(e) => e,
@@ -81,8 +81,16 @@ fn exit_with(e: Error) -> ! {
 
 enum Prepared {
     NoProcess,
-    /// What to exec, and the host pid for the startContainer hooks.
-    Exec(Box<(ExecPlan, i32)>),
+    Exec(Box<Ready>),
+}
+
+/// A process set up and waiting for `start`.
+struct Ready {
+    plan: ExecPlan,
+    /// Host pid, for the startContainer hooks' state.
+    host_pid: i32,
+    /// /proc/self/fd/N of the start FIFO, built before the seccomp filter.
+    fifo: std::ffi::CString,
 }
 
 fn setup(a: &InitArgs) -> Result<Prepared> {
@@ -138,8 +146,8 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         rootfs: a.rootfs,
         bundle: a.bundle,
         no_pivot: a.no_pivot,
+        host_mount_ns: !a.plan.has(NS::Mount),
         in_new_userns: a.plan.has(NS::User),
-        console: None,
         cgroupns: a.plan.creates(NS::Cgroup),
         defer_proc: a.plan.defers_pid_join(spec),
     };
@@ -156,6 +164,9 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     }
     let pid = host_pid();
     if let Some(cc) = hooks.and_then(|h| h.create_container().as_ref()) {
+        // runc runs them from the root filesystem (hooks use relative paths).
+        std::env::set_current_dir(a.rootfs)
+            .with_context(|| format!("hooks.createContainer: chdir {}", a.rootfs.display()))?;
         crate::hooks::run_all("createContainer", Some(cc), &hook_state(a, "created", pid))?;
     }
 
@@ -170,7 +181,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
             .as_ref()
             .and_then(|p| p.console_size())
             .map(|b| (b.height() as u16, b.width() as u16));
-        terminal::setup(c.as_raw_fd(), size)?;
+        terminal::setup(c.as_raw_fd(), size, true)?;
     }
     rootfs::finish(&rcfg).context("rootfs: finish")?;
     rootfs::apply_sysctl(spec)?;
@@ -181,15 +192,45 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     let Some(proc_) = spec.process() else {
         return Ok(Prepared::NoProcess);
     };
-    let (plan, notify) = process::prepare(proc_, a.preserve_fds, a.seccomp)?;
+    let fifo = start_fifo_path(&a.start_fifo)?;
+    let plan = process::prepare(proc_, a.preserve_fds, a.seccomp)?;
+    // The seccomp filter goes in where runc 1.1 installs it. Without
+    // no_new_privs: here, before the capability drop, so the init waits for
+    // `start` under it (as runc's does). With it: right before the
+    // startContainer hooks and execve, after `start`; a NOTIFY filter is
+    // the exception, its fd must reach the runtime before `create` returns.
+    // Everything the process does after the filter is listed in
+    // docs/architecture.md.
+    // (Boxed first: nothing after the filter allocates.)
+    let ready = Box::new(Ready {
+        plan,
+        host_pid: pid,
+        fifo,
+    });
+    let mut notify = ready.plan.credentials()?;
+    if ready.plan.notify() && ready.plan.no_new_privileges() {
+        notify = ready.plan.late_filter()?;
+    }
     if let Some(fd) = notify {
         a.channel.send(&Msg::SeccompFd(fd))?;
     }
-    super::seal::verify_cwd(proc_.cwd())?;
-    // The user switch in prepare resets dumpability to fs.suid_dumpable,
-    // which a host may have set to 1; we still run runtime code until exec.
-    nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
-    Ok(Prepared::Exec(Box::new((plan, pid))))
+    Ok(Prepared::Exec(ready))
+}
+
+/// The path through which the init reopens the start FIFO for writing
+/// (blocking until `start` opens it for reading), checked now: it needs
+/// procfs at /proc in the container, as runc's exec.fifo does.
+fn start_fifo_path(fd: &OwnedFd) -> Result<std::ffi::CString> {
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let want = nix::sys::stat::fstat(fd.as_raw_fd()).context("init: stat the start FIFO")?;
+    let same = nix::sys::stat::stat(path.as_str())
+        .is_ok_and(|st| st.st_dev == want.st_dev && st.st_ino == want.st_ino);
+    if !same {
+        return Err(Error::new(format!(
+            "init: {path} does not lead to the start FIFO: waiting for `start` needs procfs mounted at /proc in the container"
+        )));
+    }
+    std::ffi::CString::new(path).map_err(|_| Error::new("init: start FIFO path"))
 }
 
 /// After pivot_root, joins the pid namespace given by path and forks the
@@ -270,21 +311,25 @@ fn join_session_keyring(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Blocks until `start` connects and asks to go. Returns the connection,
-/// which is close-on-exec: `start` reads EOF once exec succeeded.
-fn wait_for_start(listener: &OwnedFd) -> Result<std::os::unix::net::UnixStream> {
-    // SAFETY: we own the listener fd and only borrow it for the call.
-    let l = std::mem::ManuallyDrop::new(unsafe { UnixListener::from_raw_fd(listener.as_raw_fd()) });
+/// Blocks until `start` opens the FIFO for reading: opening it for writing
+/// waits for a reader. openat is the only syscall here, as in runc (the
+/// seccomp filter may be in place already). The fd is close-on-exec:
+/// `start` reads EOF once exec succeeded, or the error written to it.
+fn wait_for_start(path: &std::ffi::CStr) -> OwnedFd {
     loop {
-        match l.accept() {
-            Ok((mut conn, _)) => {
-                let mut b = [0u8; 1];
-                if matches!(conn.read(&mut b), Ok(1)) && b[0] == b'1' {
-                    return Ok(conn);
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io("init: wait for start", e)),
+        // SAFETY: open reads a NUL-terminated path; the fd it returns is ours.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            // SAFETY: just returned by open, owned by nothing else.
+            return unsafe { OwnedFd::from_raw_fd(fd) };
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            // `start` sees the init gone; the reason goes to the log.
+            exit_with(Error::io(
+                format!("init: wait for start: open {}", path.to_string_lossy()),
+                e,
+            ));
         }
     }
 }
@@ -296,25 +341,31 @@ fn wait_forever() -> ! {
     }
 }
 
-fn exec_user(a: &InitArgs, p: (ExecPlan, i32), mut conn: std::os::unix::net::UnixStream) -> ! {
-    let (plan, host_pid) = p;
+fn exec_user(a: &InitArgs, r: Ready, conn: OwnedFd) -> ! {
     let res = (|| -> Result<()> {
+        // runc 1.1 runs startContainer hooks under the filter: a profile
+        // that denies mkdir denies it to them too.
+        if !r.plan.notify() {
+            r.plan.late_filter()?;
+        }
         if let Some(sc) = a
             .spec
             .hooks()
             .as_ref()
             .and_then(|h| h.start_container().as_ref())
         {
-            let state = hook_state(a, "running", host_pid);
+            let state = hook_state(a, "running", r.host_pid);
             crate::hooks::run_all("startContainer", Some(sc), &state)?;
         }
         Ok(())
     })();
     let err = match res {
-        Ok(()) => plan.exec(),
+        Ok(()) => r.plan.exec(),
         Err(e) => e,
     };
-    let _ = conn.write_all(err.to_string().as_bytes());
+    let msg = err.to_string();
+    // SAFETY: write reads msg.len() bytes from a buffer we own.
+    let _ = unsafe { libc::write(conn.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
     // SAFETY: see run().
     unsafe { libc::_exit(127) }
 }

@@ -15,14 +15,17 @@
 //! prestart + createRuntime hooks
 //! HooksDone ────────────────────────▶  createContainer hooks, pivot_root,
 //!                                      console, masked/ro paths, sysctl,
-//!                                      rlimits, user, capabilities
-//!                    ◀──────────────── Ready; then blocks in accept() on
-//! state.json, pid file; exit           <state>/start.sock
+//!                                      process (see process::prepare);
+//!                                      without noNewPrivileges: seccomp,
+//!                                      then user and capabilities
+//!                    ◀──────────────── Ready; then blocks opening the
+//! state.json, pid file; exit           write end of <state>/start.sock
 //! ```
 //!
-//! `start` connects to start.sock: init runs startContainer hooks and execs
-//! the user program; the connection is close-on-exec, so `start` reads EOF
-//! on success and an error message otherwise.
+//! `start` opens the FIFO for reading: the init's open returns, it installs
+//! a noNewPrivileges filter, runs startContainer hooks and execs the user
+//! program; its end is close-on-exec, so `start` reads EOF on success and
+//! an error message otherwise.
 
 pub mod exec;
 pub mod init;
@@ -40,8 +43,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixListener;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use sync::Msg;
@@ -107,28 +109,62 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
+    cgroup.check_existing()?;
     // Last step before anything exists: may restart the command.
     seal::ensure(&bundle.spec, None, Some(&[]))?;
 
     let container = Container::create(opts.root, opts.id)?;
+    crash_point("state-dir");
     let mut cleanup = Cleanup {
         container: Some(container),
         cgroup: None,
         pid: None,
+        host_rootfs: None,
     };
-    let state = launch(
+    // Recorded before anything else exists: if this process is killed from
+    // here on (a shim's timeout, the OOM killer), the state names the
+    // cgroups and, once cloned, the init, so `delete` can remove them. It
+    // reads as stopped until the final save (see State::creating).
+    let mut st = State {
+        id: opts.id.to_string(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::time::rfc3339_nano(SystemTime::now()),
+        owner: owner_name(),
+        cgroup,
+        config: bundle.spec.clone(),
+        creating: true,
+    };
+    cleanup.save(&st)?;
+    crash_point("recorded");
+    launch(
         opts,
         preserve_fds,
         &bundle,
         &plan,
         seccomp.as_ref(),
-        cgroup,
+        &mut st,
         &mut cleanup,
     )?;
     let container = cleanup
         .disarm()
         .ok_or_else(|| Error::new("create: state directory handle lost"))?;
-    Ok(Created { container, state })
+    Ok(Created {
+        container,
+        state: st,
+    })
+}
+
+/// Test hook: `KIST_TEST_CRASH_CREATE=<step>` makes `create` SIGKILL itself
+/// right after that step, as a shim's timeout or the OOM killer would. The
+/// integration suite uses it to check that whatever a killed `create` left
+/// can be listed and deleted.
+fn crash_point(step: &str) {
+    if std::env::var_os("KIST_TEST_CRASH_CREATE").is_some_and(|v| v == step) {
+        let _ = nix::sys::signal::raise(Signal::SIGKILL);
+    }
 }
 
 /// Undoes a half-done create when dropped armed.
@@ -136,12 +172,23 @@ struct Cleanup {
     container: Option<Container>,
     cgroup: Option<Cgroup>,
     pid: Option<Pid>,
+    /// Without a mount namespace: root.path and the id of the mount it
+    /// was on before the init stacked the container's mounts there.
+    host_rootfs: Option<(PathBuf, u64)>,
 }
 
 impl Cleanup {
+    fn save(&self, st: &State) -> Result<()> {
+        match &self.container {
+            Some(c) => c.save(st),
+            None => Err(Error::new("create: state directory handle lost")),
+        }
+    }
+
     fn disarm(&mut self) -> Option<Container> {
         self.cgroup = None;
         self.pid = None;
+        self.host_rootfs = None;
         self.container.take()
     }
 }
@@ -151,6 +198,11 @@ impl Drop for Cleanup {
         if let Some(pid) = self.pid.take() {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
+        }
+        if let Some((rootfs, below)) = self.host_rootfs.take() {
+            if let Err(e) = crate::rootfs::hostns::detach_above(&rootfs, below) {
+                crate::logger::warn(&format!("cleanup: {e}"));
+            }
         }
         if let Some(cg) = self.cgroup.take() {
             if let Err(e) = cg.remove() {
@@ -194,29 +246,56 @@ fn launch(
     bundle: &Bundle,
     plan: &Plan,
     seccomp: Option<&crate::seccomp::Filter>,
-    cgroup: Cgroup,
+    st: &mut State,
     cleanup: &mut Cleanup,
-) -> Result<State> {
+) -> Result<()> {
     let dir = cleanup
         .container
         .as_ref()
         .map(|c| c.dir.clone())
         .unwrap_or_default();
-    cgroup.create()?;
+    let cgroup = st.cgroup.clone();
     cleanup.cgroup = Some(cgroup.clone());
+    cgroup.create()?;
+    crash_point("cgroup");
     // Limits are in place before the init enters the cgroup.
     if let Some(linux) = bundle.spec.linux() {
-        let devices = linux.devices().clone().unwrap_or_default();
         let resources = linux.resources().clone().unwrap_or_default();
-        cgroup.apply_with_devices(&resources, &devices)?;
+        cgroup.apply(&resources)?;
     }
+    crash_point("limits");
 
     // The path of a unix socket is limited to 108 bytes; a long root or id
     // would not fit, so bind through a short /proc/self/fd path to the dir.
     let dir_fd = std::fs::File::open(&dir).with_context(|| format!("open {}", dir.display()))?;
-    let listener = UnixListener::bind(fd_path(&dir_fd, state::START_SOCKET))
-        .with_context(|| format!("create {}", dir.join(state::START_SOCKET).display()))?;
+    // The FIFO `start` opens: the init reopens this O_PATH fd for writing
+    // through /proc/self/fd, which blocks until `start` is there (runc's
+    // exec.fifo); a path short enough for any root, through the dir's fd.
+    let fifo = fd_path(&dir_fd, state::START_SOCKET);
+    let fifo_name = || dir.join(state::START_SOCKET).display().to_string();
+    // Writable by all, as runc's: the init opens it after the user switch,
+    // as any uid; only the 0700 state root guards the path.
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .with_context(|| format!("create FIFO {}", fifo_name()))?;
+    nix::sys::stat::fchmodat(
+        None,
+        &fifo,
+        nix::sys::stat::Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .with_context(|| format!("chmod {}", fifo_name()))?;
+    let start_fifo: OwnedFd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map(|fd| {
+        // SAFETY: open just returned this fd and nothing else owns it.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    })
+    .with_context(|| format!("open {}", fifo_name()))?;
     drop(dir_fd);
+    crash_point("listener");
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
 
@@ -237,6 +316,11 @@ fn launch(
     let defer_pid = plan.defers_pid_join(&bundle.spec);
     if two_step || defer_pid {
         parent_ch.pass_credentials()?;
+    }
+    if !plan.has(LinuxNamespaceType::Mount) {
+        let below = crate::rootfs::hostns::mount_id(&bundle.rootfs)
+            .context("root.path: no mount namespace")?;
+        cleanup.host_rootfs = Some((bundle.rootfs.clone(), below));
     }
     let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref())?;
     if pid == 0 {
@@ -262,7 +346,7 @@ fn launch(
             id: opts.id,
             plan,
             channel: child_ch,
-            listener: OwnedFd::from(listener),
+            start_fifo,
             console: console.map(OwnedFd::from),
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
@@ -276,29 +360,30 @@ fn launch(
     drop(child_ns);
     let mut pid = Pid::from_raw(pid);
     cleanup.pid = Some(pid);
+    crash_point("clone");
+    record_pid(
+        st,
+        cleanup,
+        pid.as_raw(),
+        "container init exited right after clone",
+    )?;
+    crash_point("pid");
     if two_step {
         pid = launch_middle(&cgroup, plan, bundle, &parent_ch, pid)?;
         cleanup.pid = Some(pid);
+        record_pid(
+            st,
+            cleanup,
+            pid.as_raw(),
+            "container init exited right after its fork",
+        )?;
     }
+    parent_ch.set_peer(pid.as_raw());
     drop(child_ch);
-    drop(listener);
+    drop(start_fifo);
     drop(console);
     drop(cgroup_fd);
 
-    let start_time = state::proc_stat(pid.as_raw())
-        .map(|s| s.start_time)
-        .ok_or_else(|| Error::new("container init exited right after clone"))?;
-    let mut st = State {
-        id: opts.id.to_string(),
-        pid: pid.as_raw(),
-        start_time,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: crate::time::rfc3339_nano(SystemTime::now()),
-        owner: String::new(),
-        cgroup,
-        config: bundle.spec.clone(),
-    };
     if !two_step {
         if st.cgroup.mode != crate::cgroups::Mode::V2 {
             st.cgroup.add_pid(pid.as_raw())?;
@@ -308,6 +393,7 @@ fn launch(
         }
         parent_ch.send(&Msg::Go)?;
     }
+    crash_point("placed");
     loop {
         match parent_ch.recv()? {
             Some(Msg::RunHooks) => {
@@ -324,6 +410,7 @@ fn launch(
                     &json,
                 )?;
                 parent_ch.send(&Msg::HooksDone)?;
+                crash_point("hooks");
             }
             Some(Msg::Ready) => break,
             // The init re-forked itself into a joined pid namespace after
@@ -331,15 +418,18 @@ fn launch(
             Some(Msg::InitPid(p)) if defer_pid => {
                 let _ = waitpid(pid, None);
                 pid = Pid::from_raw(p);
+                parent_ch.set_peer(p);
                 cleanup.pid = Some(pid);
-                st.pid = p;
-                st.start_time = state::proc_stat(p).map(|s| s.start_time).ok_or_else(|| {
-                    Error::new("container init exited right after joining its pid namespace")
-                })?;
+                record_pid(
+                    st,
+                    cleanup,
+                    p,
+                    "container init exited right after joining its pid namespace",
+                )?;
             }
             Some(Msg::SeccompFd(fd)) => {
                 if let Some(f) = seccomp {
-                    forward_notify_fd(f, &fd, &st)?;
+                    forward_notify_fd(f, &fd, st)?;
                 }
             }
             Some(Msg::Failed(e)) => return Err(Error::new(e)),
@@ -347,14 +437,28 @@ fn launch(
             None => return Err(Error::new("container init exited during setup")),
         }
     }
-    st.owner = owner_name();
-    if let Some(c) = cleanup.container.as_ref() {
-        c.save(&st)?;
+    crash_point("ready");
+    st.creating = false;
+    if cleanup.host_rootfs.is_some() {
+        if let Some(c) = cleanup.container.as_ref() {
+            crate::rootfs::hostns::record(&c.dir, &bundle.rootfs)?;
+        }
     }
+    cleanup.save(st)?;
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid.as_raw())?;
     }
-    Ok(st)
+    Ok(())
+}
+
+/// Records the init's pid (and start time) as soon as it exists, so that a
+/// `create` killed later leaves a state that leads `delete` to it.
+fn record_pid(st: &mut State, cleanup: &Cleanup, pid: i32, gone: &str) -> Result<()> {
+    st.pid = pid;
+    st.start_time = state::proc_stat(pid)
+        .map(|s| s.start_time)
+        .ok_or_else(|| Error::new(gone))?;
+    cleanup.save(st)
 }
 
 /// Passes a seccomp notify fd to `listenerPath` with the container state.
@@ -366,7 +470,8 @@ pub(crate) fn forward_notify_fd(
     let Some(path) = f.listener_path() else {
         return Ok(());
     };
-    let state = st.to_json(state::Status::Created);
+    let state = serde_json::to_value(st.to_json(state::Status::Created))
+        .map_err(|e| Error::new(format!("encode container state: {e}")))?;
     crate::seccomp::send_to_listener(
         path,
         std::os::fd::AsFd::as_fd(fd),

@@ -39,14 +39,7 @@ const SEALED_ENV: &str = "_KIST_SEALED_EXE";
 /// in the container (`running`: an earlier `exec --cap` may have left one;
 /// None when they could not be listed, which counts as such a process).
 pub fn needed(spec: &Spec, exec: Option<&Process>, running: Option<&[i32]>) -> bool {
-    let own_userns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
-        });
+    let own_userns = crate::namespaces::creates(spec, LinuxNamespaceType::User);
     if own_userns {
         return false;
     }
@@ -344,6 +337,24 @@ fn reexec(exe: &OwnedFd) -> Error {
         "protect the runtime binary: execute the sealed copy",
         std::io::Error::last_os_error(),
     )
+}
+
+/// [`verify_cwd`] for a cwd entered only after the user switch, which
+/// happens after the seccomp filter when no_new_privs is off: a profile may
+/// deny getcwd there (runc 1.1 does not call it), and then the check is
+/// skipped rather than failing a container runc runs. It is a second line
+/// of defence: the path got here because root was refused it, while a path
+/// through one of our own fds (/proc/self/fd/N) is open to root.
+pub fn verify_cwd_if_allowed(cwd: &str) -> Result<()> {
+    let mut buf = [0u8; libc::PATH_MAX as usize + 1];
+    // SAFETY: getcwd writes at most buf.len() bytes into buf, which we own.
+    let rc = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    if rc >= 0 && buf[0] != b'/' {
+        return Err(Error::new(format!(
+            "process.cwd {cwd}: leads outside the container's root filesystem"
+        )));
+    }
+    Ok(())
 }
 
 /// Fails when the process's cwd is not below its root: a cwd reached

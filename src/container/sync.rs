@@ -1,7 +1,10 @@
 //! The parent/child channel: a SOCK_SEQPACKET socketpair carrying small typed
 //! messages, one per datagram, so no framing is needed and a dead peer shows
-//! as end-of-file instead of a hang. A message may carry one fd
-//! (SCM_RIGHTS) or the sender's credentials (SCM_CREDENTIALS).
+//! as end-of-file instead of a hang. A message may carry the sender's
+//! credentials (SCM_CREDENTIALS). A seccomp notify fd is not sent but lent:
+//! the child writes its number and waits; the runtime copies it out with
+//! pidfd_getfd and says so (runc's way: after the filter the child needs
+//! only write, read and close).
 
 use crate::error::{Context, Error, Result};
 use nix::sys::socket::{
@@ -36,8 +39,27 @@ pub enum Msg {
     /// child → parent: a setup step failed.
     Failed(String),
     /// child → parent: the seccomp notify fd, for the runtime to pass to
-    /// `listenerPath` (the child cannot reach the host's socket).
+    /// `listenerPath` (the child cannot reach the host's socket). On the
+    /// wire: the fd's number in the child, answered with a one-byte ack once
+    /// the runtime holds its copy.
     SeccompFd(OwnedFd),
+}
+
+impl Msg {
+    /// The first byte of the datagram.
+    fn tag(&self) -> u8 {
+        match self {
+            Msg::Go => 1,
+            Msg::RunHooks => 2,
+            Msg::HooksDone => 3,
+            Msg::WriteMaps => 4,
+            Msg::MapsDone => 5,
+            Msg::InitPid(_) => 6,
+            Msg::Ready => 7,
+            Msg::Failed(_) => 8,
+            Msg::SeccompFd(_) => 9,
+        }
+    }
 }
 
 /// Compares the kind of message only: what `expect` needs.
@@ -49,7 +71,11 @@ impl PartialEq for Msg {
 
 pub struct Channel {
     fd: OwnedFd,
+    /// The child's pid, on the runtime's side: where a lent fd is taken from.
+    peer: std::cell::Cell<i32>,
 }
+
+const FD_TAKEN: u8 = 10;
 
 pub fn pair() -> Result<(Channel, Channel)> {
     let (a, b) = socketpair(
@@ -59,42 +85,55 @@ pub fn pair() -> Result<(Channel, Channel)> {
         SockFlag::SOCK_CLOEXEC,
     )
     .context("create sync socketpair")?;
-    Ok((Channel { fd: a }, Channel { fd: b }))
+    let ch = |fd| Channel {
+        fd,
+        peer: std::cell::Cell::new(0),
+    };
+    Ok((ch(a), ch(b)))
 }
 
 impl Channel {
+    /// Runtime side: the host pid of the process at the other end.
+    pub fn set_peer(&self, pid: i32) {
+        self.peer.set(pid);
+    }
+
     pub fn send(&self, msg: &Msg) -> Result<()> {
-        let mut buf = Vec::with_capacity(16);
-        let creds = matches!(msg, Msg::InitPid(0)).then(UnixCredentials::new);
-        let mut fds: [RawFd; 1] = [-1];
-        let mut cmsg = Vec::new();
+        let tag = msg.tag();
+        let mut buf = Vec::new();
         match msg {
-            Msg::Go => buf.push(1),
-            Msg::RunHooks => buf.push(2),
-            Msg::HooksDone => buf.push(3),
-            Msg::WriteMaps => buf.push(4),
-            Msg::MapsDone => buf.push(5),
             Msg::InitPid(p) => {
-                buf.push(6);
+                buf.push(tag);
                 buf.extend_from_slice(&p.to_le_bytes());
             }
-            Msg::Ready => buf.push(7),
             Msg::Failed(s) => {
-                buf.push(8);
+                buf.push(tag);
                 // Datagrams are bounded; an error message never needs more.
                 let b = s.as_bytes();
                 buf.extend_from_slice(&b[..b.len().min(60_000)]);
             }
             Msg::SeccompFd(fd) => {
-                buf.push(9);
-                fds[0] = fd.as_raw_fd();
+                buf.push(tag);
+                buf.extend_from_slice(&fd.as_raw_fd().to_le_bytes());
             }
+            _ => {}
         }
+        let creds = matches!(msg, Msg::InitPid(0)).then(UnixCredentials::new);
+        if creds.is_none() {
+            // write(2), and for a bare tag without allocating: after the
+            // seccomp filter the init still sends Ready (or an error), and
+            // write is a syscall runc 1.1 makes there too (sendmsg is not).
+            // A gone peer is EPIPE, or SIGPIPE where that is not ignored.
+            let bytes = if buf.is_empty() { &[tag][..] } else { &buf[..] };
+            nix::unistd::write(&self.fd, bytes).context("sync: send")?;
+            if matches!(msg, Msg::SeccompFd(_)) {
+                self.wait_fd_taken()?;
+            }
+            return Ok(());
+        }
+        let mut cmsg = Vec::new();
         if let Some(c) = &creds {
             cmsg.push(ControlMessage::ScmCredentials(c));
-        }
-        if fds[0] >= 0 {
-            cmsg.push(ControlMessage::ScmRights(&fds));
         }
         let iov = [IoSlice::new(&buf)];
         sendmsg::<()>(
@@ -108,6 +147,61 @@ impl Channel {
         Ok(())
     }
 
+    /// Child side of a lent fd: read(2) until the runtime has its copy.
+    fn wait_fd_taken(&self) -> Result<()> {
+        let mut b = [0u8; 1];
+        loop {
+            match nix::unistd::read(self.fd.as_raw_fd(), &mut b) {
+                Ok(1) if b[0] == FD_TAKEN => return Ok(()),
+                Ok(0) => {
+                    return Err(Error::new(
+                        "sync: runtime gone before taking the seccomp fd",
+                    ))
+                }
+                Ok(_) => return Err(Error::new("sync: unexpected answer to the seccomp fd")),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    return Err(Error::os(
+                        "sync: wait for the runtime to take the seccomp fd",
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Runtime side of a lent fd: copies fd `n` out of the peer, then tells
+    /// it so.
+    fn take_fd(&self, n: RawFd) -> Result<OwnedFd> {
+        let peer = self.peer.get();
+        if peer <= 0 {
+            return Err(Error::new("sync: seccomp fd from a process of unknown pid"));
+        }
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, peer, 0) };
+        if pidfd < 0 {
+            return Err(Error::io(
+                format!("sync: pidfd_open {peer}"),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: just returned to us, owned by nothing else.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+        // SAFETY: pidfd_getfd takes a pidfd, an fd number and flags, and
+        // returns a new close-on-exec fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), n, 0) };
+        if fd < 0 {
+            return Err(Error::io(
+                format!("sync: copy the seccomp notify fd out of process {peer} (pidfd_getfd, Linux 5.6)"),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: as above.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+        nix::unistd::write(&self.fd, &[FD_TAKEN]).context("sync: acknowledge the seccomp fd")?;
+        Ok(fd)
+    }
+
     /// Lets the receiver see senders' credentials (for `InitPid`).
     pub fn pass_credentials(&self) -> Result<()> {
         setsockopt(&self.fd, sockopt::PassCred, &true).context("sync: SO_PASSCRED")
@@ -116,8 +210,8 @@ impl Channel {
     /// Receives one message; `None` when the peer has gone away.
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; 65_536];
-        let mut space = nix::cmsg_space!([RawFd; 1], UnixCredentials);
-        let (n, fd, pid) = loop {
+        let mut space = nix::cmsg_space!(UnixCredentials);
+        let (n, pid) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(
                 self.fd.as_raw_fd(),
@@ -128,21 +222,16 @@ impl Channel {
                 Err(nix::errno::Errno::EINTR) => continue,
                 r => {
                     let msg = r.context("sync: receive")?;
-                    let (mut fd, mut pid) = (None, None);
+                    let mut pid = None;
                     for c in msg
                         .cmsgs()
                         .map_err(|e| Error::os("sync: control message", e))?
                     {
-                        match c {
-                            // SAFETY: SCM_RIGHTS installed this fd for us.
-                            ControlMessageOwned::ScmRights(fds) => {
-                                fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) })
-                            }
-                            ControlMessageOwned::ScmCredentials(c) => pid = Some(c.pid()),
-                            _ => {}
+                        if let ControlMessageOwned::ScmCredentials(c) = c {
+                            pid = Some(c.pid());
                         }
                     }
-                    break (msg.bytes, fd, pid);
+                    break (msg.bytes, pid);
                 }
             }
         };
@@ -172,9 +261,13 @@ impl Channel {
                 }
                 7 => Msg::Ready,
                 8 => Msg::Failed(String::from_utf8_lossy(body).into_owned()),
-                9 => Msg::SeccompFd(
-                    fd.ok_or_else(|| Error::new("sync: seccomp fd message without fd"))?,
-                ),
+                9 => {
+                    let n = body
+                        .get(..4)
+                        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .ok_or_else(|| Error::new("sync: seccomp fd message without a number"))?;
+                    Msg::SeccompFd(self.take_fd(n)?)
+                }
                 t => return Err(Error::new(format!("sync: unknown message tag {t}"))),
             };
         Ok(Some(msg))

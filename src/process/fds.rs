@@ -43,10 +43,28 @@ pub fn prepare_for_exec(preserve: u32) -> Result<()> {
         )
     };
     if rc != 0 {
-        return Err(Error::io(
-            "mark runtime fds close-on-exec (close_range)",
-            std::io::Error::last_os_error(),
-        ));
+        // Kernels before 5.11, or a seccomp filter around kist itself (kist
+        // in a container whose profile predates close_range): mark them one
+        // by one, as runc does.
+        mark_each_from(first_closed as i32).map_err(|e| {
+            Error::io(
+                "mark runtime fds close-on-exec (close_range, then /proc/self/fd)",
+                e,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn mark_each_from(first: i32) -> std::io::Result<()> {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= first)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD only changes the flags of an fd number; the one
+        // read_dir used is closed already and fails harmlessly with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     Ok(())
 }
@@ -65,4 +83,30 @@ pub fn listen_fds() -> u32 {
         .ok()
         .and_then(|n| n.parse::<u32>().ok())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// The fallback for kernels (or outer filters) without close_range.
+    #[test]
+    fn marks_each_fd_from_the_first() {
+        let files: Vec<std::fs::File> = (0..3)
+            .map(|_| std::fs::File::open("/dev/null").expect("open /dev/null"))
+            .collect();
+        let mut fds: Vec<i32> = files.iter().map(|f| f.as_raw_fd()).collect();
+        fds.sort_unstable();
+        for fd in &fds {
+            // SAFETY: F_SETFD with 0 clears FD_CLOEXEC on an fd we own.
+            unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
+        }
+        mark_each_from(fds[1]).expect("walk /proc/self/fd");
+        // SAFETY: F_GETFD only reads the flags of fds we own.
+        let cloexec = |fd: i32| unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC != 0;
+        assert!(!cloexec(fds[0]));
+        assert!(cloexec(fds[1]));
+        assert!(cloexec(fds[2]));
+    }
 }

@@ -1,6 +1,7 @@
 //! `process` of config.json: everything about the user program that is
 //! applied inside the container just before exec (user, capabilities,
-//! rlimits, cwd, fds, terminal). Shared by the container init and `exec`.
+//! rlimits, cwd, fds, terminal), around the seccomp filter as runc 1.1
+//! orders it. Shared by the container init and `exec`.
 
 pub mod capabilities;
 pub mod exec;
@@ -18,39 +19,94 @@ use oci_spec::runtime::Process;
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
 
-/// What execve needs, built before the point of no return.
+/// Everything the last steps before execve need, computed before the
+/// seccomp filter goes in: from the filter on, the process makes only the
+/// syscalls listed in docs/architecture.md ("After the seccomp filter"), so
+/// on the way to execve nothing allocates, logs or opens files (error
+/// paths aside).
 pub struct ExecPlan {
     path: CString,
-    argv: Vec<CString>,
-    envp: Vec<CString>,
-    /// Installed right before execve (with no_new_privs set, nothing after
-    /// it needs a syscall the profile may deny).
-    late_seccomp: Option<Filter>,
+    /// Own the strings `argv_ptrs` and `envp_ptrs` point into.
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    /// NULL-terminated pointer arrays for execve.
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+    nnp: bool,
+    seccomp: Option<Filter>,
+    caps: capabilities::Sets,
+    groups: Vec<nix::unistd::Gid>,
+    uid: nix::unistd::Uid,
+    gid: nix::unistd::Gid,
+    /// `process.cwd`, when the privileged chdir was refused: retried as the
+    /// target user, as runc does (root squashed on NFS, FUSE).
+    cwd_retry: Option<CString>,
+    cwd_display: String,
 }
 
 impl ExecPlan {
+    /// Whether the filter has a notify listener, whose fd must reach the
+    /// runtime before `create` returns.
+    pub fn notify(&self) -> bool {
+        self.seccomp.as_ref().is_some_and(|f| f.uses_notify())
+    }
+
+    pub fn no_new_privileges(&self) -> bool {
+        self.nnp
+    }
+
+    /// The end of runc's finalizeNamespace: without no_new_privs the filter
+    /// goes in first (loading it then needs CAP_SYS_ADMIN), then the
+    /// bounding set, the user switch, the deferred chdir and the capability
+    /// sets. Returns the notify fd of a filter installed here.
+    pub fn credentials(&self) -> Result<Option<OwnedFd>> {
+        let mut notify_fd = None;
+        if let Some(f) = self.seccomp.as_ref().filter(|_| !self.nnp) {
+            notify_fd = f.install().context("linux.seccomp")?;
+        }
+        capabilities::drop_bounding(&self.caps)?;
+        nix::sys::prctl::set_keepcaps(true).context("process: PR_SET_KEEPCAPS")?;
+        user::switch(&self.groups, self.gid, self.uid)?;
+        if let Some(cwd) = &self.cwd_retry {
+            // SAFETY: chdir reads a NUL-terminated path we own.
+            if unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
+                return Err(Error::io(
+                    format!("process.cwd {}: chdir", self.cwd_display),
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            crate::container::seal::verify_cwd_if_allowed(&self.cwd_display)?;
+        }
+        nix::sys::prctl::set_keepcaps(false).context("process: clear PR_SET_KEEPCAPS")?;
+        capabilities::apply(&self.caps)?;
+        // The user switch resets dumpability to fs.suid_dumpable, which a
+        // host may have set to 1; we still run runtime code until exec.
+        nix::sys::prctl::set_dumpable(false).context("process: set non-dumpable")?;
+        Ok(notify_fd)
+    }
+
+    /// With no_new_privs the filter goes in as late as possible: right
+    /// before execve (after startContainer hooks are started, as in runc, so
+    /// they run under it too). Returns the notify fd of a NOTIFY filter.
+    pub fn late_filter(&self) -> Result<Option<OwnedFd>> {
+        match self.seccomp.as_ref().filter(|_| self.nnp) {
+            Some(f) => f.install().context("linux.seccomp"),
+            None => Ok(None),
+        }
+    }
+
     /// execve; returns only on failure.
     pub fn exec(&self) -> Error {
-        if let Some(f) = &self.late_seccomp {
-            if let Err(e) = f.install() {
-                return e;
-            }
-        }
-        let argv: Vec<*const libc::c_char> = self
-            .argv
-            .iter()
-            .map(|s| s.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect();
-        let envp: Vec<*const libc::c_char> = self
-            .envp
-            .iter()
-            .map(|s| s.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect();
-        // SAFETY: path, argv and envp point to NUL-terminated strings owned
-        // by self, and both arrays end with a null pointer.
-        unsafe { libc::execve(self.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        // SAFETY: the pointer arrays end with a null pointer and point to
+        // NUL-terminated strings owned by self (a CString's buffer does not
+        // move with the CString).
+        unsafe {
+            libc::execve(
+                self.path.as_ptr(),
+                self.argv_ptrs.as_ptr(),
+                self.envp_ptrs.as_ptr(),
+            )
+        };
         Error::io(
             format!("exec {:?}", self.path),
             std::io::Error::last_os_error(),
@@ -58,21 +114,15 @@ impl ExecPlan {
     }
 }
 
-/// Applies `process` to the calling process, which is already inside the
+/// Applies the part of `process` that needs no syscall a seccomp profile
+/// may deny later, in the calling process, which is already inside the
 /// container (its root is the container's root): resolves the program,
-/// creates the cwd, rlimits, no_new_privs, bounding set, user switch with
-/// capabilities kept, the capability sets, umask, chdir, fds. Order follows
-/// capabilities(7): see capabilities.rs.
-/// `seccomp` is installed where runc installs it: without no_new_privs the
-/// kernel demands CAP_SYS_ADMIN, so before capabilities are dropped; with it,
-/// at exec time, except a NOTIFY filter, whose fd must reach the runtime
-/// before the container runs: that one goes in last here and its fd is
-/// returned.
-pub fn prepare(
-    p: &Process,
-    preserve_fds: u32,
-    seccomp: Option<&Filter>,
-) -> Result<(ExecPlan, Option<OwnedFd>)> {
+/// creates the cwd, rlimits, scheduling, no_new_privs, LSM labels, stdio
+/// ownership, umask, SIGPIPE's default, the privileged chdir and its check,
+/// close-on-exec on every fd above the preserved range. The rest (seccomp, capabilities,
+/// user) is in [`ExecPlan::credentials`] and [`ExecPlan::late_filter`];
+/// capabilities(7) order: see capabilities.rs.
+pub fn prepare(p: &Process, preserve_fds: u32, seccomp: Option<&Filter>) -> Result<ExecPlan> {
     let env = p.env().clone().unwrap_or_default();
     let argv = p.args().clone().unwrap_or_default();
     let arg0 = argv
@@ -80,15 +130,36 @@ pub fn prepare(
         .ok_or_else(|| Error::new("process.args: empty"))?;
     let path = exec::resolve(arg0, &env)?;
     let nnp = p.no_new_privileges().unwrap_or(false);
+    let cwd = p.cwd();
+    let cwd_display = cwd.display().to_string();
+    let caps = match p.capabilities() {
+        Some(c) => capabilities::resolve(c)?,
+        None => capabilities::none(),
+    };
+    let argv = exec::cstrings(&argv, "process.args")?;
+    let envp = exec::cstrings(&env, "process.env")?;
+    let pointers = |v: &[CString]| -> Vec<*const libc::c_char> {
+        v.iter()
+            .map(|s| s.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
     let mut plan = ExecPlan {
         path: CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| Error::new("process.args[0]: contains a NUL byte"))?,
-        argv: exec::cstrings(&argv, "process.args")?,
-        envp: exec::cstrings(&env, "process.env")?,
-        late_seccomp: None,
+        argv_ptrs: pointers(&argv),
+        envp_ptrs: pointers(&envp),
+        _argv: argv,
+        _envp: envp,
+        nnp,
+        seccomp: seccomp.cloned(),
+        caps,
+        groups: user::groups(p.user()),
+        uid: nix::unistd::Uid::from_raw(p.user().uid()),
+        gid: nix::unistd::Gid::from_raw(p.user().gid()),
+        cwd_retry: None,
+        cwd_display,
     };
-    let mut notify_fd = None;
-    let cwd = p.cwd();
     std::fs::create_dir_all(cwd)
         .with_context(|| format!("process.cwd {}: create", cwd.display()))?;
     rlimits::apply(p.rlimits().as_deref().unwrap_or(&[]))?;
@@ -108,36 +179,41 @@ pub fn prepare(
     if nnp {
         nix::sys::prctl::set_no_new_privs().context("process.noNewPrivileges: prctl")?;
     }
-    let caps = match p.capabilities() {
-        Some(c) => capabilities::resolve(c)?,
-        None => capabilities::none(),
-    };
     lsm::apply(
         p.apparmor_profile().as_deref(),
         p.selinux_label().as_deref(),
     )?;
-    if let Some(f) = seccomp.filter(|_| !nnp) {
-        notify_fd = f.install().context("linux.seccomp")?;
-    }
-    capabilities::drop_bounding(&caps)?;
     user::fix_stdio_owner(p.user());
-    nix::sys::prctl::set_keepcaps(true).context("process: PR_SET_KEEPCAPS")?;
-    user::switch(p.user(), true)?;
-    nix::sys::prctl::set_keepcaps(false).context("process: clear PR_SET_KEEPCAPS")?;
-    capabilities::apply(&caps)?;
     user::apply_umask(p.user());
-    // After pivot_root (or setns into the container's mount namespace) "/"
-    // is the container's root, so the cwd resolves inside it whatever
-    // symlinks it crosses.
-    std::env::set_current_dir(cwd)
-        .with_context(|| format!("process.cwd {}: chdir", cwd.display()))?;
-    fds::prepare_for_exec(preserve_fds)?;
-    if let Some(f) = seccomp.filter(|_| nnp) {
-        if f.uses_notify() {
-            notify_fd = f.install().context("linux.seccomp")?;
-        } else {
-            plan.late_seccomp = Some(f.clone());
+    // The Rust runtime ignores SIGPIPE, and an ignored signal stays ignored
+    // across execve: the user program must get the default, as under runc.
+    // SAFETY: SIG_DFL for SIGPIPE installs no handler code.
+    if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) } == libc::SIG_ERR {
+        return Err(Error::io(
+            "process: reset SIGPIPE to its default",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // runc chdirs while still privileged, so a cwd only root can reach
+    // works for any user, and again after the user switch only if that
+    // failed for lack of permission. After pivot_root (or setns into the
+    // container's mount namespace) "/" is the container's root, so the cwd
+    // resolves inside it whatever symlinks it crosses.
+    match std::env::set_current_dir(cwd) {
+        Ok(()) => crate::container::seal::verify_cwd(cwd)?,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
+            plan.cwd_retry = Some(
+                CString::new(cwd.as_os_str().as_encoded_bytes())
+                    .map_err(|_| Error::new("process.cwd: contains a NUL byte"))?,
+            );
+        }
+        Err(e) => {
+            return Err(Error::io(
+                format!("process.cwd {}: chdir", cwd.display()),
+                e,
+            ))
         }
     }
-    Ok((plan, notify_fd))
+    fds::prepare_for_exec(preserve_fds)?;
+    Ok(plan)
 }

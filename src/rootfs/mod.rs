@@ -17,6 +17,7 @@
 mod cgroupfs;
 mod copyup;
 mod devices;
+pub mod hostns;
 mod mounts;
 pub mod options;
 mod paths;
@@ -43,10 +44,11 @@ pub struct RootfsConfig<'a> {
     pub bundle: &'a Path,
     /// --no-pivot: MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// No private mount namespace: set up in the runtime's (the host's),
+    /// touching only mounts below root.path, and enter with chroot.
+    pub host_mount_ns: bool,
     /// mknod is impossible: bind-mount host device nodes instead.
     pub in_new_userns: bool,
-    /// pty slave fd to bind-mount onto /dev/console.
-    pub console: Option<std::os::fd::RawFd>,
     /// The container has a new cgroup namespace.
     pub cgroupns: bool,
     /// Mount `proc` only in `mount_deferred_proc`, after pivot_root, from
@@ -124,10 +126,14 @@ fn dev_is_bind_mounted(spec: &oci_spec::runtime::Spec) -> bool {
 }
 
 pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
-    let prop = root_propagation(cfg.spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-    set_propagation(Path::new("/"), prop)
-        .context("set propagation of / (linux.rootfsPropagation)")?;
-    make_parent_private(cfg.rootfs)?;
+    // In the host's mount namespace neither / nor the rootfs's parent
+    // mount is ours to change (runc changes both there).
+    if !cfg.host_mount_ns {
+        let prop = root_propagation(cfg.spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+        set_propagation(Path::new("/"), prop)
+            .context("set propagation of / (linux.rootfsPropagation)")?;
+        make_parent_private(cfg.rootfs)?;
+    }
     nix::mount::mount(
         Some(cfg.rootfs),
         cfg.rootfs,
@@ -136,6 +142,12 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
         None::<&str>,
     )
     .with_context(|| format!("root.path {:?}: bind mount onto itself", cfg.rootfs))?;
+    if cfg.host_mount_ns {
+        // The container's mounts go below this bind: they must not
+        // propagate to the host's other mount namespaces.
+        set_propagation(cfg.rootfs, libc::MS_PRIVATE | libc::MS_REC)
+            .with_context(|| format!("root.path {:?}: make its bind private", cfg.rootfs))?;
+    }
     let root = resolve::open_root(cfg.rootfs)
         .with_context(|| format!("root.path {:?}: open", cfg.rootfs))?;
     mounts::mount_all(cfg, root.as_fd())?;
@@ -143,10 +155,14 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
         devices::create_devices(cfg, root.as_fd())?;
         devices::create_links(root.as_fd()).context("/dev links")?;
     }
-    if let Some(console) = cfg.console {
-        devices::mount_console(root.as_fd(), console).context("/dev/console")?;
-    }
     Ok(())
+}
+
+/// After pivot_root: bind-mounts the pty slave `console` onto the
+/// container's /dev/console, by descriptor (see `devices::mount_console`).
+pub fn mount_console(console: std::os::fd::RawFd) -> Result<()> {
+    let root = resolve::open_root(Path::new("/")).context("open / after pivot_root")?;
+    devices::mount_console(root.as_fd(), console)
 }
 
 /// The `proc` mounts held back by `defer_proc`, made after pivot_root from
@@ -186,7 +202,11 @@ pub fn mount_deferred_proc(cfg: &RootfsConfig) -> Result<()> {
 }
 
 pub fn enter(cfg: &RootfsConfig) -> Result<()> {
-    if cfg.no_pivot {
+    if cfg.host_mount_ns {
+        // pivot_root and MS_MOVE would change the host's root: chroot,
+        // as runc does without a mount namespace.
+        pivot::chroot_into(cfg.rootfs).context("enter rootfs (chroot, no mount namespace)")?;
+    } else if cfg.no_pivot {
         pivot::move_root(cfg.rootfs).context("enter rootfs (no pivot)")?;
     } else {
         pivot::pivot(cfg.rootfs).context("enter rootfs (pivot_root)")?;

@@ -1,5 +1,6 @@
 //! Switching the process root to the prepared rootfs: pivot_root (default) or
-//! MS_MOVE + chroot (--no-pivot), then detaching the old root.
+//! MS_MOVE + chroot (--no-pivot), then detaching the old root; or a plain
+//! chroot when the container has no mount namespace of its own.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -94,6 +95,15 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
         None::<&str>,
     )
     .context("move rootfs onto /")?;
+    nix::unistd::chroot(".").context("chroot")?;
+    nix::unistd::chdir("/").context("chdir /")
+}
+
+/// Without a mount namespace: chroot into the prepared rootfs, leaving
+/// every mount where it is.
+pub fn chroot_into(rootfs: &Path) -> Result<()> {
+    let new = open_dir(rootfs)?;
+    nix::unistd::fchdir(new.as_raw_fd()).context("fchdir to rootfs")?;
     nix::unistd::chroot(".").context("chroot")?;
     nix::unistd::chdir("/").context("chdir /")
 }
