@@ -186,9 +186,29 @@ fn setattr_raw(
 /// no options), returned as an fd on its root with mount attributes `attrs`
 /// (MOUNT_ATTR_*). Nobody else can reach it until it is attached.
 pub fn fresh_fs(fstype: &CStr, attrs: u64) -> Result<OwnedFd, Errno> {
+    fresh_fs_with(fstype, &[], attrs)
+}
+
+/// `fresh_fs` with string options (`fsconfig(FSCONFIG_SET_STRING)`), given
+/// one at a time so that none is bound by mount(2)'s one page of data.
+pub fn fresh_fs_with(fstype: &CStr, opts: &[(&CStr, &CStr)], attrs: u64) -> Result<OwnedFd, Errno> {
     // SAFETY: fstype is a valid NUL-terminated string.
     let fsfd =
         owned(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+    for (key, value) in opts {
+        // SAFETY: key and value are valid NUL-terminated strings; fsfd is open.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fsfd.as_raw_fd(),
+                libc::FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        };
+        Errno::result(r)?;
+    }
     // SAFETY: FSCONFIG_CMD_CREATE takes no key/value; fsfd is open.
     let r = unsafe {
         libc::syscall(
