@@ -4,11 +4,10 @@
 //! over every ABI the host executes, a binary search over syscall numbers and
 //! 64-bit argument comparisons done on 32-bit halves. `codegen` documents the
 //! exact semantics; they follow libseccomp as runc drives it, including
-//! runc's -ENOSYS handling of syscalls newer than the profile. Deliberate
-//! differences, for profiles libseccomp/runc handle badly:
-//! - several conditions on the same argument in one rule must all hold
-//!   (runc splits them into separate rules, i.e. ORs them, because
-//!   libseccomp 2.5 refuses them);
+//! runc's -ENOSYS handling of syscalls newer than the profile, and runc's
+//! splitting of a rule with several conditions on the same argument into one
+//! rule per condition (OR). Deliberate differences, for profiles
+//! libseccomp/runc handle badly:
 //! - conditional rules for one syscall are tried in profile order, first
 //!   match wins (libseccomp orders them by argument index and refuses some
 //!   overlapping rules with EEXIST, which makes runc fail the container).

@@ -580,7 +580,7 @@ fn kernel_arg_comparisons() {
          "args": [{"index": 1, "value": 0xff00_0000_0000_00f0u64, "valueTwo": 0x0100_0000_0000_0010u64, "op": "SCMP_CMP_MASKED_EQ"}]},
         {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
          "args": [{"index": 5, "value": 0x8000_0000_0000_0000u64, "op": "SCMP_CMP_GE"},
-                  {"index": 5, "value": u64::MAX, "op": "SCMP_CMP_LT"}]}
+                  {"index": 4, "value": u64::MAX, "op": "SCMP_CMP_LT"}]}
     ]}));
     let r = in_child(|| {
         if f.install().is_err() {
@@ -597,7 +597,7 @@ fn kernel_arg_comparisons() {
             ([0, 0x01ab_0000_0000_0015, 0, 0, 0, 0], 12),
             ([0, 0x02ab_0000_0000_0015, 0, 0, 0, 0], 0),
             ([0, 0, 0, 0, 0, 0x8000_0000_0000_0001], 13),
-            ([0, 0, 0, 0, 0, u64::MAX], 0),
+            ([0, 0, 0, 0, u64::MAX, 0x8000_0000_0000_0001], 0),
             ([0, 0, 0, 0, 0, 0x7fff_ffff_ffff_ffff], 0),
         ];
         for (i, (args, want)) in cases.iter().enumerate() {
@@ -695,6 +695,121 @@ fn kernel_i386_and_x32_entry_points_are_covered() {
         5
     });
     assert_eq!(r, Child::Killed(Signal::SIGSYS));
+}
+
+/// Like `in_child`, but a child still running after `secs` is killed and
+/// reported as None (a filter that makes it spin must fail the test, not
+/// hang it).
+fn in_child_within(secs: u64, f: impl FnOnce() -> i32) -> Option<Child> {
+    use nix::sys::wait::WaitPidFlag;
+    // SAFETY: as in `in_child`.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            // SAFETY: plain syscall; then leave without unwinding.
+            unsafe {
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                let no_core = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+                libc::_exit(f())
+            }
+        }
+        ForkResult::Parent { child } => {
+            let mut guard = ChildGuard(child);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+            loop {
+                match waitpid(child, Some(WaitPidFlag::WNOHANG)).expect("waitpid") {
+                    WaitStatus::StillAlive if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    // Dropping the guard kills and reaps it.
+                    WaitStatus::StillAlive => return None,
+                    WaitStatus::Exited(_, c) => {
+                        guard.0 = nix::unistd::Pid::from_raw(0);
+                        return Some(Child::Exited(c));
+                    }
+                    WaitStatus::Signaled(_, s, _) => {
+                        guard.0 = nix::unistd::Pid::from_raw(0);
+                        return Some(Child::Killed(s));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Issue 9: where kist differed from libseccomp/runc, checked in the kernel.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn kernel_libseccomp_semantics() {
+    let f = filter(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": [
+        // Datum bits outside the mask are masked off (libseccomp).
+        {"names": ["umask"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+         "args": [{"index": 0, "value": 255, "valueTwo": 511, "op": "SCMP_CMP_MASKED_EQ"}]},
+        // Two conditions on one argument: either denies (runc).
+        {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 14,
+         "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]},
+        // A conditional socket rule also covers socketcall on i386.
+        {"names": ["bind"], "action": "SCMP_ACT_ERRNO", "errnoRet": 15,
+         "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}]}
+    ]}));
+    let i386_getpid = Abi::I386.lookup("getpid").unwrap();
+    let ia32 = in_child(|| if int80(i386_getpid, 0, 0) > 0 { 0 } else { 1 }) == Child::Exited(0);
+    let r = in_child(|| {
+        if f.install().is_err() {
+            return 2;
+        }
+        // SAFETY: umask and getppid take no pointers.
+        if expect_errno(unsafe { libc::syscall(libc::SYS_umask, 0xff) }, 13) != 0 {
+            return 3;
+        }
+        // SAFETY: as above.
+        if unsafe { libc::syscall(libc::SYS_umask, 0o22) } < 0 {
+            return 4;
+        }
+        for (a0, want) in [(1, 14), (2, 14)] {
+            // SAFETY: as above.
+            if expect_errno(unsafe { libc::syscall(libc::SYS_getppid, a0) }, want) != 0 {
+                return 5;
+            }
+        }
+        // SAFETY: as above.
+        if unsafe { libc::syscall(libc::SYS_getppid, 3) } <= 0 {
+            return 6;
+        }
+        // socketcall(SYS_BIND, args): refused before the args are read.
+        if ia32 && int80(abi::I386_SOCKETCALL, 2, 0) != -15 {
+            return 7;
+        }
+        // syscall(-1), as a tracer skips a syscall: not killed as a bad
+        // arch, the kernel's ENOSYS.
+        // SAFETY: no such syscall; nothing is read.
+        expect_errno(unsafe { libc::syscall(-1) }, libc::ENOSYS)
+    });
+    assert_eq!(r, Child::Exited(0));
+}
+
+/// A filter that denies what exiting needs: the process must still die
+/// (glibc's _exit ends in `hlt`, a SIGSEGV), not spin in the Rust runtime's
+/// SIGSEGV handler whose rt_sigaction the filter refuses.
+#[test]
+fn kernel_process_that_cannot_exit_dies_of_sigsegv() {
+    for allowed in [json!(["rt_sigreturn"]), json!(["rt_sigaction"]), json!([])] {
+        let f = filter(json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]}));
+        let r = in_child_within(10, || {
+            if f.install().is_err() {
+                return 2;
+            }
+            // Returning exits through exit_group, which is denied.
+            0
+        });
+        assert_eq!(r, Some(Child::Killed(Signal::SIGSEGV)), "allowed {allowed}");
+    }
 }
 
 #[test]
@@ -984,6 +1099,7 @@ fn reference(p: &super::profile::Profile, arch: u32, nr: u32, args: [u64; 6]) ->
     let bad = libc::SECCOMP_RET_KILL_THREAD;
     let in_filter = |a: Abi| a == Abi::X86_64 || p.listed.contains(&a);
     let abi = match arch {
+        abi::AUDIT_ARCH_X86_64 if nr == u32::MAX => return p.default.ret(),
         abi::AUDIT_ARCH_X86_64 if nr >= abi::X32_SYSCALL_BIT => Abi::X32,
         abi::AUDIT_ARCH_X86_64 => Abi::X86_64,
         abi::AUDIT_ARCH_I386 => Abi::I386,
@@ -1002,7 +1118,7 @@ fn reference(p: &super::profile::Profile, arch: u32, nr: u32, args: [u64; 6]) ->
         if names_nr(r).contains(&nr) {
             applies.push((r.conds.clone(), r.action));
         }
-        if abi == Abi::I386 && r.conds.is_empty() {
+        if abi == Abi::I386 {
             for n in &r.names {
                 let cond = match abi::i386_mux(n) {
                     Some(m @ abi::Mux::Socket(c)) if m.syscall() == nr => (Op::Eq, u64::from(c), 0),
@@ -1017,7 +1133,9 @@ fn reference(p: &super::profile::Profile, arch: u32, nr: u32, args: [u64; 6]) ->
                     value: cond.1,
                     value_two: cond.2,
                 };
-                applies.push((vec![c], r.action));
+                let mut conds = vec![c];
+                conds.extend(r.conds.iter().filter(|c| c.index != 0));
+                applies.push((conds, r.action));
             }
         }
     }
@@ -1041,7 +1159,7 @@ fn reference(p: &super::profile::Profile, arch: u32, nr: u32, args: [u64; 6]) ->
                 Op::Eq => a == v,
                 Op::Ge => a >= v,
                 Op::Gt => a > v,
-                Op::MaskedEq => a & v == d,
+                Op::MaskedEq => a & v == d & v,
             }
         });
         if holds {
@@ -1101,7 +1219,11 @@ fn bpf_matches_reference_semantics() {
             let names: Vec<&str> = (0..1 + r.below(3))
                 .map(|_| all[r.below(all.len())].0)
                 .collect();
-            let mut rule = json!({"names": names, "action": ACTIONS[r.below(ACTIONS.len())], "errnoRet": r.below(50)});
+            let action = ACTIONS[r.below(ACTIONS.len())];
+            let mut rule = json!({"names": names, "action": action});
+            if action == "SCMP_ACT_ERRNO" {
+                rule["errnoRet"] = json!(r.below(50));
+            }
             if r.below(2) == 0 {
                 rule["args"] = Value::Array(
                     (0..1 + r.below(3))
@@ -1118,8 +1240,11 @@ fn bpf_matches_reference_semantics() {
             .into_iter()
             .filter(|_| r.below(3) != 0)
             .collect();
-        let v = json!({"defaultAction": ACTIONS[r.below(ACTIONS.len())], "defaultErrnoRet": r.below(40),
-                       "architectures": arches, "syscalls": rules});
+        let default = ACTIONS[r.below(ACTIONS.len())];
+        let mut v = json!({"defaultAction": default, "architectures": arches, "syscalls": rules});
+        if default == "SCMP_ACT_ERRNO" {
+            v["defaultErrnoRet"] = json!(r.below(40));
+        }
         let p = super::profile::from_json(&v).unwrap();
         let f = match compile_json(&v) {
             Ok(f) => f,
