@@ -45,6 +45,7 @@ use std::collections::HashMap;
 use super::abi::{self, Abi, X32_SYSCALL_BIT};
 use super::bpf::{self, Asm, Label};
 use super::profile::{Action, Cond, Op, Profile};
+use super::syscalls::ABIS;
 use crate::error::{Error, Result};
 
 const ENOSYS: u16 = libc::ENOSYS as u16;
@@ -67,15 +68,13 @@ struct Block {
     chains: Vec<Vec<Key>>,
 }
 
-pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
-    let host = abi::host_abis();
+/// Compile `p` for a host executing `host` (native ABI first).
+pub(super) fn generate(p: &Profile, host: &[Abi]) -> Result<Vec<libc::sock_filter>> {
     let Some(&native) = host.first() else {
-        return Err(Error::new(format!(
-            "linux.seccomp: no syscall tables for this host architecture ({})",
-            std::env::consts::ARCH
-        )));
+        return Err(Error::new("linux.seccomp: no syscall ABIs for this host"));
     };
-    let in_filter = |a: Abi| a == native || p.listed.contains(&a);
+    let listed = |a: Abi| p.listed.contains(&a) || (p.native_listed && a == native);
+    let in_filter = |a: Abi| host.contains(&a) && (a == native || listed(a));
     let stub = !p.default.is_permissive() && p.default != Action::Errno(ENOSYS);
 
     let mut res = resolve(p);
@@ -87,28 +86,27 @@ pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
     let bad = asm.ret(BAD_ARCH);
     let mut entries: Vec<(u32, Label)> = Vec::new();
 
-    if in_filter(Abi::I386) {
-        let (pairs, max) = take(Abi::I386);
-        let blk = block(
-            p,
-            pairs,
-            max,
-            stub && p.listed.contains(&Abi::I386),
-            (0, 1 << 32),
-        );
-        let root = emit_tree(&mut asm, p, Abi::I386, &blk);
-        asm.fall_to(root);
-        let l = asm.stmt(bpf::BPF_LD_W_ABS, 0);
-        entries.push((abi::AUDIT_ARCH_I386, l));
-    }
-    if in_filter(Abi::X86_64) {
+    // Emitted back to front: the native ABI's block ends up first.
+    for &a in host.iter().rev() {
+        if !in_filter(a) || a == Abi::X32 {
+            continue;
+        }
+        if a != Abi::X86_64 {
+            let (pairs, max) = take(a);
+            let blk = block(p, pairs, max, stub && listed(a), (0, 1 << 32));
+            let root = emit_tree(&mut asm, p, a, &blk);
+            asm.fall_to(root);
+            let l = asm.stmt(bpf::BPF_LD_W_ABS, 0);
+            entries.push((a.audit_arch(), l));
+            continue;
+        }
         let x32 = if in_filter(Abi::X32) {
             let (pairs, max) = take(Abi::X32);
             let blk = block(
                 p,
                 pairs,
                 max,
-                stub && p.listed.contains(&Abi::X32),
+                stub && listed(Abi::X32),
                 (u64::from(X32_SYSCALL_BIT), 1 << 32),
             );
             emit_tree(&mut asm, p, Abi::X32, &blk)
@@ -120,7 +118,7 @@ pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
             p,
             pairs,
             max,
-            stub && p.listed.contains(&Abi::X86_64),
+            stub && listed(Abi::X86_64),
             (0, u64::from(X32_SYSCALL_BIT)),
         );
         let native64 = emit_tree(&mut asm, p, Abi::X86_64, &blk);
@@ -206,21 +204,21 @@ fn entry_conds(k: Key, conds: &[Cond]) -> Vec<Cond> {
 /// Every (syscall number, entry) per ABI, and the highest number the profile
 /// names per ABI (for the ENOSYS stub). One name lookup per name.
 struct Resolved {
-    pairs: [Vec<(u32, Key)>; 3],
-    max_nr: [Option<u32>; 3],
+    pairs: [Vec<(u32, Key)>; ABIS],
+    max_nr: [Option<u32>; ABIS],
 }
 
 fn resolve(p: &Profile) -> Resolved {
     let default = p.default.ret();
     let mut res = Resolved {
         pairs: Default::default(),
-        max_nr: [None; 3],
+        max_nr: [None; ABIS],
     };
     for (ri, r) in p.rules.iter().enumerate() {
         let skip = r.action.ret() == default;
         for name in &r.names {
             if let Some(nrs) = abi::resolve(name) {
-                for a in [Abi::X86_64, Abi::I386, Abi::X32] {
+                for a in Abi::ALL {
                     let Some(nr) = abi::nr_on(nrs, a) else {
                         continue;
                     };
@@ -235,8 +233,10 @@ fn resolve(p: &Profile) -> Resolved {
             // a conditional deny is dodged through socketcall). Its argument
             // 0 is the call number; see `mux_conds` for the rest.
             if !skip {
-                if let Some(m) = abi::i386_mux(name) {
-                    res.pairs[Abi::I386.slot()].push((m.syscall(), key(ri, Some(m))));
+                if let Some(m) = abi::mux(name) {
+                    for a in Abi::ALL.into_iter().filter(|a| a.multiplexed()) {
+                        res.pairs[a.slot()].push((m.syscall(), key(ri, Some(m))));
+                    }
                 }
             }
         }
@@ -301,17 +301,24 @@ fn block(
         enosys: Outcome::Ret(Action::Errno(ENOSYS).ret()),
         enosys_from,
     };
+    // syscall(-1), a tracer skipping a syscall, names no syscall: the
+    // default action, never the ENOSYS stub (libseccomp has no stub).
+    let minus_one = u64::from(u32::MAX);
+    let end = domain.1.min(minus_one);
     let mut cur = domain.0;
     for (nr, o) in per_nr {
         let nr64 = u64::from(nr);
-        if nr64 < domain.0 || nr64 >= domain.1 {
+        if nr64 < domain.0 || nr64 >= end {
             continue;
         }
         iv.gap(cur, nr64);
         iv.add(nr64, o);
         cur = nr64 + 1;
     }
-    iv.gap(cur, domain.1);
+    iv.gap(cur, end);
+    if domain.1 > minus_one {
+        iv.add(minus_one, iv.default);
+    }
     Block {
         intervals: iv.list,
         chains,
@@ -360,7 +367,7 @@ fn emit_tree(asm: &mut Asm, p: &Profile, abi: Abi, blk: &Block) -> Label {
             let r = &p.rules[rule_of(k)];
             let mut cur = asm.ret_shared(r.action.ret());
             for c in entry_conds(k, &r.conds).iter().rev() {
-                cur = emit_cond(asm, abi.wide_args(), c, cur, next);
+                cur = emit_cond(asm, abi, c, cur, next);
             }
             next = cur;
         }
@@ -382,23 +389,25 @@ fn search(asm: &mut Asm, iv: &[(u32, Outcome)], chains: &[Label]) -> Label {
     asm.jump(bpf::BPF_JGE_K, iv[mid].0, right, left)
 }
 
-/// Offsets of an argument's low and high 32-bit words in `seccomp_data`.
-fn arg_offsets(index: u8) -> (u32, u32) {
+/// Offsets of an argument's low and high 32-bit words in `seccomp_data`
+/// on an ABI of that byte order.
+fn arg_offsets(index: u8, big_endian: bool) -> (u32, u32) {
     let base = 16 + 8 * u32::from(index);
-    if cfg!(target_endian = "little") {
-        (base, base + 4)
-    } else {
+    if big_endian {
         (base + 4, base)
+    } else {
+        (base, base + 4)
     }
 }
 
 /// Emit one comparison: continue at `pass` when it holds, else at `fail`.
-fn emit_cond(asm: &mut Asm, wide: bool, c: &Cond, pass: Label, fail: Label) -> Label {
+fn emit_cond(asm: &mut Asm, abi: Abi, c: &Cond, pass: Label, fail: Label) -> Label {
+    let wide = abi.wide_args();
     use bpf::{
         BPF_ALU_AND_K as AND, BPF_JEQ_K as JEQ, BPF_JGE_K as JGE, BPF_JGT_K as JGT,
         BPF_LD_W_ABS as LD,
     };
-    let (lo_off, hi_off) = arg_offsets(c.index);
+    let (lo_off, hi_off) = arg_offsets(c.index, abi.big_endian());
     let (vlo, vhi) = (c.value as u32, (c.value >> 32) as u32);
     let (dlo, dhi) = (c.value_two as u32, (c.value_two >> 32) as u32);
 
@@ -452,12 +461,13 @@ mod tests {
     use serde_json::json;
 
     const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+    const X86_HOST: &[Abi] = &[Abi::X86_64, Abi::I386, Abi::X32];
     fn errno(e: i32) -> u32 {
         libc::SECCOMP_RET_ERRNO | e as u32
     }
 
     fn prog(v: serde_json::Value) -> Vec<libc::sock_filter> {
-        generate(&from_json(&v).unwrap()).unwrap()
+        generate(&from_json(&v).unwrap(), X86_HOST).unwrap()
     }
 
     fn x64(p: &[libc::sock_filter], name: &str, args: [u64; 6]) -> u32 {

@@ -31,6 +31,8 @@ mod abi;
 mod bpf;
 mod codegen;
 mod install;
+#[cfg(test)]
+mod interp;
 mod notify;
 mod profile;
 mod syscalls;
@@ -83,7 +85,8 @@ pub fn compile_json(v: &serde_json::Value) -> Result<Filter> {
 }
 
 fn build(p: profile::Profile) -> Result<Filter> {
-    let prog = codegen::generate(&p)?;
+    let host = abi::host().map_err(|e| crate::error::Error::new(format!("linux.seccomp: {e}")))?;
+    let prog = codegen::generate(&p, host)?;
     let notify = p.uses_notify();
     Ok(Filter {
         prog,
@@ -133,11 +136,12 @@ pub fn supported_operators() -> &'static [&'static str] {
     profile::OPERATOR_NAMES
 }
 
-/// For `kist features`: architecture names accepted in `architectures`.
-/// Those the host cannot execute are accepted and have no effect (no
-/// syscall can arrive through them), as with libseccomp.
+/// For `kist features`: the architectures whose filters kist compiles (it
+/// has their syscall tables) and tests. `architectures` also accepts the
+/// other names libseccomp knows; no syscall can arrive through those on a
+/// host kist runs on, so they have no effect.
 pub fn supported_archs() -> &'static [&'static str] {
-    abi::ARCH_NAMES
+    &abi::TABLE_ARCH_NAMES
 }
 
 /// For `kist features` (`knownFlags`): the `flags` values understood.

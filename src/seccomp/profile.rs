@@ -116,9 +116,11 @@ pub(super) struct Rule<'a> {
 #[derive(Clone, Debug)]
 pub(super) struct Profile<'a> {
     pub default: Action,
-    /// Host ABIs named in `architectures` (SCMP_ARCH_NATIVE included). The
-    /// native ABI is in the filter whether listed or not.
+    /// ABIs with tables named in `architectures`, SCMP_ARCH_NATIVE as
+    /// `native_listed`. The host's native ABI is in the filter whether
+    /// listed or not; ABIs the host does not execute are ignored.
     pub listed: Vec<Abi>,
+    pub native_listed: bool,
     /// SECCOMP_FILTER_FLAG_* bits requested by `flags`.
     pub flags: u32,
     pub listener_path: Option<PathBuf>,
@@ -349,10 +351,13 @@ pub(super) fn from_oci(s: &LinuxSeccomp) -> Result<Profile<'_>> {
         format_args!("defaultErrnoRet"),
     )?;
     let mut listed = Vec::new();
+    let mut native_listed = false;
     for (i, a) in s.architectures().iter().flatten().enumerate() {
         let name = abi::oci_arch_name(*a);
-        if let ArchEntry::Host(abi) = arch_entry(format_args!("architectures[{i}]"), &name)? {
-            listed.push(abi);
+        match arch_entry(format_args!("architectures[{i}]"), &name)? {
+            ArchEntry::Abi(abi) => listed.push(abi),
+            ArchEntry::Native => native_listed = true,
+            ArchEntry::Foreign => {}
         }
     }
     let mut flags = 0;
@@ -391,6 +396,7 @@ pub(super) fn from_oci(s: &LinuxSeccomp) -> Result<Profile<'_>> {
     finish(Profile {
         default,
         listed,
+        native_listed,
         flags,
         listener_path: s.listener_path().clone(),
         listener_metadata: s.listener_metadata().clone(),

@@ -1092,35 +1092,61 @@ fn features_lists() {
 
 // ---- differential test: BPF against a direct reading of the profile ----
 
-/// What the profile means for one syscall, evaluated straight from the
-/// rules (the semantics `codegen` documents), without BPF.
-fn reference(p: &super::profile::Profile, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+/// Every host kist has tables for, native ABI first.
+const HOSTS: &[&[Abi]] = &[
+    &[Abi::X86_64, Abi::I386, Abi::X32],
+    &[Abi::Aarch64, Abi::Arm],
+    &[Abi::Arm],
+    &[Abi::Riscv64],
+    &[Abi::Ppc64le],
+    &[Abi::S390x],
+];
+
+/// The ABI a syscall with this arch and number arrives through on `host`.
+fn abi_of(host: &[Abi], arch: u32, nr: u32) -> Option<Abi> {
+    let x32 = arch == abi::AUDIT_ARCH_X86_64 && nr >= abi::X32_SYSCALL_BIT && nr != u32::MAX;
+    host.iter()
+        .copied()
+        .find(|a| a.audit_arch() == arch && (*a == Abi::X32) == x32)
+}
+
+/// Run a compiled filter in the interpreter, as the kernel of `host` would.
+fn run_on(prog: &[libc::sock_filter], host: &[Abi], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+    let big_endian = abi_of(host, arch, nr).is_some_and(|a| a.big_endian());
+    let d = super::interp::SeccompData::new(arch, nr, args, big_endian);
+    super::interp::run(prog, &d).unwrap_or_else(|e| panic!("invalid program: {e}"))
+}
+
+/// What the profile means for one syscall on `host`, evaluated straight
+/// from the rules (the semantics `codegen` documents), without BPF.
+fn reference(p: &super::profile::Profile, host: &[Abi], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
     use super::profile::{Action, Op};
     let bad = libc::SECCOMP_RET_KILL_THREAD;
-    let in_filter = |a: Abi| a == Abi::X86_64 || p.listed.contains(&a);
-    let abi = match arch {
-        abi::AUDIT_ARCH_X86_64 if nr == u32::MAX => return p.default.ret(),
-        abi::AUDIT_ARCH_X86_64 if nr >= abi::X32_SYSCALL_BIT => Abi::X32,
-        abi::AUDIT_ARCH_X86_64 => Abi::X86_64,
-        abi::AUDIT_ARCH_I386 => Abi::I386,
-        _ => return bad,
+    let native = host[0];
+    let listed = |a: Abi| p.listed.contains(&a) || (p.native_listed && a == native);
+    let in_filter = |a: Abi| a == native || listed(a);
+    let Some(abi) = abi_of(host, arch, nr) else {
+        return bad;
     };
     if !in_filter(abi) {
         return bad;
     }
     let default = p.default.ret();
+    if nr == u32::MAX {
+        return default;
+    }
     let names_nr = |r: &super::profile::Rule| -> Vec<u32> {
         r.names.iter().filter_map(|n| abi.lookup(n)).collect()
     };
-    // (conditions, action, whether the rule is unconditional) in profile order.
+    // (conditions, action) in profile order.
     let mut applies: Vec<(Vec<super::profile::Cond>, Action)> = Vec::new();
     for r in p.rules.iter().filter(|r| r.action.ret() != default) {
         if names_nr(r).contains(&nr) {
             applies.push((r.conds.clone(), r.action));
         }
-        if abi == Abi::I386 {
+        if abi.multiplexed() {
             for n in &r.names {
-                let cond = match abi::i386_mux(n) {
+                let cond = match abi::mux(n) {
                     Some(m @ abi::Mux::Socket(c)) if m.syscall() == nr => (Op::Eq, u64::from(c), 0),
                     Some(m @ abi::Mux::Ipc(c)) if m.syscall() == nr => {
                         (Op::MaskedEq, 0xffff, u64::from(c))
@@ -1168,12 +1194,97 @@ fn reference(p: &super::profile::Profile, arch: u32, nr: u32, args: [u64; 6]) ->
     }
     let stub = !p.default.is_permissive()
         && p.default != Action::Errno(libc::ENOSYS as u16)
-        && p.listed.contains(&abi);
+        && listed(abi);
     let max = p.rules.iter().flat_map(names_nr).max();
     if stub && max.is_some_and(|m| nr > m) {
         return Action::Errno(libc::ENOSYS as u16).ret();
     }
     default
+}
+
+/// Docker's default profile as moby sends it on each architecture, compiled
+/// for that host and run in the interpreter with its byte order.
+#[test]
+fn per_architecture_docker_default() {
+    let moby_profile = moby::fixture("docker-default.json");
+    let hosts: [(&str, &str, &[Abi]); 5] = [
+        ("arm64", "SCMP_ARCH_AARCH64", HOSTS[1]),
+        ("arm", "SCMP_ARCH_ARM", HOSTS[2]),
+        ("riscv64", "SCMP_ARCH_RISCV64", HOSTS[3]),
+        ("ppc64le", "SCMP_ARCH_PPC64LE", HOSTS[4]),
+        ("s390x", "SCMP_ARCH_S390X", HOSTS[5]),
+    ];
+    let eperm = errno_ret(libc::EPERM);
+    for (goarch, scmp, host) in hosts {
+        let v = moby::to_oci_for(&moby_profile, DOCKER_DEFAULT_CAPS, (6, 1), goarch, scmp);
+        let p = super::profile::from_json(&v).unwrap();
+        let prog = super::codegen::generate(&p, host).unwrap();
+        println!("{goarch}: {} instructions", prog.len());
+        for &abi in host {
+            let run = |name: &str, args: [u64; 6]| {
+                let nr = abi
+                    .lookup(name)
+                    .unwrap_or_else(|| panic!("{name} on {abi:?}"));
+                run_on(&prog, host, abi.audit_arch(), nr, args)
+            };
+            for name in ["read", "write", "openat", "execve", "exit_group", "futex"] {
+                assert_eq!(run(name, [0; 6]), ALLOW, "{goarch} {abi:?} {name}");
+            }
+            assert_eq!(run("mount", [0; 6]), eperm, "{goarch} {abi:?}");
+            assert_eq!(run("unshare", [0; 6]), eperm, "{goarch} {abi:?}");
+            assert_eq!(
+                run("clone3", [0; 6]),
+                errno_ret(libc::ENOSYS),
+                "{goarch} {abi:?}"
+            );
+            assert_eq!(
+                run("socket", [40, 1, 0, 0, 0, 0]),
+                eperm,
+                "{goarch} {abi:?}"
+            );
+            assert_eq!(run("socket", [2, 1, 0, 0, 0, 0]), ALLOW, "{goarch} {abi:?}");
+            assert_eq!(run("personality", [0xffff_ffff, 0, 0, 0, 0, 0]), ALLOW);
+            assert_eq!(
+                run("personality", [1, 0, 0, 0, 0, 0]),
+                eperm,
+                "{goarch} {abi:?}"
+            );
+            // s390x's clone takes the flags second (Docker has a rule for it).
+            let newuser = libc::CLONE_NEWUSER as u64;
+            let flags = |f: u64| {
+                if abi == Abi::S390x {
+                    [0, f, 0, 0, 0, 0]
+                } else {
+                    [f, 0, 0, 0, 0, 0]
+                }
+            };
+            assert_eq!(run("clone", flags(0x0100_0011)), ALLOW, "{goarch} {abi:?}");
+            assert_eq!(run("clone", flags(newuser)), eperm, "{goarch} {abi:?}");
+            // A number above every syscall: runc's ENOSYS stub, on the
+            // ABIs the archMap lists (none for a 32-bit arm host).
+            let want = if p.listed.contains(&abi) {
+                errno_ret(libc::ENOSYS)
+            } else {
+                eperm
+            };
+            assert_eq!(
+                run_on(&prog, host, abi.audit_arch(), 0x000f_fff0, [0; 6]),
+                want,
+                "{goarch} {abi:?}"
+            );
+        }
+        // Any other architecture is killed.
+        for other in Abi::ALL
+            .into_iter()
+            .filter(|a| !host.contains(a) && *a != Abi::X32)
+        {
+            assert_eq!(
+                run_on(&prog, host, other.audit_arch(), 0, [0; 6]),
+                libc::SECCOMP_RET_KILL_THREAD,
+                "{goarch}: {other:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -1207,9 +1318,10 @@ fn bpf_matches_reference_semantics() {
         1 << 63,
     ];
     let (mut checks, mut longest, mut too_big) = (0, 0, 0);
-    for round in 0..150 {
+    let mut per_host = [0; HOSTS.len()];
+    for round in 0..300 {
         // Some profiles big enough to need long jumps.
-        let n_rules = if round % 10 == 0 {
+        let n_rules = if round % 7 == 0 {
             150 + r.below(150)
         } else {
             r.below(40)
@@ -1236,18 +1348,22 @@ fn bpf_matches_reference_semantics() {
             }
             rules.push(rule);
         }
-        let arches: Vec<&str> = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+        let host = HOSTS[round % HOSTS.len()];
+        let mut arches: Vec<&str> = abi::TABLE_ARCH_NAMES
             .into_iter()
-            .filter(|_| r.below(3) != 0)
+            .filter(|_| r.below(3) == 0)
             .collect();
+        if r.below(4) == 0 {
+            arches.push("SCMP_ARCH_NATIVE");
+        }
         let default = ACTIONS[r.below(ACTIONS.len())];
         let mut v = json!({"defaultAction": default, "architectures": arches, "syscalls": rules});
         if default == "SCMP_ACT_ERRNO" {
             v["defaultErrnoRet"] = json!(r.below(40));
         }
         let p = super::profile::from_json(&v).unwrap();
-        let f = match compile_json(&v) {
-            Ok(f) => f,
+        let f = match super::codegen::generate(&p, host) {
+            Ok(prog) => prog,
             Err(e) => {
                 assert!(e.to_string().contains("limit of 4096"), "{e}");
                 too_big += 1;
@@ -1255,34 +1371,35 @@ fn bpf_matches_reference_semantics() {
             }
         };
         longest = longest.max(f.len());
+        per_host[round % HOSTS.len()] += 1;
         for _ in 0..400 {
-            let (arch, nr) = match r.below(8) {
-                0 => (abi::AUDIT_ARCH_I386, r.below(500) as u32),
-                5 if r.below(2) == 0 => (
-                    abi::AUDIT_ARCH_I386,
+            let a = if r.below(6) == 0 {
+                Abi::ALL[r.below(Abi::ALL.len())]
+            } else {
+                host[r.below(host.len())]
+            };
+            let arch = a.audit_arch();
+            let nr = match r.below(8) {
+                0 => r.below(500) as u32,
+                1 if a == Abi::X32 => abi::X32_SYSCALL_BIT | r.below(600) as u32,
+                2 => r.next() as u32,
+                3 => u32::MAX,
+                4 if a.multiplexed() => {
                     if r.below(2) == 0 {
                         abi::I386_SOCKETCALL
                     } else {
                         abi::I386_IPC
-                    },
-                ),
-                1 => (
-                    abi::AUDIT_ARCH_X86_64,
-                    abi::X32_SYSCALL_BIT | r.below(600) as u32,
-                ),
-                2 => (abi::AUDIT_ARCH_X86_64, r.next() as u32),
-                3 => (0xc000_00b7, r.below(400) as u32),
+                    }
+                }
                 _ => {
                     let (_, nrs) = all[r.below(all.len())];
-                    let k = r.below(3);
-                    let arch = if k == 1 {
-                        abi::AUDIT_ARCH_I386
-                    } else {
-                        abi::AUDIT_ARCH_X86_64
-                    };
-                    (arch, nrs[k])
+                    match abi::nr_on(nrs, a) {
+                        Some(n) => n,
+                        None => continue,
+                    }
                 }
             };
+            let arch = if r.below(40) == 0 { 0xdead_beef } else { arch };
             let mut args = [0u64; 6];
             for a in &mut args {
                 *a = values[r.below(values.len())] ^ r.below(3) as u64;
@@ -1292,16 +1409,17 @@ fn bpf_matches_reference_semantics() {
                 // version bits.
                 args[0] = r.below(26) as u64 | if r.below(4) == 0 { 1 << 16 } else { 0 };
             }
-            let want = reference(&p, arch, nr, args);
-            let got = bpf::run(&f.prog, arch, nr, args);
+            let want = reference(&p, host, arch, nr, args);
+            let got = run_on(&f, host, arch, nr, args);
             assert_eq!(
                 got, want,
-                "round {round}: arch {arch:#x} nr {nr:#x} args {args:x?}\n{v}"
+                "round {round} host {host:?}: arch {arch:#x} nr {nr:#x} args {args:x?}\n{v}"
             );
             checks += 1;
         }
     }
-    println!("{checks} decisions checked; longest program {longest}, {too_big} over the limit");
+    println!("{checks} decisions checked; longest program {longest}, {too_big} over the limit; profiles per host {per_host:?}");
+    assert!(per_host.iter().all(|&n| n > 30), "{per_host:?}");
     // Programs long enough that jumps need trampolines were covered.
     assert!(longest > 1000, "longest program {longest}");
 }
