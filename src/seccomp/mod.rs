@@ -1,7 +1,9 @@
 //! seccomp: compiling `linux.seccomp` into a BPF filter and installing it.
 //!
-//! The BPF is generated here (no libseccomp, no seccompiler): arch dispatch
-//! over every ABI the host executes, a binary search over syscall numbers and
+//! The BPF is generated here (no libseccomp, no seccompiler; see the Seccomp
+//! section of docs/architecture.md): arch dispatch over every ABI the host
+//! executes (tables for x86_64, i386, x32, aarch64, arm, riscv64, ppc64le,
+//! s390x), a binary search over syscall numbers and
 //! 64-bit argument comparisons done on 32-bit halves. `codegen` documents the
 //! exact semantics; they follow libseccomp as runc drives it, including
 //! runc's -ENOSYS handling of syscalls newer than the profile, and runc's

@@ -1423,3 +1423,348 @@ fn bpf_matches_reference_semantics() {
     // Programs long enough that jumps need trampolines were covered.
     assert!(longest > 1000, "longest program {longest}");
 }
+
+// ---- differential test: kist's BPF against libseccomp's ----
+
+/// libseccomp's name for each host's native architecture (HOSTS order).
+const LIBSECCOMP_NATIVE: [&str; 6] = ["X86_64", "AARCH64", "ARM", "RISCV64", "PPC64LE", "S390X"];
+
+/// Compile `reqs` (host index, profile) with libseccomp through
+/// hack/libseccomp-bpf: Ok(program) or Err(libseccomp's refusal).
+fn libseccomp_compile(reqs: &[(usize, Value)]) -> Vec<Result<Vec<libc::sock_filter>, String>> {
+    use std::io::Write;
+    let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/hack/libseccomp-bpf");
+    let mut child = std::process::Command::new(helper)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{helper}: {e}"));
+    let mut input = String::new();
+    for (h, p) in reqs {
+        input += &json!({"arch": LIBSECCOMP_NATIVE[*h], "profile": p}).to_string();
+        input.push('\n');
+    }
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("helper output");
+    writer.join().expect("writer").expect("write to helper");
+    assert!(
+        out.status.success(),
+        "{helper} failed ({}); it needs Debian's python3-seccomp (hack/install-deps)",
+        out.status
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let res: Vec<_> = text
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("helper JSON");
+            if let Some(e) = v.get("error") {
+                return Err(e.as_str().unwrap_or("?").to_string());
+            }
+            Ok(v["bpf"]
+                .as_array()
+                .expect("bpf")
+                .iter()
+                .map(|i| libc::sock_filter {
+                    code: i[0].as_u64().unwrap_or(0) as u16,
+                    jt: i[1].as_u64().unwrap_or(0) as u8,
+                    jf: i[2].as_u64().unwrap_or(0) as u8,
+                    k: i[3].as_u64().unwrap_or(0) as u32,
+                })
+                .collect())
+        })
+        .collect();
+    assert_eq!(res.len(), reqs.len(), "one answer per profile");
+    res
+}
+
+/// How many distinct actions the rules matching this syscall have (direct
+/// and multiplexer forms), as `reference` reads the rules.
+fn matching_actions(p: &super::profile::Profile, abi: Abi, nr: u32, args: [u64; 6]) -> usize {
+    let mut one = p.clone();
+    let mut actions: Vec<u32> = Vec::new();
+    for r in &p.rules {
+        one.rules = vec![r.clone()];
+        // Alone, with a default no rule returns, the rule decides iff it
+        // matches.
+        one.default = super::profile::Action::Trace(0xfff0);
+        one.listed.clear();
+        one.native_listed = false;
+        let host = [abi];
+        let host: &[Abi] = if abi == Abi::X32 {
+            &[Abi::X86_64, Abi::X32]
+        } else {
+            &host
+        };
+        if abi == Abi::X32 {
+            one.listed.push(Abi::X32);
+        }
+        let got = reference(&one, host, abi.audit_arch(), nr, args);
+        if got != one.default.ret() && !actions.contains(&got) {
+            actions.push(got);
+        }
+    }
+    actions.len()
+}
+
+/// Generated profiles on every architecture, compiled by kist and by
+/// libseccomp (as runc drives it), both run in the interpreter on generated
+/// `seccomp_data`: every decision must agree except for the documented
+/// design differences (docs/architecture.md), which are counted.
+#[test]
+fn differential_against_libseccomp() {
+    const OPS: &[&str] = &[
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_MASKED_EQ",
+    ];
+    const ACTIONS: &[&str] = &[
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_KILL",
+    ];
+    let values = [
+        0u64,
+        1,
+        2,
+        5,
+        0x40,
+        0xff,
+        0x1ff,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x1_0000_0005,
+        u64::MAX,
+        1 << 63,
+    ];
+    let mut r = Rng(0x005e_ed0f_d1ff);
+    // Names libseccomp 2.5.4 knows: nothing numbered past its tables.
+    let known = |nrs: &[u32; super::syscalls::ABIS]| {
+        nrs.iter().all(|&n| {
+            n == super::syscalls::NONE
+                || n < 450
+                || (0xf0000..0xf0010).contains(&n)
+                || n & abi::X32_SYSCALL_BIT != 0 && n & 0xffff < 450
+        })
+    };
+    let mut reqs = Vec::new();
+    let mut profiles = Vec::new();
+    for round in 0..360 {
+        let h = round % HOSTS.len();
+        let host = HOSTS[h];
+        // Names of this host (plus socket/ipc calls for the multiplexers).
+        let names: Vec<&str> = super::syscalls::SYSCALLS
+            .iter()
+            .filter(|(_, nrs)| known(nrs) && host.iter().any(|&a| abi::nr_on(*nrs, a).is_some()))
+            // The helper builds a ppc64 filter from an x86_64 libseccomp,
+            // which translates this name to 363 (switch_endian's number);
+            // the kernel's and a native libseccomp's is 256.
+            .filter(|(n, _)| *n != "sys_debug_setcontext")
+            .map(|(n, _)| *n)
+            .collect();
+        let muxed = [
+            "bind", "connect", "socket", "sendto", "recvmsg", "msgrcv", "semop", "shmat",
+        ];
+        let mut rules = Vec::new();
+        for _ in 0..1 + r.below(if round % 9 == 0 { 40 } else { 15 }) {
+            let n: Vec<&str> = (0..1 + r.below(3))
+                .map(|_| {
+                    if r.below(4) == 0 {
+                        muxed[r.below(muxed.len())]
+                    } else {
+                        names[r.below(names.len())]
+                    }
+                })
+                .collect();
+            let action = ACTIONS[r.below(ACTIONS.len())];
+            let mut rule = json!({"names": n, "action": action});
+            if action == "SCMP_ACT_ERRNO" {
+                rule["errnoRet"] = json!(1 + r.below(60));
+            }
+            if r.below(2) == 0 {
+                rule["args"] = Value::Array(
+                    (0..1 + r.below(3))
+                        .map(|_| {
+                            json!({"index": r.below(6), "value": values[r.below(values.len())],
+                                   "valueTwo": values[r.below(values.len())], "op": OPS[r.below(OPS.len())]})
+                        })
+                        .collect(),
+                );
+            }
+            rules.push(rule);
+        }
+        let arches: Vec<&str> = host
+            .iter()
+            .filter(|_| r.below(2) == 0)
+            .map(|a| a.name())
+            .collect();
+        let default = ACTIONS[r.below(ACTIONS.len())];
+        let mut v = json!({"defaultAction": default, "architectures": arches, "syscalls": rules});
+        if default == "SCMP_ACT_ERRNO" {
+            v["defaultErrnoRet"] = json!(1 + r.below(60));
+        }
+        reqs.push((h, v.clone()));
+        profiles.push(v);
+    }
+    let lib = libseccomp_compile(&reqs);
+
+    let (mut compared, mut refused, mut probes, mut stub, mut ipc) = (0, 0, 0, 0, 0);
+    let (mut merged, mut overlap) = (0, 0);
+    // Whether two rules for `nr` compare one 64-bit argument by range.
+    let range_merge = |p: &super::profile::Profile, abi: Abi, nr: u32| {
+        use super::profile::Op;
+        let mut seen = [0; 6];
+        for r in p
+            .rules
+            .iter()
+            .filter(|r| r.names.iter().any(|n| abi.lookup(n) == Some(nr)))
+        {
+            for c in r
+                .conds
+                .iter()
+                .filter(|c| matches!(c.op, Op::Lt | Op::Le | Op::Gt | Op::Ge))
+            {
+                seen[c.index as usize] += 1;
+            }
+        }
+        abi.wide_args() && seen.iter().any(|&n| n > 1)
+    };
+    let mut diffs = Vec::new();
+    for ((h, v), lib) in reqs.iter().zip(lib) {
+        let host = HOSTS[*h];
+        let lib = match lib {
+            Ok(p) => p,
+            Err(_) => {
+                // libseccomp refuses it (runc would fail the container).
+                refused += 1;
+                continue;
+            }
+        };
+        let p = super::profile::from_json(v).unwrap();
+        let Ok(ours) = super::codegen::generate(&p, host) else {
+            continue;
+        };
+        compared += 1;
+        // Numbers of the names this profile uses, per ABI.
+        let used: Vec<(Abi, u32)> = p
+            .rules
+            .iter()
+            .flat_map(|r| r.names.iter())
+            .flat_map(|n| {
+                host.iter()
+                    .filter_map(move |&a| a.lookup(n).map(|nr| (a, nr)))
+            })
+            .collect();
+        let rule_values: Vec<u64> = p
+            .rules
+            .iter()
+            .flat_map(|r| r.conds.iter())
+            .flat_map(|c| {
+                [
+                    c.value,
+                    c.value_two,
+                    c.value & c.value_two,
+                    c.value.wrapping_add(1),
+                    c.value.wrapping_sub(1),
+                ]
+            })
+            .collect();
+        for _ in 0..500 {
+            let mut abi = host[r.below(host.len())];
+            let nr = match r.below(10) {
+                0..=4 if !used.is_empty() => {
+                    let (a, nr) = used[r.below(used.len())];
+                    abi = a;
+                    nr
+                }
+                5 if abi.multiplexed() => [abi::I386_SOCKETCALL, abi::I386_IPC][r.below(2)],
+                6 => u32::MAX,
+                7 if abi == Abi::X32 => abi::X32_SYSCALL_BIT | r.below(500) as u32,
+                _ => r.below(500) as u32,
+            };
+            let abi = if abi == Abi::X32 && nr & abi::X32_SYSCALL_BIT == 0 {
+                Abi::X86_64
+            } else {
+                abi
+            };
+            let arch = if r.below(50) == 0 {
+                0xdead_beef
+            } else {
+                abi.audit_arch()
+            };
+            let mut args = [0u64; 6];
+            for a in &mut args {
+                *a = if !rule_values.is_empty() && r.below(2) == 0 {
+                    rule_values[r.below(rule_values.len())]
+                } else {
+                    values[r.below(values.len())]
+                };
+            }
+            if abi.multiplexed() && r.below(2) == 0 {
+                args[0] = r.below(26) as u64 | if r.below(6) == 0 { 1 << 16 } else { 0 };
+            }
+            probes += 1;
+            let got = run_on(&ours, host, arch, nr, args);
+            let want = run_on(&lib, host, arch, nr, args);
+            if got == want {
+                continue;
+            }
+            // runc's ENOSYS stub: ours answers ENOSYS where libseccomp alone
+            // has the default action.
+            let enosys = errno_ret(libc::ENOSYS);
+            if got == enosys
+                && want == p.default.ret()
+                && reference(&p, host, arch, nr, args) == enosys
+            {
+                stub += 1;
+                continue;
+            }
+            // ipc(2) version bits: we compare the low 16 bits of the call.
+            if abi.multiplexed() && nr == abi::I386_IPC && args[0] >> 16 != 0 {
+                ipc += 1;
+                continue;
+            }
+            // Conditional rules with different actions that all match: we
+            // take the first in profile order, libseccomp's tree the one
+            // its argument order reaches first.
+            if matching_actions(&p, abi, nr, args) > 1 {
+                overlap += 1;
+                continue;
+            }
+            // libseccomp 2.5 merges two range comparisons (LT/LE/GT/GE) of
+            // one 64-bit argument into a tree that compares the low word
+            // with the second rule's high word; we follow the rules.
+            if got == reference(&p, host, arch, nr, args) && range_merge(&p, abi, nr) {
+                merged += 1;
+                continue;
+            }
+            diffs.push(format!(
+                "{host:?} arch {arch:#x} nr {nr} args {args:x?}: kist {got:#x}, libseccomp {want:#x}\n  {v}"
+            ));
+        }
+    }
+    println!(
+        "differential: {} profiles generated, {refused} refused by libseccomp, {compared} compared, \
+         {probes} probes; documented differences: {stub} ENOSYS stub, {ipc} ipc version bits, \
+         {merged} libseccomp range-merge bug, {overlap} overlapping rules with different actions; \
+         {} other differences",
+        reqs.len(),
+        diffs.len()
+    );
+    for d in diffs.iter().take(5) {
+        println!("{d}");
+    }
+    assert!(compared > 200, "only {compared} profiles compared");
+    assert!(
+        diffs.is_empty(),
+        "{} decisions differ from libseccomp",
+        diffs.len()
+    );
+}
