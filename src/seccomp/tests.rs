@@ -1555,7 +1555,6 @@ fn differential_against_libseccomp() {
         })
     };
     let mut reqs = Vec::new();
-    let mut profiles = Vec::new();
     for round in 0..360 {
         let h = round % HOSTS.len();
         let host = HOSTS[h];
@@ -1610,8 +1609,23 @@ fn differential_against_libseccomp() {
         if default == "SCMP_ACT_ERRNO" {
             v["defaultErrnoRet"] = json!(1 + r.below(60));
         }
-        reqs.push((h, v.clone()));
-        profiles.push(v);
+        reqs.push((h, v));
+    }
+    // Issue 9's cases first: a datum outside its mask, a conditional
+    // socket rule on i386 (socketcall), two conditions on one argument.
+    let x86 = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"];
+    for v in [
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": x86, "syscalls": [
+            {"names": ["umask"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 0, "value": 255, "valueTwo": 511, "op": "SCMP_CMP_MASKED_EQ"}]}]}),
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": x86, "syscalls": [
+            {"names": ["bind", "connect"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}]}]}),
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": x86, "syscalls": [
+            {"names": ["chmod", "personality"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]}),
+    ] {
+        reqs.insert(0, (0, v));
     }
     let lib = libseccomp_compile(&reqs);
 
