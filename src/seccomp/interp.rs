@@ -5,9 +5,8 @@
 //! It accepts exactly the instructions the kernel's seccomp checker accepts
 //! (`seccomp_check_filter`: loads from `seccomp_data` only, scratch memory,
 //! ALU, jumps, returns) and reports what the kernel would refuse: an unknown
-//! opcode, a load outside `seccomp_data` or not word aligned, a jump past the
-//! end, a division by zero (which the kernel turns into "return 0", i.e.
-//! KILL), a program that can fall off its end.
+//! opcode, a load outside `seccomp_data` or not word aligned, a run past the
+//! last instruction. A division by zero returns 0 (KILL), as in the kernel.
 
 /// `struct seccomp_data` as a filter of one architecture sees it.
 #[derive(Clone, Copy, Debug)]

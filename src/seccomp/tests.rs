@@ -323,15 +323,7 @@ fn random_profile(r: &mut Rng) -> Value {
         "SCMP_ACT_LOG",
         "SCMP_ACT_NOTIFY",
     ];
-    const OPS: &[&str] = &[
-        "SCMP_CMP_NE",
-        "SCMP_CMP_LT",
-        "SCMP_CMP_LE",
-        "SCMP_CMP_EQ",
-        "SCMP_CMP_GE",
-        "SCMP_CMP_GT",
-        "SCMP_CMP_MASKED_EQ",
-    ];
+    const OPS: &[&str] = super::profile::OPERATOR_NAMES;
     const NAMES: &[&str] = &[
         "read",
         "write",
@@ -1287,24 +1279,20 @@ fn per_architecture_docker_default() {
     }
 }
 
+/// The actions generated profiles use (NOTIFY would need a listener).
+const FUZZ_ACTIONS: &[&str] = &[
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_KILL",
+];
+
 #[test]
 fn bpf_matches_reference_semantics() {
-    const OPS: &[&str] = &[
-        "SCMP_CMP_NE",
-        "SCMP_CMP_LT",
-        "SCMP_CMP_LE",
-        "SCMP_CMP_EQ",
-        "SCMP_CMP_GE",
-        "SCMP_CMP_GT",
-        "SCMP_CMP_MASKED_EQ",
-    ];
-    const ACTIONS: &[&str] = &[
-        "SCMP_ACT_ALLOW",
-        "SCMP_ACT_ERRNO",
-        "SCMP_ACT_LOG",
-        "SCMP_ACT_TRAP",
-        "SCMP_ACT_KILL_PROCESS",
-    ];
+    const OPS: &[&str] = super::profile::OPERATOR_NAMES;
+    const ACTIONS: &[&str] = FUZZ_ACTIONS;
     let all = super::syscalls::SYSCALLS;
     let mut r = Rng(0x1234_5678_9abc_def1);
     let values = [
@@ -1513,23 +1501,8 @@ fn matching_actions(p: &super::profile::Profile, abi: Abi, nr: u32, args: [u64; 
 /// design differences (docs/architecture.md), which are counted.
 #[test]
 fn differential_against_libseccomp() {
-    const OPS: &[&str] = &[
-        "SCMP_CMP_NE",
-        "SCMP_CMP_LT",
-        "SCMP_CMP_LE",
-        "SCMP_CMP_EQ",
-        "SCMP_CMP_GE",
-        "SCMP_CMP_GT",
-        "SCMP_CMP_MASKED_EQ",
-    ];
-    const ACTIONS: &[&str] = &[
-        "SCMP_ACT_ALLOW",
-        "SCMP_ACT_ERRNO",
-        "SCMP_ACT_LOG",
-        "SCMP_ACT_TRAP",
-        "SCMP_ACT_KILL_PROCESS",
-        "SCMP_ACT_KILL",
-    ];
+    const OPS: &[&str] = super::profile::OPERATOR_NAMES;
+    const ACTIONS: &[&str] = FUZZ_ACTIONS;
     let values = [
         0u64,
         1,
