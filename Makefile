@@ -5,12 +5,25 @@ CARGO ?= cargo
 KIST  := $(CURDIR)/target/release/kist
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: all build demo test test-unprivileged test-v2 bench lint busybox deps
+.PHONY: all build demo test test-unprivileged test-v2 bench lint busybox deps install
 
 all: build
 
 build:
 	$(CARGO) build --release
+
+# The binary, its man pages and bash/zsh/fish completions (generated from
+# the clap definitions by the binary itself). DESTDIR for staging.
+PREFIX ?= /usr/local
+install: build
+	install -D -m 0755 $(KIST) $(DESTDIR)$(PREFIX)/bin/kist
+	$(KIST) man $(DESTDIR)$(PREFIX)/share/man/man8
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(KIST) completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/kist
+	$(KIST) completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_kist
+	$(KIST) completion fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/kist.fish
 
 # The tests and the demo need a *static* busybox to populate container rootfs.
 busybox:

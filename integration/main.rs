@@ -10,8 +10,10 @@
 mod common;
 
 mod activation;
+mod bundle;
 mod capabilities;
 mod cgroups;
+mod check;
 mod cli;
 mod cri_userns;
 mod devices;

@@ -76,6 +76,16 @@ pub enum Command {
     Update(Box<UpdateArgs>),
     /// Display container events (OOM, stats)
     Events(EventsArgs),
+    /// Validate a bundle's config.json and rootfs without running anything
+    Check(CheckArgs),
+    /// Make a bundle from an OCI image (layout dir, oci-archive or docker-archive)
+    Bundle(BundleArgs),
+    /// Print a shell completion script (bash, zsh, fish) to stdout
+    #[command(hide = true)]
+    Completion(CompletionArgs),
+    /// Write man pages (kist.8 and one per subcommand) into a directory
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -304,4 +314,56 @@ pub struct SpecArgs {
     /// Generate a configuration for a rootless container
     #[arg(long)]
     pub rootless: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Path to the root of the bundle directory
+    #[arg(short = 'b', long)]
+    pub bundle: Option<PathBuf>,
+    /// Output format: text or json
+    #[arg(short = 'f', long, value_enum, default_value = "text")]
+    pub format: LogFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct BundleArgs {
+    /// Layer store (content-addressed, shared by bundles)
+    #[arg(long, default_value = "/var/lib/kist")]
+    pub store: PathBuf,
+    /// Make DIR/rootfs a plain copy instead of an overlay mount
+    #[arg(long, conflicts_with = "remove")]
+    pub copy: bool,
+    /// Set process.terminal in config.json
+    #[arg(short = 't', long, conflicts_with = "remove")]
+    pub tty: bool,
+    /// Unmount and remove a bundle made by `kist bundle` (refused while a container of --root that is not stopped uses it)
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["image", "dir"])]
+    pub remove: Option<PathBuf>,
+    /// OCI image layout directory (PATH[:TAG]), oci-archive or docker-archive tar
+    #[arg(required_unless_present = "remove")]
+    pub image: Option<String>,
+    /// The bundle directory to make (must not exist or be empty)
+    #[arg(required_unless_present = "remove")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Directory to write the pages to (created if missing)
+    pub dir: PathBuf,
 }

@@ -49,6 +49,14 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
 }
 
 pub fn load_spec(path: &Path) -> Result<Spec> {
+    let data = read_config(path)?;
+    let spec = parse_spec(&data).map_err(|e| e.context(path.display()))?;
+    check_kernel_capabilities(&spec, &data)?;
+    Ok(spec)
+}
+
+/// The bytes of a config file, refused above `MAX_CONFIG_BYTES`.
+pub fn read_config(path: &Path) -> Result<Vec<u8>> {
     let f = File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
     let mut data = Vec::new();
     f.take(MAX_CONFIG_BYTES + 1)
@@ -61,9 +69,7 @@ pub fn load_spec(path: &Path) -> Result<Spec> {
             MAX_CONFIG_BYTES >> 20
         )));
     }
-    let spec = parse_spec(&data).map_err(|e| e.context(path.display()))?;
-    check_kernel_capabilities(&spec, &data)?;
-    Ok(spec)
+    Ok(data)
 }
 
 pub fn parse_spec(data: &[u8]) -> Result<Spec> {
@@ -82,26 +88,36 @@ pub fn parse_spec(data: &[u8]) -> Result<Spec> {
             let doc = serde_json::from_slice::<Value>(data).ok();
             let fault = doc.as_ref().and_then(|v| Some((v, locate_fault(v)?)));
             match fault {
-                Some((doc, path)) if !path.is_empty() => {
-                    let f = render(&path);
-                    // The parser's wording ("no variant for CAP_X (converted
-                    // to X)") says nothing a person can act on.
-                    if f.starts_with("process.capabilities.") {
-                        if let Some(Value::String(name)) = get(doc, &path) {
-                            return Err(Error::new(format!("{f}: unknown capability {name:?}")));
-                        }
-                    }
-                    Err(Error::new(format!("{f}: {e}")))
-                }
+                Some((doc, path)) if !path.is_empty() => Err(Error::new(format!(
+                    "{}: {}",
+                    render(&path),
+                    fault_message(doc, &path, &e.to_string())
+                ))),
                 _ => Err(Error::new(format!("invalid configuration: {e}"))),
             }
         }
     }
 }
 
-/// Walks down the document: a child whose removal makes the document parse
-/// holds the fault. Returns the deepest such path.
+/// What is wrong with the field at `path`, given the parser's `err`.
+fn fault_message(doc: &Value, path: &[Seg], err: &str) -> String {
+    // The parser's wording ("no variant for CAP_X (converted to X)") says
+    // nothing a person can act on.
+    if render(path).starts_with("process.capabilities.") {
+        if let Some(Value::String(name)) = get(doc, path) {
+            return format!("unknown capability {name:?}");
+        }
+    }
+    err.to_string()
+}
+
+/// Walks down the document: a child whose removal makes the document parse,
+/// or changes the error, holds the (first) fault. Returns the deepest such
+/// path.
 fn locate_fault(doc: &Value) -> Option<Vec<Seg>> {
+    let first = serde_json::from_value::<Spec>(doc.clone())
+        .err()?
+        .to_string();
     let mut path: Vec<Seg> = Vec::new();
     'descend: loop {
         let node = get(doc, &path)?;
@@ -115,9 +131,17 @@ fn locate_fault(doc: &Value) -> Option<Vec<Seg>> {
             let mut p = path.clone();
             p.push(c.clone());
             remove(&mut trial, &p);
-            if serde_json::from_value::<Spec>(trial).is_ok() {
-                path = p;
-                continue 'descend;
+            match serde_json::from_value::<Spec>(trial) {
+                Err(e) if e.to_string() == first => {}
+                // Taking out a required field is a fault of its own, not a
+                // sign that the field held the one looked for.
+                Err(e)
+                    if first.starts_with("missing field")
+                        && e.to_string().starts_with("missing field") => {}
+                _ => {
+                    path = p;
+                    continue 'descend;
+                }
             }
         }
         break;
@@ -129,7 +153,7 @@ fn locate_fault(doc: &Value) -> Option<Vec<Seg>> {
 /// /proc/sys/kernel/cap_last_cap: CAP_BPF before Linux 5.8...) is refused
 /// before anything is created, with the field and the kernel's highest one.
 /// runc 1.1 drops such names with a warning; the spec says MUST refuse.
-fn check_kernel_capabilities(spec: &Spec, data: &[u8]) -> Result<()> {
+pub fn check_kernel_capabilities(spec: &Spec, data: &[u8]) -> Result<()> {
     let Some(c) = spec
         .process()
         .as_ref()
@@ -156,7 +180,81 @@ fn check_kernel_capabilities(spec: &Spec, data: &[u8]) -> Result<()> {
     )))
 }
 
-#[derive(Clone)]
+/// Every field of `data` that does not parse, as (field path, message), and
+/// the configuration with those fields taken out (or stood in for) when what
+/// is left parses, for the offline checks of `kist check`.
+pub fn parse_all(data: &[u8]) -> (Option<Spec>, Vec<(String, String)>) {
+    let mut doc = match parse_spec(data) {
+        Ok(spec) => return (Some(spec), Vec::new()),
+        Err(e) => match serde_json::from_slice::<Value>(data) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => return (None, vec![(String::new(), e.to_string())]),
+        },
+    };
+    let mut faults = Vec::new();
+    // Bounded: each round takes a field out of the document.
+    for _ in 0..256 {
+        let err = match serde_json::from_value::<Spec>(doc.clone()) {
+            Ok(spec) => return (Some(spec), faults),
+            Err(e) => e.to_string(),
+        };
+        let path = locate_fault(&doc).unwrap_or_default();
+        faults.push((render(&path), fault_message(&doc, &path, &err)));
+        if path.is_empty() {
+            break;
+        }
+        // A required field cannot just go: stand in a value of another type
+        // whose fault, if any, lies elsewhere (not here nor above); failing
+        // that, do the same one level up (an array element goes whole).
+        let fixed = (1..=path.len()).rev().find_map(|depth| {
+            let at = &path[..depth];
+            [
+                None,
+                Some(Value::String(String::new())),
+                Some(Value::from(0)),
+                Some(Value::Array(Vec::new())),
+                Some(Value::Object(Default::default())),
+                Some(Value::Bool(false)),
+            ]
+            .into_iter()
+            .find_map(|stand_in| {
+                let mut trial = doc.clone();
+                match stand_in {
+                    None => remove(&mut trial, at),
+                    Some(v) => set(&mut trial, at, v),
+                }
+                match serde_json::from_value::<Spec>(trial.clone()) {
+                    Ok(_) => Some(trial),
+                    Err(e) if e.to_string() == err => None,
+                    Err(_) => {
+                        let next = locate_fault(&trial).unwrap_or_default();
+                        (!path.starts_with(&next)).then_some(trial)
+                    }
+                }
+            })
+        });
+        match fixed {
+            Some(d) => doc = d,
+            None => remove(&mut doc, &path),
+        }
+    }
+    (None, faults)
+}
+
+fn set(v: &mut Value, path: &[Seg], new: Value) {
+    if let Some(cur) = get_mut(v, path) {
+        *cur = new;
+    }
+}
+
+fn get_mut<'a>(v: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
+    path.iter().try_fold(v, |v, s| match s {
+        Seg::Key(k) => v.get_mut(k),
+        Seg::Index(i) => v.get_mut(*i),
+    })
+}
+
+#[derive(Clone, PartialEq)]
 enum Seg {
     Key(String),
     Index(usize),
@@ -173,17 +271,9 @@ fn remove(v: &mut Value, path: &[Seg]) {
     let Some((last, parent)) = path.split_last() else {
         return;
     };
-    let mut cur = v;
-    for s in parent {
-        let next = match s {
-            Seg::Key(k) => cur.get_mut(k),
-            Seg::Index(i) => cur.get_mut(*i),
-        };
-        match next {
-            Some(n) => cur = n,
-            None => return,
-        }
-    }
+    let Some(cur) = get_mut(v, parent) else {
+        return;
+    };
     match (cur, last) {
         (Value::Object(m), Seg::Key(k)) => {
             m.remove(k);
@@ -213,19 +303,29 @@ fn render(path: &[Seg]) -> String {
 
 /// Checks that need the whole configuration, done before anything is created.
 pub fn validate(spec: &Spec) -> Result<()> {
+    match problems(spec).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Every failure of `validate`, not only the first (for `kist check`).
+pub fn problems(spec: &Spec) -> Vec<Error> {
+    let mut out = Vec::new();
     if let Some(linux) = spec.linux() {
         let mut seen = Vec::new();
         for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
             if seen.contains(&ns.typ()) {
-                return Err(Error::new(format!(
+                out.push(Error::new(format!(
                     "linux.namespaces[{i}]: namespace type {:?} listed twice",
                     ns.typ()
                 )));
+                continue;
             }
             seen.push(ns.typ());
             if let Some(p) = ns.path() {
                 if !p.is_absolute() {
-                    return Err(Error::new(format!(
+                    out.push(Error::new(format!(
                         "linux.namespaces[{i}].path {}: must be absolute",
                         p.display()
                     )));
@@ -236,35 +336,35 @@ pub fn validate(spec: &Spec) -> Result<()> {
         let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
         if has_maps && !has(LinuxNamespaceType::User) {
-            return Err(Error::new(
+            out.push(Error::new(
                 "linux.uidMappings: mappings given without a user namespace in linux.namespaces",
             ));
         }
         if linux.time_offsets().is_some() && !has(LinuxNamespaceType::Time) {
-            return Err(Error::new(
+            out.push(Error::new(
                 "linux.timeOffsets: offsets given without a time namespace in linux.namespaces",
             ));
         }
         if linux.sysctl().as_ref().is_some_and(|s| {
             s.keys().any(|k| k.starts_with("net.")) && !has(LinuxNamespaceType::Network)
         }) {
-            return Err(Error::new(
+            out.push(Error::new(
                 "linux.sysctl: net.* keys need a new network namespace",
             ));
         }
     }
     if let Some(p) = spec.process() {
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-            return Err(Error::new("process.args: must not be empty"));
+            out.push(Error::new("process.args: must not be empty"));
         }
         if !p.cwd().is_absolute() {
-            return Err(Error::new(format!(
+            out.push(Error::new(format!(
                 "process.cwd {}: must be an absolute path",
                 p.cwd().display()
             )));
         }
     }
-    Ok(())
+    out
 }
 
 #[cfg(test)]
@@ -285,6 +385,23 @@ mod tests {
             err,
             r#"process.capabilities.bounding[1]: unknown capability "CAP_NOPE""#
         );
+    }
+
+    #[test]
+    fn parse_all_finds_every_fault() {
+        let doc = br#"{"ociVersion":"1.0.2","hostname":7,
+            "process":{"cwd":5,"args":["sh"],"user":{"uid":0,"gid":0}},
+            "linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#;
+        let (spec, faults) = parse_all(doc);
+        assert!(spec.is_some());
+        let fields: Vec<&str> = faults.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["hostname", "linux.namespaces[1].type", "process.cwd"],
+            "{faults:?}"
+        );
+        let (spec, faults) = parse_all(b"[]");
+        assert!(spec.is_none() && faults.len() == 1);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod config;
 mod container;
 mod error;
 mod hooks;
+mod image;
 mod logger;
 mod mountinfo;
 mod namespaces;
@@ -101,5 +102,9 @@ fn dispatch(cli: Cli) -> error::Result<i32> {
         Command::Ps(a) => commands::ps::run(root, &a).map(|_| 0),
         Command::Update(a) => commands::update::run(root, &a).map(|_| 0),
         Command::Events(a) => commands::events::run(root, &a).map(|_| 0),
+        Command::Check(a) => commands::check::run(&a),
+        Command::Bundle(a) => commands::bundle::run(root, &a).map(|_| 0),
+        Command::Completion(a) => commands::completion::completion(a.shell).map(|_| 0),
+        Command::Man(a) => commands::completion::man(&a.dir).map(|_| 0),
     }
 }

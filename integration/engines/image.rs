@@ -86,13 +86,13 @@ pub fn build(dir: &Path, mark: &str) -> PathBuf {
 }
 
 /// Stores `bytes` as a blob; returns (hex digest, size).
-fn blob(blobs: &Path, bytes: &[u8]) -> (String, usize) {
+pub fn blob(blobs: &Path, bytes: &[u8]) -> (String, usize) {
     let hex = sha256_hex(bytes);
     write(&blobs.join(&hex), bytes);
     (hex, bytes.len())
 }
 
-fn tar(src: &Path, out: &Path) {
+pub fn tar(src: &Path, out: &Path) {
     let st = Command::new("tar")
         .arg("--numeric-owner")
         .arg("-C")
@@ -110,14 +110,14 @@ fn tar(src: &Path, out: &Path) {
     );
 }
 
-fn mkdir(p: &Path) {
+pub fn mkdir(p: &Path) {
     std::fs::create_dir_all(p).unwrap_or_else(|e| panic!("mkdir {}: {e}", p.display()));
 }
 
-fn read(p: &Path) -> Vec<u8> {
+pub fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
 }
 
-fn write(p: &Path, b: &[u8]) {
+pub fn write(p: &Path, b: &[u8]) {
     std::fs::write(p, b).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
 }

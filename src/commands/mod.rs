@@ -1,6 +1,9 @@
 //! One file per subcommand; each takes the parsed CLI and returns a Result
 //! whose error `main` prints and logs.
 
+pub mod bundle;
+pub mod check;
+pub mod completion;
 pub mod create;
 pub mod delete;
 pub mod events;

@@ -17,6 +17,14 @@ pub fn run(a: &SpecArgs) -> Result<()> {
             path.display()
         )));
     }
+    let v = template();
+    let text = serde_json::to_string_pretty(&v).map_err(|e| Error::new(e.to_string()))?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| Error::io(format!("write {}", path.display()), e))
+}
+
+/// The default configuration (`kist bundle` fills it from an image config).
+pub fn template() -> serde_json::Value {
     let caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
     let mut namespaces = vec!["pid", "network", "ipc", "uts", "mount"];
     // runc's template has a cgroup namespace only on a pure cgroup v2 host:
@@ -29,7 +37,7 @@ pub fn run(a: &SpecArgs) -> Result<()> {
         .into_iter()
         .map(|t| serde_json::json!({ "type": t }))
         .collect();
-    let v = serde_json::json!({
+    serde_json::json!({
         "ociVersion": crate::OCI_VERSION,
         "process": {
             "terminal": true,
@@ -58,8 +66,5 @@ pub fn run(a: &SpecArgs) -> Result<()> {
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
-    });
-    let text = serde_json::to_string_pretty(&v).map_err(|e| Error::new(e.to_string()))?;
-    std::fs::write(&path, text + "\n")
-        .map_err(|e| Error::io(format!("write {}", path.display()), e))
+    })
 }

@@ -10,6 +10,19 @@ use std::path::{Path, PathBuf};
 /// Resolves `args[0]` inside the container (called after pivot_root) using
 /// the PATH from `process.env`.
 pub fn resolve(arg0: &str, env: &[String]) -> Result<PathBuf> {
+    resolve_with(arg0, env, |p| {
+        let md = std::fs::metadata(p).map_err(|e| Error::io("stat", e))?;
+        check_mode(md.is_dir(), md.permissions().mode())
+    })
+}
+
+/// `resolve` with `check` telling whether a path is an executable file
+/// (`kist check` looks inside a rootfs it has not entered).
+pub fn resolve_with(
+    arg0: &str,
+    env: &[String],
+    check_executable: impl Fn(&Path) -> Result<()>,
+) -> Result<PathBuf> {
     if arg0.contains('/') {
         let p = Path::new(arg0);
         check_executable(p).map_err(|e| e.context(format!("process.args[0] {arg0:?}")))?;
@@ -30,12 +43,11 @@ pub fn resolve(arg0: &str, env: &[String]) -> Result<PathBuf> {
     )))
 }
 
-fn check_executable(p: &Path) -> Result<()> {
-    let md = std::fs::metadata(p).map_err(|e| Error::io("stat", e))?;
-    if md.is_dir() {
+pub fn check_mode(is_dir: bool, mode: u32) -> Result<()> {
+    if is_dir {
         return Err(Error::new("is a directory"));
     }
-    if md.permissions().mode() & 0o111 == 0 {
+    if mode & 0o111 == 0 {
         return Err(Error::new("permission denied: not executable"));
     }
     Ok(())

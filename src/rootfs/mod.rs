@@ -262,3 +262,40 @@ pub fn apply_sysctl(spec: &oci_spec::runtime::Spec) -> Result<()> {
 pub fn validate_sysctl(spec: &oci_spec::runtime::Spec) -> Result<()> {
     sysctl::validate(spec, true)
 }
+
+/// `stat` of a container path resolved inside `rootfs` (symlinks confined
+/// to it), for the offline checks of `kist check`.
+pub fn stat_in(rootfs: &Path, path: &Path) -> std::result::Result<libc::stat, nix::errno::Errno> {
+    let root = resolve::open_root(rootfs)?;
+    let fd = resolve::open_in_root(root.as_fd(), path, libc::O_PATH)?;
+    resolve::fstat(fd.as_fd())
+}
+
+/// Whether `path` would lead out of `rootfs` were it not confined (see
+/// `resolve::leaves_root`).
+pub fn leaves_root(rootfs: &Path, path: &Path) -> std::result::Result<bool, nix::errno::Errno> {
+    let root = resolve::open_root(rootfs)?;
+    resolve::leaves_root(root.as_fd(), path)
+}
+
+/// Opens a file of the rootfs for reading, symlinks confined to it.
+pub fn open_file_in(
+    rootfs: &Path,
+    path: &Path,
+) -> std::result::Result<std::fs::File, nix::errno::Errno> {
+    let root = resolve::open_root(rootfs)?;
+    let fd = resolve::open_in_root(root.as_fd(), path, libc::O_RDONLY)?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// Mounts a new `fstype` with string `opts` on the directory `target` with
+/// the new mount API, which takes options one by one (no page limit).
+pub fn mount_with_options(
+    fstype: &std::ffi::CStr,
+    opts: &[(&std::ffi::CStr, &std::ffi::CStr)],
+    target: &Path,
+) -> std::result::Result<(), nix::errno::Errno> {
+    let fs = sys::fresh_fs_with(fstype, opts, 0)?;
+    let to = sys::openat2(None, target, libc::O_PATH | libc::O_DIRECTORY, 0, 0)?;
+    sys::move_mount(fs.as_fd(), to.as_fd())
+}

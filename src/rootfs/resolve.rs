@@ -237,6 +237,31 @@ pub fn is_dir(st: &libc::stat) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
 
+/// Whether the longest existing prefix of `path` (a container path, not
+/// cleaned) resolves outside `root` when the root is not enforced: through a
+/// `..` or a symlink. The runtime confines such paths anyway; `kist check`
+/// reports them because the config then does not mean what it says.
+pub fn leaves_root(root: BorrowedFd<'_>, path: &Path) -> Result<bool, Errno> {
+    let rel: PathBuf = path
+        .components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_)))
+        .collect();
+    let mut cur = rel.as_path();
+    loop {
+        if cur.as_os_str().is_empty() {
+            return Ok(false);
+        }
+        let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        match sys::openat2(Some(root), cur, libc::O_PATH, 0, resolve) {
+            Ok(_) => return Ok(false),
+            Err(Errno::EXDEV) => return Ok(true),
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => {}
+            Err(e) => return Err(e),
+        }
+        cur = cur.parent().unwrap_or(Path::new(""));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

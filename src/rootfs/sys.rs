@@ -6,8 +6,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use nix::errno::Errno;
 
 pub use crate::sys::mount::{
-    fresh_fs, mount_setattr, mount_setattr_idmap, move_mount, open_tree, openat2, MountAttr,
-    OPEN_TREE_CLONE,
+    fresh_fs, fresh_fs_with, mount_setattr, mount_setattr_idmap, move_mount, open_tree, openat2,
+    MountAttr, OPEN_TREE_CLONE,
 };
 pub use crate::sys::own_raw;
 

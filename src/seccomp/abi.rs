@@ -23,14 +23,50 @@ pub(super) enum Abi {
     X86_64,
     I386,
     X32,
+    Aarch64,
+    Arm,
+    Riscv64,
+    Ppc64le,
+    S390x,
 }
 
 impl Abi {
-    #[cfg(test)]
+    /// Every ABI with a syscall table, in the tables' column order.
+    pub(super) const ALL: [Abi; syscalls::ABIS] = [
+        Abi::X86_64,
+        Abi::I386,
+        Abi::X32,
+        Abi::Aarch64,
+        Abi::Arm,
+        Abi::Riscv64,
+        Abi::Ppc64le,
+        Abi::S390x,
+    ];
+
+    /// `seccomp_data.arch` (linux/audit.h AUDIT_ARCH_*).
     pub(super) fn audit_arch(self) -> u32 {
         match self {
             Abi::X86_64 | Abi::X32 => AUDIT_ARCH_X86_64,
             Abi::I386 => AUDIT_ARCH_I386,
+            Abi::Aarch64 => 0xc000_00b7,
+            Abi::Arm => 0x4000_0028,
+            Abi::Riscv64 => 0xc000_00f3,
+            Abi::Ppc64le => 0xc000_0015,
+            Abi::S390x => 0x8000_0016,
+        }
+    }
+
+    /// The name profiles use for it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Abi::X86_64 => "SCMP_ARCH_X86_64",
+            Abi::I386 => "SCMP_ARCH_X86",
+            Abi::X32 => "SCMP_ARCH_X32",
+            Abi::Aarch64 => "SCMP_ARCH_AARCH64",
+            Abi::Arm => "SCMP_ARCH_ARM",
+            Abi::Riscv64 => "SCMP_ARCH_RISCV64",
+            Abi::Ppc64le => "SCMP_ARCH_PPC64LE",
+            Abi::S390x => "SCMP_ARCH_S390X",
         }
     }
 
@@ -40,16 +76,24 @@ impl Abi {
     /// comparing the high word would let a caller dodge a deny rule by
     /// setting high bits the syscall then ignores.
     pub(super) fn wide_args(self) -> bool {
-        matches!(self, Abi::X86_64)
+        !matches!(self, Abi::I386 | Abi::X32 | Abi::Arm)
+    }
+
+    /// Byte order of `seccomp_data` (its 64-bit fields) on this ABI.
+    pub(super) fn big_endian(self) -> bool {
+        matches!(self, Abi::S390x)
+    }
+
+    /// Whether socket and SysV IPC calls can also be made through
+    /// socketcall(2)/ipc(2) (numbers `I386_SOCKETCALL`/`I386_IPC` on all
+    /// three), so rules on them need a multiplexer form (libseccomp).
+    pub(super) fn multiplexed(self) -> bool {
+        matches!(self, Abi::I386 | Abi::Ppc64le | Abi::S390x)
     }
 
     /// Position of this ABI in `resolve`'s result.
     pub(super) fn slot(self) -> usize {
-        match self {
-            Abi::X86_64 => 0,
-            Abi::I386 => 1,
-            Abi::X32 => 2,
-        }
+        self as usize
     }
 
     /// The syscall number of `name` on this ABI, None when this ABI has no
@@ -62,7 +106,7 @@ impl Abi {
 }
 
 /// The number in a `resolve` result for `abi`, if it has the syscall.
-pub(super) fn nr_on(nrs: [u32; 3], abi: Abi) -> Option<u32> {
+pub(super) fn nr_on(nrs: [u32; syscalls::ABIS], abi: Abi) -> Option<u32> {
     Some(nrs[abi.slot()]).filter(|&n| n != syscalls::NONE)
 }
 
@@ -72,10 +116,10 @@ fn fnv1a(s: &str) -> u32 {
     })
 }
 
-/// A syscall's numbers on [x86_64, i386, x32] (`syscalls::NONE` where
-/// absent), or None for a name no ABI knows. One hash probe, no setup: the
-/// index is generated with the tables.
-pub(super) fn resolve(name: &str) -> Option<[u32; 3]> {
+/// A syscall's numbers on every ABI (`Abi::ALL` order, `syscalls::NONE`
+/// where absent), or None for a name no ABI knows. One hash probe, no setup:
+/// the index is generated with the tables.
+pub(super) fn resolve(name: &str) -> Option<[u32; syscalls::ABIS]> {
     let mask = syscalls::SLOTS.len() - 1;
     let mut h = fnv1a(name) as usize & mask;
     loop {
@@ -91,10 +135,11 @@ pub(super) fn resolve(name: &str) -> Option<[u32; 3]> {
     }
 }
 
-/// i386 multiplexes socket and SysV IPC calls through socketcall(2) and
-/// ipc(2), with the call number in the first argument. A rule on `bind` must
-/// also cover `socketcall(SYS_BIND, ...)`, or a deny rule could be dodged
-/// through the multiplexer (libseccomp adds the same rules).
+/// i386 (and ppc64, s390x) multiplex socket and SysV IPC calls through
+/// socketcall(2) and ipc(2), with the call number in the first argument. A
+/// rule on `bind` must also cover `socketcall(SYS_BIND, ...)`, or a deny
+/// rule could be dodged through the multiplexer (libseccomp adds the same
+/// rules). The multiplexers have the same numbers on all three.
 pub(super) const I386_SOCKETCALL: u32 = 102;
 pub(super) const I386_IPC: u32 = 117;
 
@@ -139,7 +184,7 @@ const IPC_CALLS: &[(&str, u32)] = &[
     ("shmctl", 24),
 ];
 
-/// How an i386 syscall is reached through a multiplexer.
+/// How a syscall is reached through a multiplexer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Mux {
     /// socketcall(call, args): first argument equals `call`.
@@ -157,31 +202,65 @@ impl Mux {
     }
 }
 
-pub(super) fn i386_mux(name: &str) -> Option<Mux> {
+pub(super) fn mux(name: &str) -> Option<Mux> {
     let find = |t: &[(&str, u32)]| t.iter().find(|(n, _)| *n == name).map(|(_, c)| *c);
     find(SOCKETCALLS)
         .map(Mux::Socket)
         .or_else(|| find(IPC_CALLS).map(Mux::Ipc))
 }
 
-/// The host's native ABI (always part of a filter, as with libseccomp) and
-/// all ABIs the host can execute. Empty on hosts we have no tables for.
-pub(super) fn host_abis() -> &'static [Abi] {
-    if cfg!(target_arch = "x86_64") {
-        &[Abi::X86_64, Abi::I386, Abi::X32]
-    } else {
-        &[]
-    }
+/// The ABIs a host executes, native first (always part of a filter, as
+/// with libseccomp), for the machine name uname(2) reports; None for a
+/// machine we have no tables for. Compat ABIs without tables here (s390 on
+/// s390x, ppc on ppc64) stay out of every filter, so their syscalls get the
+/// bad-arch kill.
+pub(super) fn host_for_machine(machine: &str) -> Option<&'static [Abi]> {
+    Some(match machine {
+        "x86_64" => &[Abi::X86_64, Abi::I386, Abi::X32],
+        "aarch64" | "arm64" => &[Abi::Aarch64, Abi::Arm],
+        m if m.starts_with("armv") => &[Abi::Arm],
+        "riscv64" => &[Abi::Riscv64],
+        "ppc64le" => &[Abi::Ppc64le],
+        "s390x" => &[Abi::S390x],
+        _ => return None,
+    })
 }
 
-/// What one `architectures` entry means on this host.
+/// The running host's ABIs, from its machine name (read at run time: the
+/// kernel, not the build, decides which audit arches syscalls arrive with).
+pub(super) fn host() -> Result<&'static [Abi], String> {
+    let machine = nix::sys::utsname::uname()
+        .map(|u| u.machine().to_string_lossy().into_owned())
+        .map_err(|e| format!("uname: {e}"))?;
+    host_for_machine(&machine)
+        .ok_or_else(|| format!("no syscall tables for this host architecture ({machine})"))
+}
+
+/// What one `architectures` entry means.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum ArchEntry {
-    /// An ABI this host executes: it gets its own rules.
-    Host(Abi),
-    /// A valid architecture this host cannot execute: no effect.
+    /// SCMP_ARCH_NATIVE: the host's native ABI.
+    Native,
+    /// An ABI we have tables for: it gets its own rules when the host
+    /// executes it.
+    Abi(Abi),
+    /// A valid architecture we have no tables for: no syscall can arrive
+    /// through it on any host kist runs on, so it has no effect.
     Foreign,
 }
+
+/// The architectures kist has tables for and tests filters of, for
+/// `features` (`Abi::ALL` names).
+pub(super) const TABLE_ARCH_NAMES: [&str; syscalls::ABIS] = [
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_RISCV64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_S390X",
+];
 
 /// Every architecture name libseccomp (and the OCI spec) knows.
 pub(super) const ARCH_NAMES: &[&str] = &[
@@ -216,17 +295,12 @@ pub(super) fn parse_arch(name: &str) -> Option<ArchEntry> {
     if !ARCH_NAMES.contains(&name) {
         return None;
     }
-    let host = host_abis();
-    let abi = match name {
-        "SCMP_ARCH_NATIVE" => host.first().copied(),
-        "SCMP_ARCH_X86_64" => Some(Abi::X86_64),
-        "SCMP_ARCH_X86" => Some(Abi::I386),
-        "SCMP_ARCH_X32" => Some(Abi::X32),
-        _ => None,
-    };
-    Some(match abi {
-        Some(abi) if host.contains(&abi) => ArchEntry::Host(abi),
-        _ => ArchEntry::Foreign,
+    if name == "SCMP_ARCH_NATIVE" {
+        return Some(ArchEntry::Native);
+    }
+    Some(match Abi::ALL.iter().find(|a| a.name() == name) {
+        Some(&a) => ArchEntry::Abi(a),
+        None => ArchEntry::Foreign,
     })
 }
 
@@ -272,9 +346,9 @@ mod tests {
     fn multiplexers() {
         assert_eq!(Abi::I386.lookup("socketcall"), Some(I386_SOCKETCALL));
         assert_eq!(Abi::I386.lookup("ipc"), Some(I386_IPC));
-        assert_eq!(i386_mux("accept4"), Some(Mux::Socket(18)));
-        assert_eq!(i386_mux("shmctl"), Some(Mux::Ipc(24)));
-        assert_eq!(i386_mux("read"), None);
+        assert_eq!(mux("accept4"), Some(Mux::Socket(18)));
+        assert_eq!(mux("shmctl"), Some(Mux::Ipc(24)));
+        assert_eq!(mux("read"), None);
     }
 
     #[test]
@@ -301,17 +375,40 @@ mod tests {
     }
 
     #[test]
-    #[cfg(target_arch = "x86_64")]
-    fn host_classification() {
-        assert_eq!(
-            parse_arch("SCMP_ARCH_NATIVE"),
-            Some(ArchEntry::Host(Abi::X86_64))
-        );
-        assert_eq!(
-            parse_arch("SCMP_ARCH_X86"),
-            Some(ArchEntry::Host(Abi::I386))
-        );
-        assert_eq!(parse_arch("SCMP_ARCH_ARM"), Some(ArchEntry::Foreign));
+    fn classification() {
+        assert_eq!(parse_arch("SCMP_ARCH_NATIVE"), Some(ArchEntry::Native));
+        assert_eq!(parse_arch("SCMP_ARCH_X86"), Some(ArchEntry::Abi(Abi::I386)));
+        assert_eq!(parse_arch("SCMP_ARCH_ARM"), Some(ArchEntry::Abi(Abi::Arm)));
+        assert_eq!(parse_arch("SCMP_ARCH_MIPS"), Some(ArchEntry::Foreign));
         assert_eq!(parse_arch("SCMP_ARCH_FOO"), None);
+        for (a, n) in Abi::ALL.iter().zip(TABLE_ARCH_NAMES) {
+            assert_eq!(a.name(), n);
+            assert_eq!(parse_arch(n), Some(ArchEntry::Abi(*a)));
+        }
+        assert_eq!(
+            host_for_machine("aarch64"),
+            Some(&[Abi::Aarch64, Abi::Arm][..])
+        );
+        assert_eq!(host_for_machine("armv7l"), Some(&[Abi::Arm][..]));
+        assert_eq!(host_for_machine("mips"), None);
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(host().unwrap()[0], Abi::X86_64);
+    }
+
+    #[test]
+    fn other_abis_numbers() {
+        // From libseccomp's tables: direct socket calls, not socketcall.
+        assert_eq!(Abi::S390x.lookup("bind"), Some(361));
+        assert_eq!(Abi::Ppc64le.lookup("bind"), Some(327));
+        assert_eq!(Abi::S390x.lookup("socketcall"), Some(I386_SOCKETCALL));
+        assert_eq!(Abi::Ppc64le.lookup("ipc"), Some(I386_IPC));
+        assert_eq!(Abi::Aarch64.lookup("read"), Some(63));
+        assert_eq!(Abi::Aarch64.lookup("open"), None);
+        assert_eq!(Abi::Riscv64.lookup("riscv_flush_icache"), Some(259));
+        assert_eq!(Abi::Arm.lookup("cacheflush"), Some(0xf0002));
+        assert_eq!(Abi::Arm.lookup("open"), Some(5));
+        // Newer than the tables: the unified number.
+        assert_eq!(Abi::S390x.lookup("mseal"), Some(462));
+        assert_eq!(Abi::Aarch64.lookup("uretprobe"), None);
     }
 }

@@ -117,45 +117,11 @@ impl Asm {
     }
 }
 
-/// An interpreter for the subset of classic BPF the compiler emits, so tests
-/// can check what a filter decides without loading it into the kernel.
+/// Run `prog` on a little-endian syscall (x86 tests), in `interp`.
 #[cfg(test)]
 pub(super) fn run(prog: &[libc::sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-    let mut data = [0u32; 16];
-    data[0] = nr;
-    data[1] = arch;
-    for (i, a) in args.iter().enumerate() {
-        data[4 + 2 * i] = *a as u32;
-        data[5 + 2 * i] = (*a >> 32) as u32;
-    }
-    let mut a = 0u32;
-    let mut pc = 0usize;
-    loop {
-        let ins = prog[pc];
-        pc += 1;
-        match ins.code {
-            BPF_LD_W_ABS => {
-                assert!(
-                    ins.k.is_multiple_of(4) && ins.k < 64,
-                    "bad load offset {}",
-                    ins.k
-                );
-                a = data[ins.k as usize / 4];
-            }
-            BPF_ALU_AND_K => a &= ins.k,
-            BPF_JA => pc += ins.k as usize,
-            BPF_JEQ_K | BPF_JGT_K | BPF_JGE_K => {
-                let c = match ins.code {
-                    BPF_JEQ_K => a == ins.k,
-                    BPF_JGT_K => a > ins.k,
-                    _ => a >= ins.k,
-                };
-                pc += if c { ins.jt } else { ins.jf } as usize;
-            }
-            BPF_RET_K => return ins.k,
-            other => panic!("unexpected opcode {other:#x}"),
-        }
-    }
+    let d = super::interp::SeccompData::new(arch, nr, args, false);
+    super::interp::run(prog, &d).unwrap_or_else(|e| panic!("invalid program: {e}"))
 }
 
 #[cfg(test)]

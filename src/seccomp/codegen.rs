@@ -4,7 +4,8 @@
 //!
 //! ```text
 //!   ld arch; jeq X86_64 -> blk64; jeq I386 -> blk32; ret KILL_THREAD (bad arch)
-//!   blk64: ld nr; jge 0x40000000 -> x32 tree (or bad arch); x86_64 tree
+//!   blk64: ld nr; jeq -1 -> default; jge 0x40000000 -> x32 tree (or bad
+//!          arch); x86_64 tree
 //!   blk32: ld nr; i386 tree
 //! ```
 //!
@@ -20,8 +21,16 @@
 //!   on x86_64 a syscall with the x32 bit goes to the x32 rules, or is a bad
 //!   arch when x32 is not listed;
 //! - syscall names unknown to an ABI are skipped for that ABI;
-//! - on i386, an unconditional rule for a socket or SysV IPC syscall also
-//!   covers it through socketcall(2)/ipc(2) (libseccomp does the same);
+//! - syscall(-1) (a tracer skipping a syscall) on x86_64 gets the default
+//!   action, never the bad-arch kill, x32 listed or not (libseccomp);
+//! - on i386, a rule for a socket or SysV IPC syscall also covers it through
+//!   socketcall(2)/ipc(2): argument 0 must be the call number, the rule's
+//!   conditions on argument 0 are dropped (the real arguments are in memory)
+//!   and those on other arguments are kept as they are (libseccomp does the
+//!   same); for ipc only the low 16 bits of the call are compared (the high
+//!   ones are a version the kernel ignores; libseccomp compares all 32);
+//! - SCMP_CMP_MASKED_EQ holds when `arg & mask == datum & mask`
+//!   (libseccomp);
 //! - rules whose action equals the default action are dropped (runc);
 //! - an unconditional rule for a syscall wins over all its conditional rules
 //!   (libseccomp), the first one if there are several;
@@ -36,6 +45,7 @@ use std::collections::HashMap;
 use super::abi::{self, Abi, X32_SYSCALL_BIT};
 use super::bpf::{self, Asm, Label};
 use super::profile::{Action, Cond, Op, Profile};
+use super::syscalls::ABIS;
 use crate::error::{Error, Result};
 
 const ENOSYS: u16 = libc::ENOSYS as u16;
@@ -58,15 +68,13 @@ struct Block {
     chains: Vec<Vec<Key>>,
 }
 
-pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
-    let host = abi::host_abis();
+/// Compile `p` for a host executing `host` (native ABI first).
+pub(super) fn generate(p: &Profile, host: &[Abi]) -> Result<Vec<libc::sock_filter>> {
     let Some(&native) = host.first() else {
-        return Err(Error::new(format!(
-            "linux.seccomp: no syscall tables for this host architecture ({})",
-            std::env::consts::ARCH
-        )));
+        return Err(Error::new("linux.seccomp: no syscall ABIs for this host"));
     };
-    let in_filter = |a: Abi| a == native || p.listed.contains(&a);
+    let listed = |a: Abi| p.listed.contains(&a) || (p.native_listed && a == native);
+    let in_filter = |a: Abi| host.contains(&a) && (a == native || listed(a));
     let stub = !p.default.is_permissive() && p.default != Action::Errno(ENOSYS);
 
     let mut res = resolve(p);
@@ -78,28 +86,27 @@ pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
     let bad = asm.ret(BAD_ARCH);
     let mut entries: Vec<(u32, Label)> = Vec::new();
 
-    if in_filter(Abi::I386) {
-        let (pairs, max) = take(Abi::I386);
-        let blk = block(
-            p,
-            pairs,
-            max,
-            stub && p.listed.contains(&Abi::I386),
-            (0, 1 << 32),
-        );
-        let root = emit_tree(&mut asm, p, Abi::I386, &blk);
-        asm.fall_to(root);
-        let l = asm.stmt(bpf::BPF_LD_W_ABS, 0);
-        entries.push((abi::AUDIT_ARCH_I386, l));
-    }
-    if in_filter(Abi::X86_64) {
+    // Emitted back to front: the native ABI's block ends up first.
+    for &a in host.iter().rev() {
+        if !in_filter(a) || a == Abi::X32 {
+            continue;
+        }
+        if a != Abi::X86_64 {
+            let (pairs, max) = take(a);
+            let blk = block(p, pairs, max, stub && listed(a), (0, 1 << 32));
+            let root = emit_tree(&mut asm, p, a, &blk);
+            asm.fall_to(root);
+            let l = asm.stmt(bpf::BPF_LD_W_ABS, 0);
+            entries.push((a.audit_arch(), l));
+            continue;
+        }
         let x32 = if in_filter(Abi::X32) {
             let (pairs, max) = take(Abi::X32);
             let blk = block(
                 p,
                 pairs,
                 max,
-                stub && p.listed.contains(&Abi::X32),
+                stub && listed(Abi::X32),
                 (u64::from(X32_SYSCALL_BIT), 1 << 32),
             );
             emit_tree(&mut asm, p, Abi::X32, &blk)
@@ -111,11 +118,15 @@ pub(super) fn generate(p: &Profile) -> Result<Vec<libc::sock_filter>> {
             p,
             pairs,
             max,
-            stub && p.listed.contains(&Abi::X86_64),
+            stub && listed(Abi::X86_64),
             (0, u64::from(X32_SYSCALL_BIT)),
         );
         let native64 = emit_tree(&mut asm, p, Abi::X86_64, &blk);
-        asm.jump(bpf::BPF_JGE_K, X32_SYSCALL_BIT, x32, native64);
+        let split = asm.jump(bpf::BPF_JGE_K, X32_SYSCALL_BIT, x32, native64);
+        // syscall(-1) is how a tracer skips a syscall; it is no x32 call and
+        // names no syscall: the default action, as libseccomp does.
+        let default = asm.ret_shared(p.default.ret());
+        asm.jump(bpf::BPF_JEQ_K, u32::MAX, default, split);
         let l = asm.stmt(bpf::BPF_LD_W_ABS, 0);
         entries.push((abi::AUDIT_ARCH_X86_64, l));
     }
@@ -177,24 +188,37 @@ fn mux_cond(k: Key) -> Option<Cond> {
     }
 }
 
+/// The conditions an entry checks. A multiplexer entry checks the call
+/// number in argument 0 instead of the rule's conditions on argument 0 (the
+/// real arguments are in memory, out of BPF's reach), and keeps the rule's
+/// other conditions on the multiplexer's registers, as libseccomp does.
+fn entry_conds(k: Key, conds: &[Cond]) -> Vec<Cond> {
+    match mux_cond(k) {
+        None => conds.to_vec(),
+        Some(m) => std::iter::once(m)
+            .chain(conds.iter().filter(|c| c.index != 0).copied())
+            .collect(),
+    }
+}
+
 /// Every (syscall number, entry) per ABI, and the highest number the profile
 /// names per ABI (for the ENOSYS stub). One name lookup per name.
 struct Resolved {
-    pairs: [Vec<(u32, Key)>; 3],
-    max_nr: [Option<u32>; 3],
+    pairs: [Vec<(u32, Key)>; ABIS],
+    max_nr: [Option<u32>; ABIS],
 }
 
 fn resolve(p: &Profile) -> Resolved {
     let default = p.default.ret();
     let mut res = Resolved {
         pairs: Default::default(),
-        max_nr: [None; 3],
+        max_nr: [None; ABIS],
     };
     for (ri, r) in p.rules.iter().enumerate() {
         let skip = r.action.ret() == default;
         for name in &r.names {
             if let Some(nrs) = abi::resolve(name) {
-                for a in [Abi::X86_64, Abi::I386, Abi::X32] {
+                for a in Abi::ALL {
                     let Some(nr) = abi::nr_on(nrs, a) else {
                         continue;
                     };
@@ -205,12 +229,14 @@ fn resolve(p: &Profile) -> Resolved {
                     }
                 }
             }
-            // Argument conditions cannot follow a multiplexed call (its
-            // arguments are in memory), so only unconditional rules get a
-            // multiplexer form; conditional ones cover the direct syscall.
-            if !skip && r.conds.is_empty() {
-                if let Some(m) = abi::i386_mux(name) {
-                    res.pairs[Abi::I386.slot()].push((m.syscall(), key(ri, Some(m))));
+            // Every rule gets a multiplexer form, conditional ones too (else
+            // a conditional deny is dodged through socketcall). Its argument
+            // 0 is the call number; see `mux_conds` for the rest.
+            if !skip {
+                if let Some(m) = abi::mux(name) {
+                    for a in Abi::ALL.into_iter().filter(|a| a.multiplexed()) {
+                        res.pairs[a.slot()].push((m.syscall(), key(ri, Some(m))));
+                    }
                 }
             }
         }
@@ -275,17 +301,24 @@ fn block(
         enosys: Outcome::Ret(Action::Errno(ENOSYS).ret()),
         enosys_from,
     };
+    // syscall(-1), a tracer skipping a syscall, names no syscall: the
+    // default action, never the ENOSYS stub (libseccomp has no stub).
+    let minus_one = u64::from(u32::MAX);
+    let end = domain.1.min(minus_one);
     let mut cur = domain.0;
     for (nr, o) in per_nr {
         let nr64 = u64::from(nr);
-        if nr64 < domain.0 || nr64 >= domain.1 {
+        if nr64 < domain.0 || nr64 >= end {
             continue;
         }
         iv.gap(cur, nr64);
         iv.add(nr64, o);
         cur = nr64 + 1;
     }
-    iv.gap(cur, domain.1);
+    iv.gap(cur, end);
+    if domain.1 > minus_one {
+        iv.add(minus_one, iv.default);
+    }
     Block {
         intervals: iv.list,
         chains,
@@ -333,13 +366,8 @@ fn emit_tree(asm: &mut Asm, p: &Profile, abi: Abi, blk: &Block) -> Label {
         for &k in list.iter().rev() {
             let r = &p.rules[rule_of(k)];
             let mut cur = asm.ret_shared(r.action.ret());
-            match mux_cond(k) {
-                Some(c) => cur = emit_cond(asm, abi.wide_args(), &c, cur, next),
-                None => {
-                    for c in r.conds.iter().rev() {
-                        cur = emit_cond(asm, abi.wide_args(), c, cur, next);
-                    }
-                }
+            for c in entry_conds(k, &r.conds).iter().rev() {
+                cur = emit_cond(asm, abi, c, cur, next);
             }
             next = cur;
         }
@@ -361,23 +389,25 @@ fn search(asm: &mut Asm, iv: &[(u32, Outcome)], chains: &[Label]) -> Label {
     asm.jump(bpf::BPF_JGE_K, iv[mid].0, right, left)
 }
 
-/// Offsets of an argument's low and high 32-bit words in `seccomp_data`.
-fn arg_offsets(index: u8) -> (u32, u32) {
+/// Offsets of an argument's low and high 32-bit words in `seccomp_data`
+/// on an ABI of that byte order.
+fn arg_offsets(index: u8, big_endian: bool) -> (u32, u32) {
     let base = 16 + 8 * u32::from(index);
-    if cfg!(target_endian = "little") {
-        (base, base + 4)
-    } else {
+    if big_endian {
         (base + 4, base)
+    } else {
+        (base, base + 4)
     }
 }
 
 /// Emit one comparison: continue at `pass` when it holds, else at `fail`.
-fn emit_cond(asm: &mut Asm, wide: bool, c: &Cond, pass: Label, fail: Label) -> Label {
+fn emit_cond(asm: &mut Asm, abi: Abi, c: &Cond, pass: Label, fail: Label) -> Label {
+    let wide = abi.wide_args();
     use bpf::{
         BPF_ALU_AND_K as AND, BPF_JEQ_K as JEQ, BPF_JGE_K as JGE, BPF_JGT_K as JGT,
         BPF_LD_W_ABS as LD,
     };
-    let (lo_off, hi_off) = arg_offsets(c.index);
+    let (lo_off, hi_off) = arg_offsets(c.index, abi.big_endian());
     let (vlo, vhi) = (c.value as u32, (c.value >> 32) as u32);
     let (dlo, dhi) = (c.value_two as u32, (c.value_two >> 32) as u32);
 
@@ -389,7 +419,9 @@ fn emit_cond(asm: &mut Asm, wide: bool, c: &Cond, pass: Label, fail: Label) -> L
         Op::Le => (JGT, vlo, true),
         Op::Ge => (JGE, vlo, false),
         Op::Lt => (JGE, vlo, true),
-        Op::MaskedEq => (JEQ, dlo, false),
+        // libseccomp compares against datum & mask: datum bits outside the
+        // mask cannot make a rule unmatchable.
+        Op::MaskedEq => (JEQ, dlo & vlo, false),
     };
     let (t, f) = if negate { (fail, pass) } else { (pass, fail) };
 
@@ -398,16 +430,16 @@ fn emit_cond(asm: &mut Asm, wide: bool, c: &Cond, pass: Label, fail: Label) -> L
         asm.stmt(AND, vlo);
     }
     let lo_entry = asm.stmt(LD, lo_off);
-    // A mask without high bits and a zero high datum always match the high
-    // word (the usual case, e.g. clone flags).
-    let trivial_hi = c.op == Op::MaskedEq && vhi == 0 && dhi == 0;
+    // A mask without high bits always matches the high word (the usual
+    // case, e.g. clone flags).
+    let trivial_hi = c.op == Op::MaskedEq && vhi == 0;
     if !wide || trivial_hi {
         return lo_entry;
     }
     // High word first: it decides unless equal, then the low word decides.
     match c.op {
         Op::Eq | Op::Ne | Op::MaskedEq => {
-            let want = if c.op == Op::MaskedEq { dhi } else { vhi };
+            let want = if c.op == Op::MaskedEq { dhi & vhi } else { vhi };
             asm.jump(JEQ, want, lo_entry, f);
             if c.op == Op::MaskedEq {
                 asm.stmt(AND, vhi);
@@ -429,12 +461,13 @@ mod tests {
     use serde_json::json;
 
     const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+    const X86_HOST: &[Abi] = &[Abi::X86_64, Abi::I386, Abi::X32];
     fn errno(e: i32) -> u32 {
         libc::SECCOMP_RET_ERRNO | e as u32
     }
 
     fn prog(v: serde_json::Value) -> Vec<libc::sock_filter> {
-        generate(&from_json(&v).unwrap()).unwrap()
+        generate(&from_json(&v).unwrap(), X86_HOST).unwrap()
     }
 
     fn x64(p: &[libc::sock_filter], name: &str, args: [u64; 6]) -> u32 {
@@ -521,7 +554,7 @@ mod tests {
     }
 
     #[test]
-    fn masked_eq_and_and_semantics() {
+    fn masked_eq_and_same_argument_or() {
         let p = prog(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
             {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
              "args": [{"index": 0, "value": 0x7E02_0000u64 | (1u64 << 40), "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
@@ -534,10 +567,65 @@ mod tests {
         assert_eq!(x64(&p, "clone", [0x1000_0000, 0, 0, 0, 0, 0]), errno(1));
         assert_eq!(x64(&p, "clone", [1 << 40, 0, 0, 0, 0, 0]), errno(1));
         assert_eq!(x64(&p, "clone", [1 << 41, 0, 0, 0, 0, 0]), ALLOW);
-        // Both conditions on arg 2 must hold.
+        // Two conditions on arg 2 are two rules (runc): either one allows.
         assert_eq!(x64(&p, "mmap", [0, 0, 3, 0, 0, 0]), ALLOW);
-        assert_eq!(x64(&p, "mmap", [0, 0, 4, 0, 0, 0]), errno(1));
-        assert_eq!(x64(&p, "mmap", [0, 0, 9, 0, 0, 0]), errno(1));
+        assert_eq!(x64(&p, "mmap", [0, 0, 4, 0, 0, 0]), ALLOW);
+        assert_eq!(x64(&p, "mmap", [0, 0, 9, 0, 0, 0]), ALLOW);
+        let p = prog(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["mmap"], "action": "SCMP_ACT_ALLOW", "args": [
+                {"index": 2, "value": 4, "op": "SCMP_CMP_EQ"},
+                {"index": 2, "value": 8, "op": "SCMP_CMP_EQ"}
+            ]}
+        ]}));
+        assert_eq!(x64(&p, "mmap", [0, 0, 4, 0, 0, 0]), ALLOW);
+        assert_eq!(x64(&p, "mmap", [0, 0, 8, 0, 0, 0]), ALLOW);
+        assert_eq!(x64(&p, "mmap", [0, 0, 5, 0, 0, 0]), errno(1));
+    }
+
+    #[test]
+    fn masked_eq_masks_the_datum() {
+        // The issue's umask rule: datum 511 has bits outside mask 255, so
+        // the rule compares with 511 & 255 = 255 (libseccomp).
+        let p = prog(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["umask"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13, "args": [
+                {"index": 0, "value": 255, "valueTwo": 511, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["lseek"], "action": "SCMP_ACT_ERRNO", "errnoRet": 14, "args": [
+                {"index": 1, "value": 0xff_0000_00ffu64, "valueTwo": 0xf1_0000_0f01u64, "op": "SCMP_CMP_MASKED_EQ"}]}
+        ]}));
+        assert_eq!(x64(&p, "umask", [0xff, 0, 0, 0, 0, 0]), errno(13));
+        assert_eq!(x64(&p, "umask", [0x1ff, 0, 0, 0, 0, 0]), errno(13));
+        assert_eq!(x64(&p, "umask", [0x7f, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(x64(&p, "lseek", [0, 0xf1_0000_0001, 0, 0, 0, 0]), errno(14));
+        assert_eq!(x64(&p, "lseek", [0, 0xf1_1234_5601, 0, 0, 0, 0]), errno(14));
+        assert_eq!(x64(&p, "lseek", [0, 0xf2_0000_0001, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(x64(&p, "lseek", [0, 0xf1_0000_0002, 0, 0, 0, 0]), ALLOW);
+    }
+
+    #[test]
+    fn syscall_minus_one_gets_the_default_action() {
+        for (arches, default, want) in [
+            (json!([]), "SCMP_ACT_ERRNO", errno(1)),
+            (
+                json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]),
+                "SCMP_ACT_ALLOW",
+                ALLOW,
+            ),
+            (
+                json!(["SCMP_ARCH_X86_64"]),
+                "SCMP_ACT_LOG",
+                libc::SECCOMP_RET_LOG,
+            ),
+        ] {
+            let p = prog(
+                json!({"defaultAction": default, "architectures": arches, "syscalls": [
+                {"names": ["getpid"], "action": "SCMP_ACT_KILL_PROCESS"}]}),
+            );
+            assert_eq!(
+                bpf::run(&p, abi::AUDIT_ARCH_X86_64, u32::MAX, [0; 6]),
+                want,
+                "{arches}"
+            );
+        }
     }
 
     #[test]
@@ -625,12 +713,33 @@ mod tests {
         let i386 = |nr, a0| bpf::run(&p, abi::AUDIT_ARCH_I386, nr, [a0, 0, 0, 0, 0, 0]);
         assert_eq!(i386(Abi::I386.lookup("bind").unwrap(), 0), errno(13));
         assert_eq!(i386(abi::I386_SOCKETCALL, 2), errno(13));
-        assert_eq!(i386(abi::I386_SOCKETCALL, 3), ALLOW);
+        assert_eq!(i386(abi::I386_SOCKETCALL, 5), ALLOW);
         assert_eq!(i386(abi::I386_IPC, 12), errno(13));
         assert_eq!(i386(abi::I386_IPC, 12 | (1 << 16)), errno(13));
         assert_eq!(i386(abi::I386_IPC, 11), ALLOW);
-        // Conditional rules cover only the direct syscall.
+        // A conditional rule covers the multiplexer too: its argument-0
+        // condition becomes the call number (libseccomp).
         assert_eq!(i386(Abi::I386.lookup("connect").unwrap(), 3), errno(1));
+        assert_eq!(i386(Abi::I386.lookup("connect").unwrap(), 4), ALLOW);
+        assert_eq!(i386(abi::I386_SOCKETCALL, 3), errno(1));
+        assert_eq!(i386(abi::I386_SOCKETCALL, 4), ALLOW);
+        // Conditions on other arguments stay, compared with socketcall's.
+        let p = prog(
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"], "syscalls": [
+                {"names": ["bind"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 7, "op": "SCMP_CMP_EQ"}]}
+            ]}),
+        );
+        let sc = |a0, a1| {
+            bpf::run(
+                &p,
+                abi::AUDIT_ARCH_I386,
+                abi::I386_SOCKETCALL,
+                [a0, a1, 0, 0, 0, 0],
+            )
+        };
+        assert_eq!(sc(2, 7), errno(1));
+        assert_eq!(sc(2, 8), ALLOW);
+        assert_eq!(sc(3, 7), ALLOW);
     }
 
     #[test]

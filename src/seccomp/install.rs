@@ -62,6 +62,7 @@ pub(super) fn load(prog: &[libc::sock_filter], flags: u32) -> Result<Option<Owne
     };
     let len = u16::try_from(prog.len())
         .map_err(|_| Error::new(format!("{}: program too long", what())))?;
+    default_fault_handlers()?;
     let fprog = libc::sock_fprog {
         len,
         filter: prog.as_ptr().cast_mut(),
@@ -95,6 +96,34 @@ pub(super) fn load(prog: &[libc::sock_filter], flags: u32) -> Result<Option<Owne
     } else {
         Ok(None)
     }
+}
+
+/// Restore the default (fatal) action of SIGSEGV and SIGBUS before the
+/// filter goes in. Rust's runtime catches both to report stack overflows; its
+/// handler needs rt_sigaction and rt_sigreturn, which a profile may deny.
+/// If the init then cannot exit (exit_group denied, so glibc's _exit ends in
+/// `hlt`), the fault would re-enter the handler forever at 100% CPU, and the
+/// init of a pid namespace ignores SIGTERM from outside. With the default
+/// action the kernel kills the process on the first fault, as it does a C
+/// runtime's init. execve resets handlers anyway, so the user program sees
+/// no difference.
+fn default_fault_handlers() -> Result<()> {
+    for sig in [libc::SIGSEGV, libc::SIGBUS] {
+        // SAFETY: installing SIG_DFL runs no code of ours in signal context;
+        // the struct is fully initialised (zeroed mask and flags).
+        let rc = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &sa, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(Error::io(
+                format!("seccomp: reset the handler of signal {sig} before loading the filter"),
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the running kernel knows a SECCOMP_FILTER_FLAG_* bit. Probed as

@@ -24,6 +24,18 @@ fn kernel_at_least(min: &str, kernel: (u32, u32)) -> bool {
 /// Convert for a container with capabilities `caps` on an amd64 host running
 /// kernel `kernel` (major, minor).
 pub(super) fn to_oci(profile: &Value, caps: &[&str], kernel: (u32, u32)) -> Value {
+    to_oci_for(profile, caps, kernel, HOST_GOARCH, HOST_SCMP_ARCH)
+}
+
+/// `to_oci` for a host of another architecture: Go's GOARCH and the
+/// profile's name for it.
+pub(super) fn to_oci_for(
+    profile: &Value,
+    caps: &[&str],
+    kernel: (u32, u32),
+    goarch: &str,
+    scmp_arch: &str,
+) -> Value {
     let mut out = Map::new();
     out.insert("defaultAction".into(), profile["defaultAction"].clone());
     if let Some(e) = profile.get("defaultErrnoRet") {
@@ -31,7 +43,7 @@ pub(super) fn to_oci(profile: &Value, caps: &[&str], kernel: (u32, u32)) -> Valu
     }
     let mut arches = Vec::new();
     for m in profile["archMap"].as_array().into_iter().flatten() {
-        if m["architecture"] == HOST_SCMP_ARCH {
+        if m["architecture"] == scmp_arch {
             arches.push(m["architecture"].clone());
             for s in strings(m.get("subArchitectures")) {
                 arches.push(json!(s));
@@ -43,7 +55,7 @@ pub(super) fn to_oci(profile: &Value, caps: &[&str], kernel: (u32, u32)) -> Valu
     let mut rules = Vec::new();
     'rules: for r in profile["syscalls"].as_array().into_iter().flatten() {
         let ex = &r["excludes"];
-        if strings(ex.get("arches")).contains(&HOST_GOARCH) {
+        if strings(ex.get("arches")).contains(&goarch) {
             continue;
         }
         if strings(ex.get("caps")).iter().any(|c| caps.contains(c)) {
@@ -56,7 +68,7 @@ pub(super) fn to_oci(profile: &Value, caps: &[&str], kernel: (u32, u32)) -> Valu
         }
         let inc = &r["includes"];
         let arches = strings(inc.get("arches"));
-        if !arches.is_empty() && !arches.contains(&HOST_GOARCH) {
+        if !arches.is_empty() && !arches.contains(&goarch) {
             continue;
         }
         for c in strings(inc.get("caps")) {

@@ -1,14 +1,15 @@
 //! seccomp: compiling `linux.seccomp` into a BPF filter and installing it.
 //!
-//! The BPF is generated here (no libseccomp, no seccompiler): arch dispatch
-//! over every ABI the host executes, a binary search over syscall numbers and
+//! The BPF is generated here (no libseccomp, no seccompiler; see the Seccomp
+//! section of docs/architecture.md): arch dispatch over every ABI the host
+//! executes (tables for x86_64, i386, x32, aarch64, arm, riscv64, ppc64le,
+//! s390x), a binary search over syscall numbers and
 //! 64-bit argument comparisons done on 32-bit halves. `codegen` documents the
 //! exact semantics; they follow libseccomp as runc drives it, including
-//! runc's -ENOSYS handling of syscalls newer than the profile. Deliberate
-//! differences, for profiles libseccomp/runc handle badly:
-//! - several conditions on the same argument in one rule must all hold
-//!   (runc splits them into separate rules, i.e. ORs them, because
-//!   libseccomp 2.5 refuses them);
+//! runc's -ENOSYS handling of syscalls newer than the profile, and runc's
+//! splitting of a rule with several conditions on the same argument into one
+//! rule per condition (OR). Deliberate differences, for profiles
+//! libseccomp/runc handle badly:
 //! - conditional rules for one syscall are tried in profile order, first
 //!   match wins (libseccomp orders them by argument index and refuses some
 //!   overlapping rules with EEXIST, which makes runc fail the container).
@@ -32,6 +33,8 @@ mod abi;
 mod bpf;
 mod codegen;
 mod install;
+#[cfg(test)]
+mod interp;
 mod notify;
 mod profile;
 mod syscalls;
@@ -84,7 +87,8 @@ pub fn compile_json(v: &serde_json::Value) -> Result<Filter> {
 }
 
 fn build(p: profile::Profile) -> Result<Filter> {
-    let prog = codegen::generate(&p)?;
+    let host = abi::host().map_err(|e| crate::error::Error::new(format!("linux.seccomp: {e}")))?;
+    let prog = codegen::generate(&p, host)?;
     let notify = p.uses_notify();
     Ok(Filter {
         prog,
@@ -134,11 +138,12 @@ pub fn supported_operators() -> &'static [&'static str] {
     profile::OPERATOR_NAMES
 }
 
-/// For `kist features`: architecture names accepted in `architectures`.
-/// Those the host cannot execute are accepted and have no effect (no
-/// syscall can arrive through them), as with libseccomp.
+/// For `kist features`: the architectures whose filters kist compiles (it
+/// has their syscall tables) and tests. `architectures` also accepts the
+/// other names libseccomp knows; no syscall can arrive through those on a
+/// host kist runs on, so they have no effect.
 pub fn supported_archs() -> &'static [&'static str] {
-    abi::ARCH_NAMES
+    &abi::TABLE_ARCH_NAMES
 }
 
 /// For `kist features` (`knownFlags`): the `flags` values understood.

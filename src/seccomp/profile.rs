@@ -91,11 +91,13 @@ pub(super) enum Op {
     Eq,
     Ge,
     Gt,
-    /// `(arg & value) == value_two`: `value` is the mask, as in runc.
+    /// `(arg & value) == (value_two & value)`: `value` is the mask, as in
+    /// runc; the datum is masked too, as libseccomp does.
     MaskedEq,
 }
 
-/// One argument comparison; all of a rule's comparisons must hold.
+/// One argument comparison; all of a rule's comparisons must hold (a rule
+/// with several on the same argument is split first: see `split_rule`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Cond {
     pub index: u8,
@@ -114,9 +116,11 @@ pub(super) struct Rule<'a> {
 #[derive(Clone, Debug)]
 pub(super) struct Profile<'a> {
     pub default: Action,
-    /// Host ABIs named in `architectures` (SCMP_ARCH_NATIVE included). The
-    /// native ABI is in the filter whether listed or not.
+    /// ABIs with tables named in `architectures`, SCMP_ARCH_NATIVE as
+    /// `native_listed`. The host's native ABI is in the filter whether
+    /// listed or not; ABIs the host does not execute are ignored.
     pub listed: Vec<Abi>,
+    pub native_listed: bool,
     /// SECCOMP_FILTER_FLAG_* bits requested by `flags`.
     pub flags: u32,
     pub listener_path: Option<PathBuf>,
@@ -134,7 +138,22 @@ fn field_err(field: impl std::fmt::Display, msg: impl std::fmt::Display) -> Erro
     Error::new(format!("{FIELD}.{field}: {msg}"))
 }
 
+/// The kernel's MAX_ERRNO: return values from -4095 to -1 are errors.
+const MAX_ERRNO: u32 = 4095;
+
 fn errno_value(field: Args<'_>, v: Option<u32>) -> Result<u16> {
+    match v {
+        None => Ok(EPERM),
+        // libseccomp refuses these too; the kernel would clamp them.
+        Some(v) if v >= MAX_ERRNO => Err(field_err(
+            field,
+            format!("{v} is not an errno (must be below {MAX_ERRNO})"),
+        )),
+        Some(v) => Ok(v as u16),
+    }
+}
+
+fn trace_value(field: Args<'_>, v: Option<u32>) -> Result<u16> {
     match v {
         None => Ok(EPERM),
         // SECCOMP_RET_DATA is 16 bits; anything wider would be cut silently.
@@ -153,12 +172,22 @@ fn action_from_name(
     errno: Option<u32>,
     errno_field: Args<'_>,
 ) -> Result<Action> {
+    // runtime-spec: when the action does not support an errno, the runtime
+    // MUST fail (runc 1.1 ignores it, so a typo'd action runs unnoticed).
+    if let Some(v) = errno {
+        if !matches!(name, "SCMP_ACT_ERRNO" | "SCMP_ACT_TRACE") {
+            return Err(field_err(
+                errno_field,
+                format!("{v} given, but {name} returns no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)"),
+            ));
+        }
+    }
     Ok(match name {
         "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => Action::KillThread,
         "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
         "SCMP_ACT_TRAP" => Action::Trap,
         "SCMP_ACT_ERRNO" => Action::Errno(errno_value(errno_field, errno)?),
-        "SCMP_ACT_TRACE" => Action::Trace(errno_value(errno_field, errno)?),
+        "SCMP_ACT_TRACE" => Action::Trace(trace_value(errno_field, errno)?),
         "SCMP_ACT_ALLOW" => Action::Allow,
         "SCMP_ACT_LOG" => Action::Log,
         "SCMP_ACT_NOTIFY" => Action::Notify,
@@ -274,6 +303,33 @@ fn finish(p: Profile<'_>) -> Result<Profile<'_>> {
     Ok(p)
 }
 
+/// runc (and crun) turn a rule with several conditions on the same argument
+/// into one rule per condition, each of its conditions alone enough to match
+/// (an OR), because libseccomp cannot AND two comparisons of one argument.
+/// Profiles are written for that meaning (e.g. Docker's old `personality`
+/// rules), so kist does the same; conditions on distinct arguments stay one
+/// rule whose conditions must all hold.
+fn split_rule<'a>(r: Rule<'a>, out: &mut Vec<Rule<'a>>) {
+    let mut seen = 0u8;
+    let repeated = r.conds.iter().any(|c| {
+        let bit = 1 << c.index;
+        let dup = seen & bit != 0;
+        seen |= bit;
+        dup
+    });
+    if !repeated {
+        out.push(r);
+        return;
+    }
+    for c in &r.conds {
+        out.push(Rule {
+            names: r.names.clone(),
+            action: r.action,
+            conds: vec![*c],
+        });
+    }
+}
+
 fn check_names(i: usize, names: &[&str]) -> Result<()> {
     for (j, n) in names.iter().enumerate() {
         if n.is_empty() {
@@ -295,10 +351,13 @@ pub(super) fn from_oci(s: &LinuxSeccomp) -> Result<Profile<'_>> {
         format_args!("defaultErrnoRet"),
     )?;
     let mut listed = Vec::new();
+    let mut native_listed = false;
     for (i, a) in s.architectures().iter().flatten().enumerate() {
         let name = abi::oci_arch_name(*a);
-        if let ArchEntry::Host(abi) = arch_entry(format_args!("architectures[{i}]"), &name)? {
-            listed.push(abi);
+        match arch_entry(format_args!("architectures[{i}]"), &name)? {
+            ArchEntry::Abi(abi) => listed.push(abi),
+            ArchEntry::Native => native_listed = true,
+            ArchEntry::Foreign => {}
         }
     }
     let mut flags = 0;
@@ -325,15 +384,19 @@ pub(super) fn from_oci(s: &LinuxSeccomp) -> Result<Profile<'_>> {
                 a.value_two().unwrap_or(0),
             )?);
         }
-        rules.push(Rule {
-            names,
-            action,
-            conds,
-        });
+        split_rule(
+            Rule {
+                names,
+                action,
+                conds,
+            },
+            &mut rules,
+        );
     }
     finish(Profile {
         default,
         listed,
+        native_listed,
         flags,
         listener_path: s.listener_path().clone(),
         listener_metadata: s.listener_metadata().clone(),
@@ -380,7 +443,27 @@ mod tests {
             err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
                 {"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 70000}
             ]})),
+            "linux.seccomp.syscalls[0].errnoRet: 70000 is not an errno (must be below 4095)"
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 4095})),
+            "linux.seccomp.defaultErrnoRet: 4095 is not an errno (must be below 4095)"
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_TRACE", "errnoRet": 70000}
+            ]})),
             "linux.seccomp.syscalls[0].errnoRet: 70000 does not fit in 16 bits (SECCOMP_RET_DATA)"
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_KILL_THREAD", "defaultErrnoRet": 1})),
+            "linux.seccomp.defaultErrnoRet: 1 given, but SCMP_ACT_KILL_THREAD returns no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)"
+        );
+        assert_eq!(
+            err(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}
+            ]})),
+            "linux.seccomp.syscalls[0].errnoRet: 1 given, but SCMP_ACT_ALLOW returns no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)"
         );
         assert_eq!(
             err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
@@ -404,6 +487,36 @@ mod tests {
             ]})),
             "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for the write syscall"
         );
+    }
+
+    #[test]
+    fn conditions_on_one_argument_become_separate_rules() {
+        let p = profile(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [
+                {"index": 0, "value": 0, "op": "SCMP_CMP_EQ"},
+                {"index": 1, "value": 7, "op": "SCMP_CMP_EQ"},
+                {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["mmap"], "action": "SCMP_ACT_ALLOW", "args": [
+                {"index": 0, "value": 0, "op": "SCMP_CMP_EQ"},
+                {"index": 1, "value": 7, "op": "SCMP_CMP_EQ"}]}
+        ]}))
+        .unwrap();
+        // As runc: every condition its own rule, even the one on arg 1.
+        let conds: Vec<Vec<(u8, u64)>> = p
+            .rules
+            .iter()
+            .map(|r| r.conds.iter().map(|c| (c.index, c.value)).collect())
+            .collect();
+        assert_eq!(
+            conds,
+            [
+                vec![(0, 0)],
+                vec![(1, 7)],
+                vec![(0, 8)],
+                vec![(0, 0), (1, 7)]
+            ]
+        );
+        assert!(p.rules[..3].iter().all(|r| r.names == ["personality"]));
     }
 
     #[test]

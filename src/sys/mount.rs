@@ -230,8 +230,17 @@ pub fn fsmount(ctx: BorrowedFd<'_>, flags: libc::c_uint, attrs: u64) -> nix::Res
 /// no options), returned as an fd on its root with mount attributes `attrs`
 /// (MOUNT_ATTR_*). Nobody else can reach it until it is attached.
 pub fn fresh_fs(fstype: &CStr, attrs: u64) -> nix::Result<OwnedFd> {
+    fresh_fs_with(fstype, &[], attrs)
+}
+
+/// `fresh_fs` with string options (`fsconfig(FSCONFIG_SET_STRING)`), given
+/// one at a time so that none is bound by mount(2)'s one page of data.
+pub fn fresh_fs_with(fstype: &CStr, opts: &[(&CStr, &CStr)], attrs: u64) -> nix::Result<OwnedFd> {
     use std::os::fd::AsFd;
     let ctx = fsopen(fstype, libc::FSOPEN_CLOEXEC)?;
+    for (key, value) in opts {
+        fsconfig_set_string(ctx.as_fd(), key, value)?;
+    }
     fsconfig_create(ctx.as_fd())?;
     fsmount(ctx.as_fd(), libc::FSMOUNT_CLOEXEC, attrs)
 }
