@@ -1,9 +1,17 @@
-//! `exec`: a new process in a running container. The runtime switches its
-//! pid-for-children namespace to the container's and clones; the child joins
-//! every other namespace of the container at once through a pidfd (so the
-//! container cannot be swapped for another between lookups), lands in the
-//! container's cgroup, applies `process` like the init does, and execs. The
-//! sync channel is close-on-exec: EOF tells the parent the exec happened.
+//! `exec`: a new process in a running container, in two steps so that no
+//! process of ours is ever in the container's pid namespace while it is
+//! still in the host's others. The runtime (re-executed from a sealed copy
+//! first when `seal` asks for it) clones a middle process in the host's pid
+//! namespace, straight into the container's cgroup on cgroup v2
+//! (CLONE_INTO_CGROUP). The middle process turns non-dumpable, joins every
+//! namespace of the container at once through a pidfd of its init (so the
+//! container cannot be swapped for another between lookups), takes the
+//! init's root when there is no mount namespace to join, forks the exec
+//! child as the runtime's child (CLONE_PARENT), reports its pid and exits.
+//! The runtime moves the child into the v1 cgroups, lets it go, and relays
+//! a seccomp notify fd if the filter has one; the child applies `process`
+//! as the init does and execs. The sync channel is close-on-exec: EOF tells
+//! the runtime the exec happened.
 
 use super::sync::{self, Msg};
 use super::{clone3, write_pid_file};

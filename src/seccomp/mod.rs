@@ -15,9 +15,10 @@
 //!   overlapping rules with EEXIST, which makes runc fail the container).
 //!
 //! Use:
-//! 1. `compile` when the config is loaded; errors name the config field. If
-//!    oci-spec could not even deserialize the config, `compile_json` on the
-//!    raw `linux.seccomp` value says which rule and field are wrong.
+//! 1. `compile` when the config is loaded; errors name the config field. A
+//!    `linux.seccomp` oci-spec cannot deserialize (an unknown action, op or
+//!    architecture name) never gets here: `config` locates the faulty field.
+//!    `compile_json` is the same path for tests that write profiles as JSON.
 //! 2. In the container init, as the last step before execve, after
 //!    PR_SET_NO_NEW_PRIVS (or while still holding CAP_SYS_ADMIN): `install`.
 //!    Everything the init does after that is subject to the filter.

@@ -1,6 +1,8 @@
-//! A validated seccomp profile, read from oci-spec's `LinuxSeccomp` or from the
-//! raw `linux.seccomp` JSON. Every error names the config field it is about,
-//! e.g. `linux.seccomp.syscalls[12].action: unknown action "SCMP_ACT_FOO"`.
+//! A validated seccomp profile, read from oci-spec's typed `LinuxSeccomp`
+//! (the only form: names oci-spec does not know are serde errors, located by
+//! `config`). Every error names the config field it is about, e.g.
+//! `linux.seccomp.syscalls[0].args[0].index: 6 is not a syscall argument
+//! index (0-5)`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -268,7 +270,7 @@ fn cond(field: Args<'_>, index: u64, op: Op, value: u64, value_two: u64) -> Resu
     })
 }
 
-/// Checks shared by both input forms, once the whole profile is read.
+/// Checks on the whole profile, once it is read.
 fn finish(p: Profile<'_>) -> Result<Profile<'_>> {
     if p.default == Action::Notify {
         // The runtime itself still makes syscalls after loading the filter
