@@ -47,7 +47,7 @@ deps:
 # any user) and run here with the others.
 test: deps build
 	KIST_BIN=$(KIST) $(CARGO) test --release --test integration
-	$(CARGO) test --release --bins -- --include-ignored
+	$(CARGO) test --release --lib --bins -- --include-ignored
 
 # The unit tests as uid 65534, as a contributor without root runs them: none
 # may fail (root-only ones must be #[ignore]d). Run as root.

@@ -38,11 +38,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use crate::logger::LogFormat;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {

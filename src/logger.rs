@@ -2,13 +2,19 @@
 //! the last `"level":"error"` line of the file to explain a failure to their
 //! user, so every fatal error ends up here with its full context.
 
-use crate::cli::LogFormat;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
+
+/// `--log-format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 struct Logger {
     file: Option<PathBuf>,

@@ -1,36 +1,21 @@
 //! kist: an OCI container runtime with runc's command line.
 //!
-//! Map: `cli` (flags) → `commands/*` (one per subcommand) → `container`
-//! (process model: clone, sync, init) which applies config.json through one
-//! module per concern: `namespaces`, `rootfs`, `cgroups`, `process/*`,
-//! `hooks`, `seccomp`. `state` is the state directory. See
-//! docs/architecture.md.
+//! Map: `cli` (flags) → `commands/*` (one per subcommand) → the `kist`
+//! library (src/lib.rs). See docs/architecture.md.
 
-mod cgroups;
 mod cli;
 mod commands;
-mod config;
-mod container;
-mod error;
-mod hooks;
-mod image;
-mod logger;
-mod mountinfo;
-mod namespaces;
-mod netdev;
-mod process;
-mod rootfs;
-mod seccomp;
-mod signal;
-mod state;
-mod sys;
-mod time;
+
+// The library's modules under their old names, so that `crate::state` and
+// friends in the command modules resolve as before.
+use kist::{
+    bail, cgroups, config, container, error, hooks, image, logger, mountinfo, namespaces, process,
+    rootfs, seccomp, signal, state, sys, OCI_VERSION,
+};
 
 use clap::Parser;
 use cli::{Cli, Command};
 
-/// The runtime-spec version kist implements.
-pub const OCI_VERSION: &str = "1.3.0";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() {

@@ -124,7 +124,7 @@ impl Filter {
 
     #[cfg(test)]
     /// Number of BPF instructions.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.prog.len()
     }
 }

@@ -233,7 +233,7 @@ fn compile_is_fast() {
     assert!(t.as_micros() < limit, "compile took {t:?}");
 }
 
-/// `cargo test --release --bin kist -- --ignored --nocapture bench_compile`
+/// `cargo test --release --lib -- --ignored --nocapture bench_compile`
 #[test]
 #[ignore]
 fn bench_compile() {

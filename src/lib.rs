@@ -1,0 +1,34 @@
+//! kist as a library: the OCI runtime behind the `kist` command.
+//!
+//! Map: `container` (process model: clone, sync, init) applies config.json
+//! through one module per concern: `namespaces`, `rootfs`, `cgroups`,
+//! `process/*`, `hooks`, `seccomp`; `state` is the state directory, `sys`
+//! the raw syscalls. The command line (`cli`, `commands/*`) is the binary's
+//! (src/main.rs). See docs/architecture.md.
+//!
+//! Anything that forks (creating a container, exec, hooks, `run`) requires
+//! a single-threaded caller: the runtime forks with clone3 and the child is
+//! a copy of the calling thread only, so a lock held by another thread (the
+//! allocator's, stdio's) would stay locked in it forever. Call it from a
+//! process that has started no threads, as the `kist` binary does.
+
+pub mod cgroups;
+pub mod config;
+pub mod container;
+pub mod error;
+pub mod hooks;
+pub mod image;
+pub mod logger;
+pub mod mountinfo;
+pub mod namespaces;
+pub mod netdev;
+pub mod process;
+pub mod rootfs;
+pub mod seccomp;
+pub mod signal;
+pub mod state;
+pub mod sys;
+pub mod time;
+
+/// The runtime-spec version kist implements.
+pub const OCI_VERSION: &str = "1.3.0";
