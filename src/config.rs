@@ -1,7 +1,7 @@
 //! Loading a bundle's `config.json`: bounded size, a parse error that names
 //! the field at fault, and the checks the rest of the runtime relies on.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde_json::Value;
 use std::fs::File;
@@ -34,16 +34,16 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
     let root = spec
         .root()
         .as_ref()
-        .ok_or_else(|| Error::new(format!("{}: root: missing", path.display())))?;
+        .ok_or_else(|| invalid("root", format!("{}: root: missing", path.display())))?;
     let rootfs = dir.join(root.path());
     let rootfs = rootfs
         .canonicalize()
         .map_err(|e| Error::io(format!("root.path {}", rootfs.display()), e))?;
     if !rootfs.is_dir() {
-        return Err(Error::new(format!(
-            "root.path {}: not a directory",
-            rootfs.display()
-        )));
+        return Err(invalid(
+            "root.path",
+            format!("root.path {}: not a directory", rootfs.display()),
+        ));
     }
     Ok(Bundle { dir, rootfs, spec })
 }
@@ -72,13 +72,21 @@ pub fn read_config(path: &Path) -> Result<Vec<u8>> {
     Ok(data)
 }
 
+/// A config error, matchable as `ErrorKind::InvalidConfig` with its field
+/// (empty: the document as a whole).
+fn invalid(field: impl Into<String>, msg: impl Into<String>) -> Error {
+    Error::new(msg).with_kind(ErrorKind::InvalidConfig {
+        field: field.into(),
+    })
+}
+
 pub fn parse_spec(data: &[u8]) -> Result<Spec> {
     match data.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => return Err(Error::new("empty configuration")),
+        None => return Err(invalid("", "empty configuration")),
         // serde would also read a struct from an array: `[]` must not pass
         // as an all-default configuration.
         Some(b'{') => {}
-        Some(_) => return Err(Error::new("invalid configuration: not a JSON object")),
+        Some(_) => return Err(invalid("", "invalid configuration: not a JSON object")),
     }
     match serde_json::from_slice::<Spec>(data) {
         Ok(spec) => Ok(spec),
@@ -88,12 +96,15 @@ pub fn parse_spec(data: &[u8]) -> Result<Spec> {
             let doc = serde_json::from_slice::<Value>(data).ok();
             let fault = doc.as_ref().and_then(|v| Some((v, locate_fault(v)?)));
             match fault {
-                Some((doc, path)) if !path.is_empty() => Err(Error::new(format!(
-                    "{}: {}",
+                Some((doc, path)) if !path.is_empty() => Err(invalid(
                     render(&path),
-                    fault_message(doc, &path, &e.to_string())
-                ))),
-                _ => Err(Error::new(format!("invalid configuration: {e}"))),
+                    format!(
+                        "{}: {}",
+                        render(&path),
+                        fault_message(doc, &path, &e.to_string())
+                    ),
+                )),
+                _ => Err(invalid("", format!("invalid configuration: {e}"))),
             }
         }
     }
@@ -316,19 +327,25 @@ pub fn problems(spec: &Spec) -> Vec<Error> {
         let mut seen = Vec::new();
         for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
             if seen.contains(&ns.typ()) {
-                out.push(Error::new(format!(
-                    "linux.namespaces[{i}]: namespace type {:?} listed twice",
-                    ns.typ()
-                )));
+                out.push(invalid(
+                    format!("linux.namespaces[{i}]"),
+                    format!(
+                        "linux.namespaces[{i}]: namespace type {:?} listed twice",
+                        ns.typ()
+                    ),
+                ));
                 continue;
             }
             seen.push(ns.typ());
             if let Some(p) = ns.path() {
                 if !p.is_absolute() {
-                    out.push(Error::new(format!(
-                        "linux.namespaces[{i}].path {}: must be absolute",
-                        p.display()
-                    )));
+                    out.push(invalid(
+                        format!("linux.namespaces[{i}].path"),
+                        format!(
+                            "linux.namespaces[{i}].path {}: must be absolute",
+                            p.display()
+                        ),
+                    ));
                 }
             }
         }
@@ -336,32 +353,38 @@ pub fn problems(spec: &Spec) -> Vec<Error> {
         let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
         if has_maps && !has(LinuxNamespaceType::User) {
-            out.push(Error::new(
+            out.push(invalid(
+                "linux.uidMappings",
                 "linux.uidMappings: mappings given without a user namespace in linux.namespaces",
             ));
         }
         if linux.time_offsets().is_some() && !has(LinuxNamespaceType::Time) {
-            out.push(Error::new(
+            out.push(invalid(
+                "linux.timeOffsets",
                 "linux.timeOffsets: offsets given without a time namespace in linux.namespaces",
             ));
         }
         if linux.sysctl().as_ref().is_some_and(|s| {
             s.keys().any(|k| k.starts_with("net.")) && !has(LinuxNamespaceType::Network)
         }) {
-            out.push(Error::new(
+            out.push(invalid(
+                "linux.sysctl",
                 "linux.sysctl: net.* keys need a new network namespace",
             ));
         }
     }
     if let Some(p) = spec.process() {
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-            out.push(Error::new("process.args: must not be empty"));
+            out.push(invalid("process.args", "process.args: must not be empty"));
         }
         if !p.cwd().is_absolute() {
-            out.push(Error::new(format!(
-                "process.cwd {}: must be an absolute path",
-                p.cwd().display()
-            )));
+            out.push(invalid(
+                "process.cwd",
+                format!(
+                    "process.cwd {}: must be an absolute path",
+                    p.cwd().display()
+                ),
+            ));
         }
     }
     out

@@ -14,6 +14,28 @@ pub struct Error {
     /// Raw OS errno when the root cause was a syscall, so callers can branch
     /// on it (e.g. ENOENT vs EPERM) without parsing text.
     errno: Option<i32>,
+    /// Set where the failure is one a library caller may want to match.
+    kind: Option<ErrorKind>,
+}
+
+/// What went wrong, for a caller that must branch on it (an engine or shim
+/// embedding the library); the message says the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No container with that id in that state root.
+    NotFound,
+    /// A container with that id exists already.
+    AlreadyExists,
+    /// config.json is malformed or inconsistent; `field` is the path of the
+    /// field at fault (`mounts[3].destination`), empty for the document.
+    InvalidConfig { field: String },
+    /// The operation needs a live container and this one is not (stopped,
+    /// or for `resume` not paused).
+    NotRunning,
+    /// A system call failed with `errno`.
+    Os { errno: i32 },
+    /// Anything else.
+    Other,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -23,6 +45,23 @@ impl Error {
         Error {
             msg: msg.into(),
             errno: None,
+            kind: None,
+        }
+    }
+
+    /// The same error, matchable as `kind`.
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// The kind given where the error was made; else `Os` when a syscall
+    /// failed, else `Other`.
+    pub fn kind(&self) -> ErrorKind {
+        match (&self.kind, self.errno) {
+            (Some(k), _) => k.clone(),
+            (None, Some(errno)) => ErrorKind::Os { errno },
+            (None, None) => ErrorKind::Other,
         }
     }
 
@@ -34,6 +73,7 @@ impl Error {
                 std::io::Error::from_raw_os_error(errno as i32)
             ),
             errno: Some(errno as i32),
+            kind: None,
         }
     }
 
@@ -41,6 +81,7 @@ impl Error {
         Error {
             errno: err.raw_os_error(),
             msg: format!("{what}: {err}"),
+            kind: None,
         }
     }
 
@@ -53,6 +94,7 @@ impl Error {
         Error {
             msg: format!("{what}: {}", self.msg),
             errno: self.errno,
+            kind: self.kind,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod container;
 pub mod error;
 pub mod hooks;
 pub mod image;
+pub mod lifecycle;
 pub mod logger;
 pub mod mountinfo;
 pub mod namespaces;

@@ -9,8 +9,8 @@ mod commands;
 // The library's modules under their old names, so that `crate::state` and
 // friends in the command modules resolve as before.
 use kist::{
-    bail, cgroups, config, container, error, hooks, image, logger, mountinfo, namespaces, process,
-    rootfs, seccomp, signal, state, sys, OCI_VERSION,
+    bail, cgroups, config, container, error, image, lifecycle, logger, mountinfo, namespaces,
+    process, rootfs, seccomp, signal, state, sys, OCI_VERSION,
 };
 
 use clap::Parser;

@@ -11,7 +11,7 @@
 //! concurrent commands on the same container are serialized.
 
 use crate::cgroups::Cgroup;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, ErrorKind, Result};
 use nix::fcntl::{Flock, FlockArg};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
@@ -130,7 +130,8 @@ impl Container {
         let dir = root.join(dir_name(id));
         if let Err(e) = fs::create_dir(&dir) {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                return Err(Error::new(format!("container with id {id} already exists")));
+                return Err(Error::new(format!("container with id {id} already exists"))
+                    .with_kind(ErrorKind::AlreadyExists));
             }
             return Err(Error::io(format!("create state dir {}", dir.display()), e));
         }
@@ -222,7 +223,7 @@ pub fn remove_unrecorded(root: &Path, id: &str) -> Result<()> {
 }
 
 pub fn not_exist(id: &str) -> Error {
-    Error::new(format!("container {id} does not exist"))
+    Error::new(format!("container {id} does not exist")).with_kind(ErrorKind::NotFound)
 }
 
 fn lock(dir: &Path) -> Result<Flock<File>> {

@@ -1,8 +1,8 @@
 use super::create::options;
-use super::delete::{destroy, kill_and_wait};
 use crate::cli::RunArgs;
 use crate::container;
 use crate::error::{Context, Result};
+use crate::lifecycle::{destroy, kill_and_wait};
 use crate::process::stdio::Io;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
@@ -41,7 +41,7 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         let _ = destroy(created.container, &created.state);
         return Err(e);
     }
-    if let Err(e) = super::start::start(&created.container, &created.state) {
+    if let Err(e) = crate::lifecycle::start(&created.container, &created.state) {
         let _ = kill_and_wait(&created.state);
         let _ = destroy(created.container, &created.state);
         return Err(e);
