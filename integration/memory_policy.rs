@@ -96,7 +96,7 @@ fn bad_memory_policies_are_rejected_naming_the_field() {
         ),
         (
             json!({"mode": "MPOL_SOMETIMES"}),
-            "linux.memoryPolicy: unknown variant `MPOL_SOMETIMES`",
+            "linux.memoryPolicy.mode: unknown variant `MPOL_SOMETIMES`",
         ),
         (
             json!({"mode": "MPOL_BIND"}),
