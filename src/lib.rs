@@ -6,11 +6,13 @@
 //! the raw syscalls. The command line (`cli`, `commands/*`) is the binary's
 //! (src/main.rs). See docs/architecture.md.
 //!
-//! Anything that forks (creating a container, exec, hooks, `run`) requires
-//! a single-threaded caller: the runtime forks with clone3 and the child is
-//! a copy of the calling thread only, so a lock held by another thread (the
-//! allocator's, stdio's) would stay locked in it forever. Call it from a
-//! process that has started no threads, as the `kist` binary does.
+//! Anything that forks (creating a container, exec) requires a
+//! single-threaded caller: the runtime forks with clone3 and the child,
+//! which goes on running Rust code, is a copy of the calling thread only,
+//! so a lock held by another thread (the allocator's, stdio's) would stay
+//! locked in it forever. Call it from a process that has started no
+//! threads, as the `kist` binary does. (Hooks run through
+//! `std::process::Command`, which is safe from any thread.)
 
 pub mod cgroups;
 pub mod config;

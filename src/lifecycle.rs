@@ -21,8 +21,8 @@
 //! A `Container` holds its state directory's lock for as long as it lives:
 //! other operations on the same id (from this process or another `kist`)
 //! wait for it. Errors carry a matchable [`ErrorKind`](crate::error::ErrorKind)
-//! besides their message. Creating (and `start`, which runs hooks) forks:
-//! the caller must be single-threaded (see the crate documentation).
+//! besides their message. `create` forks the container's processes: its
+//! caller must be single-threaded (see the crate documentation).
 
 pub use crate::container::CreateOptions;
 use crate::error::{Context, Error, ErrorKind, Result};
