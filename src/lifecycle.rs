@@ -1,5 +1,5 @@
 //! The container lifecycle as a library API: what `kist create`, `start`,
-//! `kill`, `delete`, `pause`, `resume` and `state` do, for a program that
+//! `kill`, `delete`, `pause`, `resume`, `update` and `state` do, for a program that
 //! embeds kist (a shim, a test harness) as much as for the command line,
 //! which only parses flags, calls this and prints.
 //!
@@ -28,7 +28,8 @@ pub use crate::container::CreateOptions;
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::state::{self, State, StateView, Status};
 use nix::sys::signal::Signal;
-use oci_spec::runtime::LinuxNamespaceType;
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources};
+use serde_json::Value;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd};
 use std::path::Path;
@@ -167,6 +168,36 @@ impl Container {
             }
         }
         destroy(self.handle, &self.state)
+    }
+
+    /// Changes the resources `r` gives (only those) of a live container and
+    /// records them in its state, so a later `update` or `events --stats`
+    /// starts from them.
+    pub fn update(&mut self, r: &LinuxResources) -> Result<()> {
+        let st = &mut self.state;
+        if st.status(&self.handle.dir) == Status::Stopped {
+            return Err(
+                Error::new(format!("update {}: container not running", st.id))
+                    .with_kind(ErrorKind::NotRunning),
+            );
+        }
+        // Only what is given: oci-spec leaves unset fields out.
+        let patch = serde_json::to_value(r).map_err(|e| Error::new(format!("update: {e}")))?;
+        let mut linux = st.config.linux().clone().unwrap_or_default();
+        st.cgroup
+            .update(r)
+            .with_context(|| format!("update {}", st.id))?;
+        let old = linux.resources().clone().unwrap_or_default();
+        let mut merged =
+            serde_json::to_value(&old).map_err(|e| Error::new(format!("update: {e}")))?;
+        merge(&mut merged, &patch);
+        let merged: LinuxResources = serde_json::from_value(merged)
+            .map_err(|e| Error::new(format!("update: merge resources: {e}")))?;
+        linux.set_resources(Some(merged));
+        st.config.set_linux(Some(linux));
+        self.handle
+            .save(st)
+            .with_context(|| format!("update {}: record the new resources", st.id))
     }
 
     /// Freezes every process of the container (runc: a created or running
@@ -359,6 +390,26 @@ pub fn destroy(c: state::Container, st: &State) -> Result<()> {
     c.remove()
 }
 
+/// Objects merge key by key; anything else given replaces what was there.
+fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    continue;
+                }
+                match b.get_mut(k) {
+                    Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,6 +462,26 @@ mod tests {
             "{e}"
         );
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn update_merges_only_given() {
+        use serde_json::json;
+        let mut base = json!({"memory": {"limit": 1, "swap": 2}, "pids": {"limit": 5}});
+        merge(
+            &mut base,
+            &json!({"memory": {"limit": 7}, "cpu": {"shares": 3}, "blockIO": null}),
+        );
+        assert_eq!(
+            base,
+            json!({"memory": {"limit": 7, "swap": 2}, "pids": {"limit": 5}, "cpu": {"shares": 3}})
+        );
+        // The patch update() builds: only the fields given.
+        let r: LinuxResources = serde_json::from_value(json!({"memory": {"limit": 7}})).unwrap();
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"memory": {"limit": 7}})
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use crate::cli::UpdateArgs;
 use crate::error::{Context, Error, Result};
-use crate::state::{Container, Status};
+use crate::lifecycle::Container;
 use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Map, Value};
 use std::io::Read;
@@ -25,29 +25,9 @@ pub fn run(root: &Path, a: &UpdateArgs) -> Result<()> {
         Some(p) => read_resources(p)?,
         None => from_flags,
     };
-    let r: LinuxResources = serde_json::from_value(patch.clone())
+    let r: LinuxResources = serde_json::from_value(patch)
         .map_err(|e| Error::new(format!("update: invalid resources: {e}")))?;
-    let c = Container::open(root, &a.id)?;
-    let mut st = c.load()?;
-    if st.status(&c.dir) == Status::Stopped {
-        return Err(Error::new(format!(
-            "update {}: container not running",
-            a.id
-        )));
-    }
-    let mut linux = st.config.linux().clone().unwrap_or_default();
-    st.cgroup
-        .update(&r)
-        .with_context(|| format!("update {}", a.id))?;
-    let old = linux.resources().clone().unwrap_or_default();
-    let mut merged = serde_json::to_value(&old).map_err(|e| Error::new(format!("update: {e}")))?;
-    merge(&mut merged, &patch);
-    let merged: LinuxResources = serde_json::from_value(merged)
-        .map_err(|e| Error::new(format!("update: merge resources: {e}")))?;
-    linux.set_resources(Some(merged));
-    st.config.set_linux(Some(linux));
-    c.save(&st)
-        .with_context(|| format!("update {}: record the new resources", a.id))
+    Container::load(root, &a.id)?.update(&r)
 }
 
 fn read_resources(p: &Path) -> Result<Value> {
@@ -123,26 +103,6 @@ fn flags_patch(a: &UpdateArgs) -> Result<Value> {
     Ok(Value::Object(out))
 }
 
-/// Objects merge key by key; anything else given replaces what was there.
-fn merge(base: &mut Value, patch: &Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    continue;
-                }
-                match b.get_mut(k) {
-                    Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
-                    _ => {
-                        b.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (b, p) => *b = p.clone(),
-    }
-}
-
 /// A byte count as runc (docker/go-units RAMInBytes) reads it: a number
 /// with an optional binary unit, `512k`, `1.5g`, `64MiB`, `1024`; `-1` is
 /// unlimited.
@@ -212,19 +172,6 @@ mod tests {
         for s in ["", "k", "1x", "-2", "1.k", "1kk", "99999999999p"] {
             assert!(parse_bytes("--memory", s).is_err(), "{s}");
         }
-    }
-
-    #[test]
-    fn merges_only_given() {
-        let mut base = json!({"memory": {"limit": 1, "swap": 2}, "pids": {"limit": 5}});
-        merge(
-            &mut base,
-            &json!({"memory": {"limit": 7}, "cpu": {"shares": 3}}),
-        );
-        assert_eq!(
-            base,
-            json!({"memory": {"limit": 7, "swap": 2}, "pids": {"limit": 5}, "cpu": {"shares": 3}})
-        );
     }
 
     #[test]
