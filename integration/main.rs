@@ -10,6 +10,7 @@
 mod common;
 
 mod activation;
+mod capabilities;
 mod cgroups;
 mod cli;
 mod devices;
@@ -24,9 +25,11 @@ mod namespaces;
 mod pause;
 mod privileges;
 mod process;
+mod runc_compat;
 mod seccomp;
 mod security;
 mod state;
+mod teardown;
 mod terminal;
 mod userns;
 

@@ -33,6 +33,12 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 fn main() {
     let cli = Cli::parse();
     logger::init(cli.log.clone(), cli.log_format, cli.debug);
+    // runc's exec exits 255 when it fails before the process ran, so that
+    // callers tell "the runtime failed" from "the process exited 1".
+    let fail_code = match cli.command {
+        Some(Command::Exec(_)) => 255,
+        _ => 1,
+    };
     match dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -41,7 +47,7 @@ fn main() {
                 logger::error(&msg);
             }
             eprintln!("kist: {msg}");
-            std::process::exit(1);
+            std::process::exit(fail_code);
         }
     }
 }

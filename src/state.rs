@@ -39,6 +39,13 @@ pub struct State {
     /// `start`/`delete` and what `exec` must join come from here, never from
     /// a bundle that may have changed since.
     pub config: Spec,
+    /// Set from the first save (before any cgroup exists) until `create`
+    /// has finished. Nobody sees it while `create` runs (it holds the
+    /// lock); a state still marked afterwards was left by a `create` that
+    /// was killed part-way: it reads as `stopped`, and `delete` kills what
+    /// it had started and removes what it had made.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +203,21 @@ pub fn is_gone(root: &Path, id: &str) -> bool {
     validate_id(id).is_ok() && !root.join(dir_name(id)).join(STATE_FILE).exists()
 }
 
+/// Removes the state directory of `id` if it holds no state: left by a
+/// `create` killed between making the directory and its first save, when
+/// nothing else existed yet. A directory that is gone is fine.
+pub fn remove_unrecorded(root: &Path, id: &str) -> Result<()> {
+    let Ok(c) = Container::open_dir(root, &dir_name(id)) else {
+        return Ok(());
+    };
+    if c.dir.join(STATE_FILE).exists() {
+        return Err(Error::new(format!(
+            "container {id}: created while being deleted, try again"
+        )));
+    }
+    c.remove()
+}
+
 pub fn not_exist(id: &str) -> Error {
     Error::new(format!("container {id} does not exist"))
 }
@@ -246,7 +268,7 @@ impl State {
     /// has the recorded start time and is not a zombie (pid 1 here does not
     /// reap orphans, so a dead container can linger as one).
     pub fn status(&self, dir: &Path) -> Status {
-        if !self.is_alive() {
+        if self.creating || !self.is_alive() {
             return Status::Stopped;
         }
         // Frozen first, as runc: a created container can be paused too.
@@ -260,6 +282,9 @@ impl State {
     }
 
     pub fn is_alive(&self) -> bool {
+        if self.pid <= 0 {
+            return false;
+        }
         match proc_stat(self.pid) {
             Some(st) => st.start_time == self.start_time && !matches!(st.state, 'Z' | 'X' | 'x'),
             None => false,
@@ -271,27 +296,47 @@ impl State {
         hook_state(&self.id, status, self.pid, &self.bundle, &self.config)
     }
 
-    /// The OCI state object plus runc's extra fields.
-    pub fn to_json(&self, status: Status) -> serde_json::Value {
-        let annotations: HashMap<String, String> =
-            self.config.annotations().clone().unwrap_or_default();
+    /// The OCI state object plus runc's extra fields, keys in runc's order
+    /// (`state` and `list --format json` output is matched as text by
+    /// scripts); annotations only when there are some, as runc.
+    pub fn to_json(&self, status: Status) -> StateView<'_> {
         let pid = if status == Status::Stopped {
             0
         } else {
             self.pid
         };
-        serde_json::json!({
-            "ociVersion": crate::OCI_VERSION,
-            "id": self.id,
-            "pid": pid,
-            "status": status.as_str(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": self.owner,
-            "annotations": annotations,
-        })
+        StateView {
+            oci_version: crate::OCI_VERSION,
+            id: &self.id,
+            pid,
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: self.config.annotations().as_ref(),
+            owner: &self.owner,
+        }
     }
+}
+
+/// runc's `cState`: the field order is the output order.
+#[derive(Serialize)]
+pub struct StateView<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'a str,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    #[serde(skip_serializing_if = "no_annotations")]
+    pub annotations: Option<&'a HashMap<String, String>>,
+    pub owner: &'a str,
+}
+
+fn no_annotations(a: &Option<&HashMap<String, String>>) -> bool {
+    a.is_none_or(|a| a.is_empty())
 }
 
 /// The OCI state object hooks get on stdin; also used by the init, which

@@ -39,7 +39,7 @@ pub struct Layout {
     pub unified_own: String,
 }
 
-fn is_cgroup2(path: &str) -> bool {
+pub(crate) fn is_cgroup2(path: &str) -> bool {
     matches!(nix::sys::statfs::statfs(path), Ok(s) if s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 

@@ -246,8 +246,12 @@ impl Cgroup {
     /// Signals every process of the container. The cgroup is frozen around
     /// it (like runc) so that no process can fork a child that escapes the
     /// signal; without a freezer the processes are signalled as they are.
-    pub fn signal_all(&self, sig: nix::sys::signal::Signal) -> Result<()> {
-        if sig == nix::sys::signal::Signal::SIGKILL && self.mode == Mode::V2 {
+    /// `None` is signal 0: a liveness probe that only checks the pids.
+    pub fn signal_all(&self, sig: impl Into<Option<nix::sys::signal::Signal>>) -> Result<()> {
+        use nix::sys::signal::Signal;
+        let sig = sig.into();
+        let name = sig.map_or("0", |s| s.as_str());
+        if sig == Some(Signal::SIGKILL) && self.mode == Mode::V2 {
             // cgroup.kill (Linux 5.14+) kills the whole subtree atomically,
             // frozen or not, with no pid list to race against.
             if let Some(k) = self.unified_path().map(|p| p.join("cgroup.kill")) {
@@ -257,14 +261,15 @@ impl Cgroup {
             }
         }
         let was_frozen = self.is_frozen().unwrap_or(false);
-        let froze = !was_frozen && self.freezer().is_some() && self.freeze().is_ok();
+        let froze =
+            sig.is_some() && !was_frozen && self.freezer().is_some() && self.freeze().is_ok();
         let res = self.pids().and_then(|pids| {
             for pid in pids {
                 match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
                     Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
                     Err(e) => {
                         return Err(Error::os(
-                            format!("kill --all: signal {sig} to pid {pid}"),
+                            format!("kill --all: signal {name} to pid {pid}"),
                             e,
                         ))
                     }
@@ -275,7 +280,7 @@ impl Cgroup {
         // Thaw what we froze; a paused container is thawed for SIGKILL too
         // (runc thaws always), or a v1 frozen task would not die until
         // resumed and delete --force would wait forever.
-        if froze || (was_frozen && sig == nix::sys::signal::Signal::SIGKILL) {
+        if froze || (was_frozen && sig == Some(Signal::SIGKILL)) {
             self.thaw().context("kill --all: thaw")?;
         }
         res
@@ -300,6 +305,12 @@ impl Cgroup {
             None => Ok(()),
         }
     }
+}
+
+/// A pure cgroup v2 host (only cgroup2 at /sys/fs/cgroup), as runc's
+/// `IsCgroup2UnifiedMode`.
+pub fn host_is_v2() -> bool {
+    layout::is_cgroup2(layout::CGROUP_ROOT)
 }
 
 /// The `linux.cgroup` object of the runtime's `features` output: what kist

@@ -11,12 +11,20 @@ pub fn run(root: &Path, a: &DeleteArgs) -> Result<()> {
         // containerd deletes with --force after every delete: an id that is
         // already gone is success then, as with runc.
         // Only "gone": any other failure (lock, permissions) is reported.
-        Err(_) if a.force && crate::state::is_gone(root, &a.id) => return Ok(()),
+        Err(_) if a.force && crate::state::is_gone(root, &a.id) => {
+            // A create killed right after making the directory leaves it
+            // without state: nothing else was made yet.
+            return crate::state::remove_unrecorded(root, &a.id);
+        }
         Err(e) => return Err(e),
     };
     let st = c.load()?;
     let status = st.status(&c.dir);
-    if status != Status::Stopped {
+    if st.creating {
+        // Left by a create killed part-way: it reads as stopped, but its
+        // init may still be alive (waiting for a runtime that is gone).
+        kill_and_wait(&st)?;
+    } else if status != Status::Stopped {
         if !a.force {
             return Err(Error::new(format!(
                 "cannot delete container {} that is not stopped: {} (use --force)",
@@ -32,7 +40,11 @@ pub fn run(root: &Path, a: &DeleteArgs) -> Result<()> {
 /// SIGKILL every process of the container and wait for the init to die.
 pub fn kill_and_wait(st: &State) -> Result<()> {
     st.cgroup.signal_all(Signal::SIGKILL)?;
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), Signal::SIGKILL);
+    // Only the recorded process: a pid that was reused has another start
+    // time (and pid 0 would be our own process group).
+    if st.is_alive() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), Signal::SIGKILL);
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut pause = Duration::from_micros(100);
     while st.is_alive() {
@@ -48,9 +60,43 @@ pub fn kill_and_wait(st: &State) -> Result<()> {
     Ok(())
 }
 
-/// Removes a stopped container: its cgroup, poststop hooks, its state.
+/// A stopped container still has processes when its init had no pid
+/// namespace of its own (pid omitted, hostPID, or a pod's joined by path):
+/// children forked by the init live on. runc's destroy SIGKILLs them; the
+/// cgroup cannot be removed before they are gone. With a private pid
+/// namespace the kernel killed them with the init and this finds nothing.
+fn kill_leftovers(st: &State) -> Result<()> {
+    if st.cgroup.pids()?.is_empty() {
+        return Ok(());
+    }
+    st.cgroup.signal_all(Signal::SIGKILL)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut pause = Duration::from_micros(100);
+    loop {
+        let left = st.cgroup.pids()?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::new(format!(
+                "container {}: processes {left:?} still in its cgroup 10s after SIGKILL",
+                st.id
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Removes a stopped container: what is left in its cgroup, the cgroup,
+/// poststop hooks, its state.
 pub fn destroy(c: Container, st: &State) -> Result<()> {
+    kill_leftovers(st)?;
     st.cgroup.remove()?;
+    if st.creating {
+        // Never created: no poststop, as when create fails by itself.
+        return c.remove();
+    }
     let hooks = st.config.hooks().as_ref();
     crate::hooks::run_all_warn(
         "poststop",

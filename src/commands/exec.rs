@@ -66,8 +66,14 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
 fn build_process(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
     if let Some(path) = &a.process {
         let data = std::fs::read(path).with_context(|| format!("--process {}", path.display()))?;
-        return serde_json::from_slice(&data)
-            .map_err(|e| Error::new(format!("--process {}: {e}", path.display())));
+        let bad = |e: serde_json::Error| Error::new(format!("--process {}: {e}", path.display()));
+        let mut v: serde_json::Value = serde_json::from_slice(&data).map_err(bad)?;
+        // runc runs a process without a `user` object as uid 0, gid 0.
+        if let Some(obj) = v.as_object_mut() {
+            obj.entry("user")
+                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        }
+        return serde_json::from_value(v).map_err(bad);
     }
     if a.command.is_empty() {
         return Err(Error::new(

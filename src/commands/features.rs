@@ -5,8 +5,7 @@
 use crate::error::Result;
 
 pub fn run() -> Result<()> {
-    let mut caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
-    caps.sort();
+    let caps = crate::process::capabilities::kernel_supported();
     let v = serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::OCI_VERSION,

@@ -1,10 +1,11 @@
 use crate::cli::{ListArgs, ListFormat};
 use crate::error::Result;
-use crate::state::Container;
+use crate::state::{Container, Status};
 use std::path::Path;
 
 pub fn run(root: &Path, a: &ListArgs) -> Result<()> {
-    let mut rows = Vec::new();
+    let mut states = Vec::new();
+    let mut unrecorded = Vec::new();
     let mut names: Vec<String> = match std::fs::read_dir(root) {
         Ok(rd) => rd
             .filter_map(|e| e.ok())
@@ -19,31 +20,52 @@ pub fn run(root: &Path, a: &ListArgs) -> Result<()> {
         let Ok(c) = Container::open_dir(root, &name) else {
             continue;
         };
+        if !c.dir.join(crate::state::STATE_FILE).exists() {
+            // Left by a create killed before its first save: shown so that
+            // it can be found and deleted.
+            unrecorded.push(name);
+            continue;
+        }
         let Ok(st) = c.load() else { continue };
-        rows.push(st.to_json(st.status(&c.dir)));
+        let status = st.status(&c.dir);
+        states.push((st, status));
     }
+    let mut rows: Vec<_> = states.iter().map(|(st, s)| st.to_json(*s)).collect();
+    rows.extend(unrecorded.iter().map(|name| crate::state::StateView {
+        oci_version: crate::OCI_VERSION,
+        id: name,
+        pid: 0,
+        status: Status::Stopped.as_str(),
+        bundle: Path::new(""),
+        rootfs: Path::new(""),
+        created: "",
+        annotations: None,
+        owner: "",
+    }));
+    rows.sort_by(|a, b| a.id.cmp(b.id));
     if a.quiet {
         for r in &rows {
-            println!("{}", r["id"].as_str().unwrap_or_default());
+            println!("{}", r.id);
         }
         return Ok(());
     }
     if a.format == ListFormat::Json {
-        println!("{}", serde_json::Value::Array(rows));
+        let json = serde_json::to_string(&rows)
+            .map_err(|e| crate::error::Error::new(format!("encode the list: {e}")))?;
+        println!("{json}");
         return Ok(());
     }
     let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
     let table: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
-            let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
             [
-                s("id"),
-                r["pid"].to_string(),
-                s("status"),
-                s("bundle"),
-                s("created"),
-                s("owner"),
+                r.id.to_string(),
+                r.pid.to_string(),
+                r.status.to_string(),
+                r.bundle.display().to_string(),
+                r.created.to_string(),
+                r.owner.to_string(),
             ]
         })
         .collect();

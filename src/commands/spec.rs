@@ -18,6 +18,17 @@ pub fn run(a: &SpecArgs) -> Result<()> {
         )));
     }
     let caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    let mut namespaces = vec!["pid", "network", "ipc", "uts", "mount"];
+    // runc's template has a cgroup namespace only on a pure cgroup v2 host:
+    // a bundle made here and given its own cgroup namespace must not list
+    // it twice.
+    if crate::cgroups::host_is_v2() {
+        namespaces.push("cgroup");
+    }
+    let namespaces: Vec<serde_json::Value> = namespaces
+        .into_iter()
+        .map(|t| serde_json::json!({ "type": t }))
+        .collect();
     let v = serde_json::json!({
         "ociVersion": crate::OCI_VERSION,
         "process": {
@@ -43,7 +54,7 @@ pub fn run(a: &SpecArgs) -> Result<()> {
         ],
         "linux": {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+            "namespaces": namespaces,
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }

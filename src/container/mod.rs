@@ -111,24 +111,56 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     seal::ensure(&bundle.spec, None, Some(&[]))?;
 
     let container = Container::create(opts.root, opts.id)?;
+    crash_point("state-dir");
     let mut cleanup = Cleanup {
         container: Some(container),
         cgroup: None,
         pid: None,
     };
-    let state = launch(
+    // Recorded before anything else exists: if this process is killed from
+    // here on (a shim's timeout, the OOM killer), the state names the
+    // cgroups and, once cloned, the init, so `delete` can remove them. It
+    // reads as stopped until the final save (see State::creating).
+    let mut st = State {
+        id: opts.id.to_string(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::time::rfc3339_nano(SystemTime::now()),
+        owner: owner_name(),
+        cgroup,
+        config: bundle.spec.clone(),
+        creating: true,
+    };
+    cleanup.save(&st)?;
+    crash_point("recorded");
+    launch(
         opts,
         preserve_fds,
         &bundle,
         &plan,
         seccomp.as_ref(),
-        cgroup,
+        &mut st,
         &mut cleanup,
     )?;
     let container = cleanup
         .disarm()
         .ok_or_else(|| Error::new("create: state directory handle lost"))?;
-    Ok(Created { container, state })
+    Ok(Created {
+        container,
+        state: st,
+    })
+}
+
+/// Test hook: `KIST_TEST_CRASH_CREATE=<step>` makes `create` SIGKILL itself
+/// right after that step, as a shim's timeout or the OOM killer would. The
+/// integration suite uses it to check that whatever a killed `create` left
+/// can be listed and deleted.
+fn crash_point(step: &str) {
+    if std::env::var_os("KIST_TEST_CRASH_CREATE").is_some_and(|v| v == step) {
+        let _ = nix::sys::signal::raise(Signal::SIGKILL);
+    }
 }
 
 /// Undoes a half-done create when dropped armed.
@@ -139,6 +171,13 @@ struct Cleanup {
 }
 
 impl Cleanup {
+    fn save(&self, st: &State) -> Result<()> {
+        match &self.container {
+            Some(c) => c.save(st),
+            None => Err(Error::new("create: state directory handle lost")),
+        }
+    }
+
     fn disarm(&mut self) -> Option<Container> {
         self.cgroup = None;
         self.pid = None;
@@ -194,22 +233,25 @@ fn launch(
     bundle: &Bundle,
     plan: &Plan,
     seccomp: Option<&crate::seccomp::Filter>,
-    cgroup: Cgroup,
+    st: &mut State,
     cleanup: &mut Cleanup,
-) -> Result<State> {
+) -> Result<()> {
     let dir = cleanup
         .container
         .as_ref()
         .map(|c| c.dir.clone())
         .unwrap_or_default();
-    cgroup.create()?;
+    let cgroup = st.cgroup.clone();
     cleanup.cgroup = Some(cgroup.clone());
+    cgroup.create()?;
+    crash_point("cgroup");
     // Limits are in place before the init enters the cgroup.
     if let Some(linux) = bundle.spec.linux() {
         let devices = linux.devices().clone().unwrap_or_default();
         let resources = linux.resources().clone().unwrap_or_default();
         cgroup.apply_with_devices(&resources, &devices)?;
     }
+    crash_point("limits");
 
     // The path of a unix socket is limited to 108 bytes; a long root or id
     // would not fit, so bind through a short /proc/self/fd path to the dir.
@@ -217,6 +259,7 @@ fn launch(
     let listener = UnixListener::bind(fd_path(&dir_fd, state::START_SOCKET))
         .with_context(|| format!("create {}", dir.join(state::START_SOCKET).display()))?;
     drop(dir_fd);
+    crash_point("listener");
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
 
@@ -276,29 +319,29 @@ fn launch(
     drop(child_ns);
     let mut pid = Pid::from_raw(pid);
     cleanup.pid = Some(pid);
+    crash_point("clone");
+    record_pid(
+        st,
+        cleanup,
+        pid.as_raw(),
+        "container init exited right after clone",
+    )?;
+    crash_point("pid");
     if two_step {
         pid = launch_middle(&cgroup, plan, bundle, &parent_ch, pid)?;
         cleanup.pid = Some(pid);
+        record_pid(
+            st,
+            cleanup,
+            pid.as_raw(),
+            "container init exited right after its fork",
+        )?;
     }
     drop(child_ch);
     drop(listener);
     drop(console);
     drop(cgroup_fd);
 
-    let start_time = state::proc_stat(pid.as_raw())
-        .map(|s| s.start_time)
-        .ok_or_else(|| Error::new("container init exited right after clone"))?;
-    let mut st = State {
-        id: opts.id.to_string(),
-        pid: pid.as_raw(),
-        start_time,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: crate::time::rfc3339_nano(SystemTime::now()),
-        owner: String::new(),
-        cgroup,
-        config: bundle.spec.clone(),
-    };
     if !two_step {
         if st.cgroup.mode != crate::cgroups::Mode::V2 {
             st.cgroup.add_pid(pid.as_raw())?;
@@ -308,6 +351,7 @@ fn launch(
         }
         parent_ch.send(&Msg::Go)?;
     }
+    crash_point("placed");
     loop {
         match parent_ch.recv()? {
             Some(Msg::RunHooks) => {
@@ -324,6 +368,7 @@ fn launch(
                     &json,
                 )?;
                 parent_ch.send(&Msg::HooksDone)?;
+                crash_point("hooks");
             }
             Some(Msg::Ready) => break,
             // The init re-forked itself into a joined pid namespace after
@@ -332,14 +377,16 @@ fn launch(
                 let _ = waitpid(pid, None);
                 pid = Pid::from_raw(p);
                 cleanup.pid = Some(pid);
-                st.pid = p;
-                st.start_time = state::proc_stat(p).map(|s| s.start_time).ok_or_else(|| {
-                    Error::new("container init exited right after joining its pid namespace")
-                })?;
+                record_pid(
+                    st,
+                    cleanup,
+                    p,
+                    "container init exited right after joining its pid namespace",
+                )?;
             }
             Some(Msg::SeccompFd(fd)) => {
                 if let Some(f) = seccomp {
-                    forward_notify_fd(f, &fd, &st)?;
+                    forward_notify_fd(f, &fd, st)?;
                 }
             }
             Some(Msg::Failed(e)) => return Err(Error::new(e)),
@@ -347,14 +394,23 @@ fn launch(
             None => return Err(Error::new("container init exited during setup")),
         }
     }
-    st.owner = owner_name();
-    if let Some(c) = cleanup.container.as_ref() {
-        c.save(&st)?;
-    }
+    crash_point("ready");
+    st.creating = false;
+    cleanup.save(st)?;
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid.as_raw())?;
     }
-    Ok(st)
+    Ok(())
+}
+
+/// Records the init's pid (and start time) as soon as it exists, so that a
+/// `create` killed later leaves a state that leads `delete` to it.
+fn record_pid(st: &mut State, cleanup: &Cleanup, pid: i32, gone: &str) -> Result<()> {
+    st.pid = pid;
+    st.start_time = state::proc_stat(pid)
+        .map(|s| s.start_time)
+        .ok_or_else(|| Error::new(gone))?;
+    cleanup.save(st)
 }
 
 /// Passes a seccomp notify fd to `listenerPath` with the container state.
@@ -366,7 +422,8 @@ pub(crate) fn forward_notify_fd(
     let Some(path) = f.listener_path() else {
         return Ok(());
     };
-    let state = st.to_json(state::Status::Created);
+    let state = serde_json::to_value(st.to_json(state::Status::Created))
+        .map_err(|e| Error::new(format!("encode container state: {e}")))?;
     crate::seccomp::send_to_listener(
         path,
         std::os::fd::AsFd::as_fd(fd),

@@ -24,6 +24,42 @@ fn to_caps(c: &Capability) -> Result<Cap> {
         .map_err(|_| Error::new(format!("capability {name} unknown to this kernel")))
 }
 
+/// The highest capability number of the running kernel
+/// (/proc/sys/kernel/cap_last_cap), None if it cannot be read.
+pub fn kernel_last() -> Option<u8> {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The number of a capability named like `CAP_BPF`, if the name is known.
+pub fn index_of(name: &str) -> Option<u8> {
+    Cap::from_str(name).ok().map(|c| c.index())
+}
+
+/// The name of capability number `index`.
+pub fn name_of(index: u8) -> Option<String> {
+    caps::all()
+        .into_iter()
+        .find(|c| c.index() == index)
+        .map(|c| c.to_string())
+}
+
+/// The capabilities the running kernel has, sorted by name (every known
+/// one if the kernel does not say).
+pub fn kernel_supported() -> Vec<String> {
+    let last = kernel_last().unwrap_or(u8::MAX);
+    let mut out: Vec<String> = caps::all()
+        .into_iter()
+        .filter(|c| c.index() <= last)
+        .map(|c| c.to_string())
+        .collect();
+    out.sort();
+    out
+}
+
 pub struct Sets {
     bounding: CapsHashSet,
     effective: CapsHashSet,
