@@ -721,6 +721,95 @@ fn allowed_device_can_be_opened() {
     assert_eq!(o.stdout, "opened\n", "{}", o.describe());
 }
 
+/// linux.resources.unified is for pure cgroup v2 hosts only (runc 1.1:
+/// "invalid configuration"): on a v1 or hybrid host create fails and leaves
+/// nothing behind; on v2 it is written.
+#[test]
+fn unified_only_on_a_pure_v2_host() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "100"]);
+    set_res(&mut b, "unified", json!({"cgroup.max.depth": "5"}));
+    if v2() {
+        let id = detached_at(&k, &mut b, "unified");
+        assert_eq!(read_cg("pids", &id, "cgroup.max.depth"), "5");
+        return;
+    }
+    let id = k.id("unified");
+    place(&mut b, &id);
+    let o = k.run_with(&b, &id, &["--detach"]);
+    crate::common::clean_failure(&o);
+    let o = o.stderr_has("invalid configuration");
+    if !is_reference() {
+        o.stderr_has("linux.resources.unified");
+    }
+    k.assert_gone(&id);
+    assert_cgroup_gone(&id);
+}
+
+/// A linux.devices entry creates the node but grants no access to it: the
+/// device cgroup is linux.resources.devices plus the default list (runc
+/// 1.1, crun). Under deny-all, and under an explicit deny after allow-all,
+/// opening the created node fails with EPERM.
+#[test]
+fn linux_devices_entry_does_not_widen_the_device_cgroup() {
+    let k = Kist::new();
+    let rule_sets = [
+        ("deny-all", json!([{"allow": false, "access": "rwm"}])),
+        (
+            "explicit-deny",
+            json!([{"allow": true, "access": "rwm"},
+                   {"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rw"}]),
+        ),
+    ];
+    for (tag, rules) in rule_sets {
+        let mut b = k.bundle_sh(
+            "test -c /dev/kfuse && echo made; (exec 3<>/dev/kfuse) && echo opened; true",
+        );
+        b.config["linux"]["devices"] = json!([{"path": "/dev/kfuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o666}]);
+        b.config["linux"]["resources"]["devices"] = rules;
+        let id = k.id(&format!("devnode-{tag}"));
+        place(&mut b, &id);
+        let o = k.run(&b, &id).ok();
+        assert!(o.stdout.contains("made"), "{tag}: {}", o.describe());
+        assert!(!o.stdout.contains("opened"), "{tag}: {}", o.describe());
+        assert!(
+            o.stderr.contains("Operation not permitted"),
+            "{tag}: {}",
+            o.describe()
+        );
+    }
+}
+
+/// An access letter other than r, w, m is ignored (runc 1.1 does so), with
+/// a warning from kist; the rule's known letters still apply.
+#[test]
+fn device_rule_with_unknown_access_letter_is_accepted() {
+    let k = Kist::new();
+    let mut b = k.bundle_sh(
+        "(exec 3</dev/kfuse) 2>/tmp/err; cat /tmp/err; (exec 3>/dev/kfuse) 2>/dev/null || echo no-write",
+    );
+    b.config["linux"]["devices"] =
+        json!([{"path": "/dev/kfuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o666}]);
+    b.config["linux"]["resources"]["devices"] = json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "ra"}
+    ]);
+    let id = k.id("devacc");
+    place(&mut b, &id);
+    let o = k.run(&b, &id).ok();
+    // Reading passes the device cgroup (it may still fail in the driver,
+    // e.g. without a fuse module); writing does not.
+    assert!(
+        !o.stdout.contains("Operation not permitted"),
+        "{}",
+        o.describe()
+    );
+    assert!(o.stdout.contains("no-write"), "{}", o.describe());
+    if !is_reference() {
+        o.stderr_has("ignoring");
+    }
+}
+
 #[test]
 fn ps_lists_the_containers_processes() {
     let k = Kist::new();

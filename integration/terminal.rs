@@ -3,7 +3,7 @@
 //! controlling terminal.
 
 use crate::common::console::ConsoleSocket;
-use crate::common::{clean_failure, Kist};
+use crate::common::{clean_failure, read, Kist};
 use serde_json::json;
 use std::time::Duration;
 
@@ -114,4 +114,70 @@ fn pty_slave_owned_by_process_user() {
     let mut pty = cs.recv_master(T);
     let out = pty.expect("end-mark", T);
     assert!(out.contains("owner=1000"), "{out:?}");
+}
+
+/// `exec -t` mounts nothing in the container (runc gives the pty to the
+/// process as stdio and controlling terminal only), so it works any number
+/// of times per container, and the container's /dev/console is untouched.
+#[test]
+fn exec_tty_three_times_in_a_row() {
+    let k = Kist::new();
+    let b = k.bundle(&["sleep", "100"]);
+    let id = k.id("exectty3");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let cs = ConsoleSocket::new(&k);
+    let mut pids = Vec::new();
+    for n in 0..3 {
+        let script = format!("[ -t 0 ] && tty && echo exec-done-{n}; sleep 100");
+        let pidfile = k.path("exec.pid");
+        k.cmd(&[
+            "exec",
+            "-d",
+            "-t",
+            "--console-socket",
+            &cs.path_str(),
+            "--pid-file",
+            &pidfile.to_string_lossy(),
+            &id,
+            "sh",
+            "-c",
+            &script,
+        ])
+        .ok();
+        pids.push(read(&pidfile).trim().parse::<i32>().expect("exec pid"));
+        let mut pty = cs.recv_master(T);
+        let out = pty.expect(&format!("exec-done-{n}"), T);
+        assert!(out.contains("/dev/pts/"), "exec {n}: {out:?}");
+    }
+    let mounts = k
+        .cmd(&["exec", &id, "cat", "/proc/self/mountinfo"])
+        .ok()
+        .stdout;
+    assert!(
+        !mounts.contains(" /dev/console "),
+        "exec -t mounted something on /dev/console:\n{mounts}"
+    );
+    // The exec'd processes were orphaned to this test process (a
+    // subreaper): reap them, or the container's init cannot finish dying.
+    k.kill(&id, "KILL").ok();
+    for pid in pids {
+        crate::common::cleanup::reap(pid);
+    }
+}
+
+/// The pty slave keeps the group devpts gave it (`gid=5`, tty) when the
+/// process runs as another user; only its owner changes (as in runc).
+#[test]
+fn pty_slave_keeps_devpts_tty_group() {
+    let k = Kist::new();
+    let mut b = k.bundle_sh("stat -c 'owner=%u group=%g' $(tty); echo end-mark; sleep 100");
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    let id = k.id("ttygrp");
+    let cs = ConsoleSocket::new(&k);
+    k.run_with(&b, &id, &["-d", "--console-socket", &cs.path_str()])
+        .ok();
+    let mut pty = cs.recv_master(T);
+    let out = pty.expect("end-mark", T);
+    assert!(out.contains("owner=1000 group=5"), "{out:?}");
 }

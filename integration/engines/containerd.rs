@@ -359,33 +359,56 @@ fn containerd_detached_task_exec_ps_pause_resume_term() {
         assert!(o.stdout.contains("exec-out"), "{}", o.describe());
     });
 
-    steps.run("exec --tty", || {
-        // ctr insists on a terminal for itself: give it a pty.
-        let mut pty = PtyPair::new();
-        let o = c.ctr_opts(
-            &[
-                "task",
-                "exec",
-                "--tty",
-                "--exec-id",
-                "e2",
-                id,
-                "sh",
-                "-c",
-                "tty; echo tty-ok",
-            ],
-            pty.stdio(),
-        );
-        let seen = pty.drain().to_string();
+    // Twice: each `exec --tty` must leave the container as it found it.
+    for n in 1..=2 {
+        let exec_id = format!("tty{n}");
+        steps.run(&format!("exec --tty #{n}"), || {
+            // ctr insists on a terminal for itself: give it a pty.
+            let mut pty = PtyPair::new();
+            let o = c.ctr_opts(
+                &[
+                    "task",
+                    "exec",
+                    "--tty",
+                    "--exec-id",
+                    &exec_id,
+                    id,
+                    "sh",
+                    "-c",
+                    "tty; echo tty-ok",
+                ],
+                pty.stdio(),
+            );
+            let seen = pty.drain().to_string();
+            assert!(
+                o.success(),
+                "{}\npty: {seen:?}\nruntime log:\n{}",
+                o.describe(),
+                log()
+            );
+            assert!(
+                seen.contains("/dev/pts/") && seen.contains("tty-ok"),
+                "pty: {seen:?}"
+            );
+        });
+    }
+    steps.run("exec --tty mounted nothing in the container", || {
+        // ctr's shim may hold a pty master after its process exits, which
+        // hides a second failure: look at the container's mounts directly.
+        let o = c.ctr(&[
+            "task",
+            "exec",
+            "--exec-id",
+            "mounts",
+            id,
+            "cat",
+            "/proc/self/mountinfo",
+        ]);
+        assert!(o.success(), "{}\nruntime log:\n{}", o.describe(), log());
         assert!(
-            o.success(),
-            "{}\npty: {seen:?}\nruntime log:\n{}",
-            o.describe(),
-            log()
-        );
-        assert!(
-            seen.contains("/dev/pts/") && seen.contains("tty-ok"),
-            "pty: {seen:?}"
+            !o.stdout.contains(" /dev/console "),
+            "exec --tty left a mount on /dev/console:\n{}",
+            o.stdout
         );
     });
 

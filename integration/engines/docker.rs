@@ -260,20 +260,23 @@ fn docker_run_exec_update_pause_kill_rm() {
         assert_eq!(o.code, 4, "{}\n{}", o.describe(), d.logs());
         assert!(o.stdout.contains("exec-out"), "{}", o.describe());
     });
-    steps.run("exec -t", || {
-        // The client insists on a terminal for itself: give it a pty.
-        let mut pty = PtyPair::new();
-        let o = d.docker_opts(
-            &["exec", "-t", name, "sh", "-c", "tty; echo tty-ok"],
-            pty.stdio(),
-        );
-        let seen = pty.drain().to_string();
-        assert!(o.success(), "{}\npty: {seen:?}\n{}", o.describe(), d.logs());
-        assert!(
-            seen.contains("/dev/pts/") && seen.contains("tty-ok"),
-            "pty: {seen:?}"
-        );
-    });
+    // Twice: each `exec -t` must leave the container as it found it.
+    for n in 1..=2 {
+        steps.run(&format!("exec -t #{n}"), || {
+            // The client insists on a terminal for itself: give it a pty.
+            let mut pty = PtyPair::new();
+            let o = d.docker_opts(
+                &["exec", "-t", name, "sh", "-c", "tty; echo tty-ok"],
+                pty.stdio(),
+            );
+            let seen = pty.drain().to_string();
+            assert!(o.success(), "{}\npty: {seen:?}\n{}", o.describe(), d.logs());
+            assert!(
+                seen.contains("/dev/pts/") && seen.contains("tty-ok"),
+                "pty: {seen:?}"
+            );
+        });
+    }
     steps.run("update --memory (kist update --resources -)", || {
         let want = MIB64.to_string();
         ok(d, d.docker(&["update", "--memory", "64m", "--memory-swap", "128m", name]));

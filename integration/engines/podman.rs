@@ -277,24 +277,27 @@ fn podman_detached_exec_top_pause_stop_rm() {
         assert_eq!(o.code, 4, "{}\n{}", o.describe(), p.runtime_logs());
         assert!(o.stdout.contains("exec-out"), "{}", o.describe());
     });
-    steps.run("exec -t", || {
-        let mut pty = PtyPair::new();
-        let o = p.podman_opts(
-            &["exec", "-t", name, "sh", "-c", "tty; echo tty-ok"],
-            pty.stdio(),
-        );
-        let seen = pty.drain().to_string();
-        assert!(
-            o.success(),
-            "{}\npty: {seen:?}\n{}",
-            o.describe(),
-            p.runtime_logs()
-        );
-        assert!(
-            seen.contains("/dev/pts/") && seen.contains("tty-ok"),
-            "pty: {seen:?}"
-        );
-    });
+    // Twice: each `exec -t` must leave the container as it found it.
+    for n in 1..=2 {
+        steps.run(&format!("exec -t #{n}"), || {
+            let mut pty = PtyPair::new();
+            let o = p.podman_opts(
+                &["exec", "-t", name, "sh", "-c", "tty; echo tty-ok"],
+                pty.stdio(),
+            );
+            let seen = pty.drain().to_string();
+            assert!(
+                o.success(),
+                "{}\npty: {seen:?}\n{}",
+                o.describe(),
+                p.runtime_logs()
+            );
+            assert!(
+                seen.contains("/dev/pts/") && seen.contains("tty-ok"),
+                "pty: {seen:?}"
+            );
+        });
+    }
     steps.run("top", || {
         let o = ok(p, p.podman(&["top", name]));
         assert!(

@@ -3,7 +3,7 @@
 //! program.
 
 use crate::error::{Error, Result};
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 /// Access bits, numbered as the kernel's BPF_DEVCG_ACC_* are.
 pub const ACC_MKNOD: u8 = 1;
@@ -85,34 +85,42 @@ fn number(field: &str, v: Option<i64>) -> Result<Option<u32>> {
     }
 }
 
+/// The access bits of `a` (empty: all). Letters other than r, w and m are
+/// ignored with a warning, as runc ignores them; an access string with none
+/// of them is refused, since it would otherwise mean nothing or everything.
 pub fn parse_access(field: &str, a: Option<&str>) -> Result<u8> {
     let a = a.unwrap_or("");
     if a.is_empty() {
         return Ok(ACC_ALL);
     }
     let mut bits = 0;
+    let mut unknown = String::new();
     for c in a.chars() {
-        bits |= match c {
-            'r' => ACC_READ,
-            'w' => ACC_WRITE,
-            'm' => ACC_MKNOD,
-            _ => {
-                return Err(Error::new(format!(
-                    "{field}.access {a:?}: only r, w and m are allowed"
-                )))
-            }
-        };
+        match c {
+            'r' => bits |= ACC_READ,
+            'w' => bits |= ACC_WRITE,
+            'm' => bits |= ACC_MKNOD,
+            _ => unknown.push(c),
+        }
+    }
+    if bits == 0 {
+        return Err(Error::new(format!(
+            "{field}.access {a:?}: no access letter (r, w or m)"
+        )));
+    }
+    if !unknown.is_empty() {
+        crate::logger::warn(&format!(
+            "{field}.access {a:?}: ignoring {unknown:?} (only r, w and m mean something)"
+        ));
     }
     Ok(bits)
 }
 
-/// linux.resources.devices in order, then an allow rule for each
-/// linux.devices entry, then [`DEFAULT_ALLOWED`], as runc orders them (later
-/// rules win).
-pub fn rules(
-    resources: &[LinuxDeviceCgroup],
-    linux_devices: &[LinuxDevice],
-) -> Result<Vec<DeviceRule>> {
+/// linux.resources.devices in order, then [`DEFAULT_ALLOWED`], as runc 1.1
+/// and crun order them (later rules win). The nodes of linux.devices get no
+/// rule of their own: creating a node must not widen access to it, so an
+/// engine that wants it usable sends a linux.resources.devices rule too.
+pub fn rules(resources: &[LinuxDeviceCgroup]) -> Result<Vec<DeviceRule>> {
     let mut out = Vec::new();
     for (i, d) in resources.iter().enumerate() {
         let field = format!("linux.resources.devices[{i}]");
@@ -143,20 +151,6 @@ pub fn rules(
             access: parse_access(&field, d.access().as_deref())?,
         });
     }
-    for (i, d) in linux_devices.iter().enumerate() {
-        let typ = match d.typ() {
-            LinuxDeviceType::B => DevType::Block,
-            LinuxDeviceType::C | LinuxDeviceType::U => DevType::Char,
-            _ => continue,
-        };
-        let field = format!("linux.devices[{i}]");
-        out.push(DeviceRule::allow(
-            typ,
-            number(&format!("{field}.major"), Some(d.major()))?,
-            number(&format!("{field}.minor"), Some(d.minor()))?,
-            ACC_ALL,
-        ));
-    }
     out.extend_from_slice(DEFAULT_ALLOWED);
     Ok(out)
 }
@@ -167,18 +161,14 @@ mod tests {
 
     #[test]
     fn lines() {
-        let r = rules(
-            &[
-                serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap(),
-                serde_json::from_str(
-                    r#"{"allow":true,"type":"c","major":10,"minor":229,"access":"rw"}"#,
-                )
-                .unwrap(),
-                serde_json::from_str(r#"{"allow":true,"type":"b","major":8,"access":"r"}"#)
-                    .unwrap(),
-            ],
-            &[],
-        )
+        let r = rules(&[
+            serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap(),
+            serde_json::from_str(
+                r#"{"allow":true,"type":"c","major":10,"minor":229,"access":"rw"}"#,
+            )
+            .unwrap(),
+            serde_json::from_str(r#"{"allow":true,"type":"b","major":8,"access":"r"}"#).unwrap(),
+        ])
         .unwrap();
         assert_eq!(r[0].v1_line(), "a");
         assert!(!r[0].allow);
@@ -186,9 +176,15 @@ mod tests {
         assert_eq!(r[2].v1_line(), "b 8:* r");
         assert_eq!(r.len(), 3 + DEFAULT_ALLOWED.len());
         assert_eq!(r[3].v1_line(), "c *:* m");
+        // runc ignores letters it does not know ...
+        let odd: LinuxDeviceCgroup =
+            serde_json::from_str(r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"rwa"}"#)
+                .unwrap();
+        assert_eq!(rules(&[odd]).unwrap()[0].v1_line(), "c 1:3 rw");
+        // ... but a rule with none that it knows is no rule at all.
         let bad: LinuxDeviceCgroup =
-            serde_json::from_str(r#"{"allow":true,"access":"rx"}"#).unwrap();
-        let e = rules(&[bad], &[]).unwrap_err();
+            serde_json::from_str(r#"{"allow":true,"access":"ax"}"#).unwrap();
+        let e = rules(&[bad]).unwrap_err();
         assert!(
             e.to_string().contains("linux.resources.devices[0].access"),
             "{e}"

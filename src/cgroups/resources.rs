@@ -4,7 +4,7 @@
 
 use super::{common, devices, v1, v2, Backend, Cgroup, Mode};
 use crate::error::{Error, Result};
-use oci_spec::runtime::{LinuxDevice, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 
 impl Cgroup {
     /// The backend for `controller`, or an error naming the field and the
@@ -29,43 +29,22 @@ impl Cgroup {
         })
     }
 
-    /// `apply_with_devices` without linux.devices (tests).
-    #[cfg(test)]
-    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
-        self.apply_with_devices(r, &[])
-    }
-
     /// Applies linux.resources at create time. Devices always: deny-all,
-    /// then the rules, runc's default list, and rwm on each node of
-    /// linux.devices, as runc does for the nodes it creates.
-    pub fn apply_with_devices(
-        &self,
-        r: &LinuxResources,
-        linux_devices: &[LinuxDevice],
-    ) -> Result<()> {
+    /// then the rules and runc's default list (linux.devices adds nothing:
+    /// see `devices::rules`).
+    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
         self.set(r)?;
-        let rules = devices::rules(r.devices().as_deref().unwrap_or(&[]), linux_devices)?;
+        let rules = devices::rules(r.devices().as_deref().unwrap_or(&[]))?;
         self.set_devices(&rules)
     }
 
     /// `kist update`: writes only what `r` holds; device rules only if given.
-    #[cfg(test)]
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
-        self.update_with_devices(r, &[])
-    }
-
-    /// As [`Cgroup::update`]; new device rules keep the devices of
-    /// linux.devices usable, as at create.
-    pub fn update_with_devices(
-        &self,
-        r: &LinuxResources,
-        linux_devices: &[LinuxDevice],
-    ) -> Result<()> {
         self.set(r)?;
         let Some(d) = r.devices() else {
             return Ok(());
         };
-        let rules = devices::rules(d, linux_devices)?;
+        let rules = devices::rules(d)?;
         // v1 rewrites the list starting from deny-all: frozen, no process
         // of a running container can hit that gap.
         let gap = self.v1_path("devices").is_some() && !self.is_frozen().unwrap_or(true);
@@ -228,13 +207,21 @@ impl Cgroup {
             common::rdma(d, rd)?;
         }
         // last, so that explicit unified values win over converted ones
+        // runc 1.1 refuses it unless the host is pure cgroup v2: on a hybrid
+        // host the cgroup2 mount holds no controllers the container's
+        // limits live in, and writing there would be a silent no-op.
         if let Some(u) = r.unified().as_ref().filter(|m| !m.is_empty()) {
-            match &self.unified {
-                Some(dir) => v2::unified::apply(dir, u)?,
-                None => {
+            match (&self.unified, self.mode) {
+                (Some(dir), Mode::V2) => v2::unified::apply(dir, u)?,
+                (_, mode) => {
+                    let host = if mode == Mode::Hybrid {
+                        "hybrid (cgroup v1 controllers, cgroup2 only at /sys/fs/cgroup/unified)"
+                    } else {
+                        "cgroup v1 only"
+                    };
                     return Err(Error::new(format!(
-                        "{F}.unified: the host has no cgroup2 hierarchy (cgroup v1 only)"
-                    )))
+                        "{F}.unified: invalid configuration: cannot use unified on cgroup v1 (this host is {host}; set the limits in the v1 fields instead)"
+                    )));
                 }
             }
         }

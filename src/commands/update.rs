@@ -36,9 +36,8 @@ pub fn run(root: &Path, a: &UpdateArgs) -> Result<()> {
         )));
     }
     let mut linux = st.config.linux().clone().unwrap_or_default();
-    let nodes = linux.devices().clone().unwrap_or_default();
     st.cgroup
-        .update_with_devices(&r, &nodes)
+        .update(&r)
         .with_context(|| format!("update {}", a.id))?;
     let old = linux.resources().clone().unwrap_or_default();
     let mut merged = serde_json::to_value(&old).map_err(|e| Error::new(format!("update: {e}")))?;

@@ -198,7 +198,7 @@ fn child(
             .process
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
-        terminal::setup(c.as_raw_fd(), size)?;
+        terminal::setup(c.as_raw_fd(), size, false)?;
     }
     let (plan, notify) = process::prepare(&opts.process, opts.preserve_fds, seccomp)?;
     if let Some(fd) = notify {

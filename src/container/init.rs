@@ -139,7 +139,6 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         bundle: a.bundle,
         no_pivot: a.no_pivot,
         in_new_userns: a.plan.has(NS::User),
-        console: None,
         cgroupns: a.plan.creates(NS::Cgroup),
         defer_proc: a.plan.defers_pid_join(spec),
     };
@@ -170,7 +169,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
             .as_ref()
             .and_then(|p| p.console_size())
             .map(|b| (b.height() as u16, b.width() as u16));
-        terminal::setup(c.as_raw_fd(), size)?;
+        terminal::setup(c.as_raw_fd(), size, true)?;
     }
     rootfs::finish(&rcfg).context("rootfs: finish")?;
     rootfs::apply_sysctl(spec)?;

@@ -247,9 +247,8 @@ fn launch(
     crash_point("cgroup");
     // Limits are in place before the init enters the cgroup.
     if let Some(linux) = bundle.spec.linux() {
-        let devices = linux.devices().clone().unwrap_or_default();
         let resources = linux.resources().clone().unwrap_or_default();
-        cgroup.apply_with_devices(&resources, &devices)?;
+        cgroup.apply(&resources)?;
     }
     crash_point("limits");
 

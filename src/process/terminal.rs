@@ -13,8 +13,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
 
 /// Called after pivot_root (so /dev/ptmx is the container's), with the
-/// already-connected console socket.
-pub fn setup(console_sock: RawFd, size: Option<(u16, u16)>) -> Result<()> {
+/// already-connected console socket. `bind_console`: the container's init
+/// also gets the slave bind-mounted onto /dev/console (by fd, see
+/// `rootfs::mount_console`); an `exec` process mounts nothing, as in runc,
+/// since its mount would be seen by the whole container.
+pub fn setup(console_sock: RawFd, size: Option<(u16, u16)>, bind_console: bool) -> Result<()> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .context("terminal: open /dev/ptmx")?;
     grantpt(&master).context("terminal: grantpt")?;
@@ -38,7 +41,10 @@ pub fn setup(console_sock: RawFd, size: Option<(u16, u16)>) -> Result<()> {
         // SAFETY: TIOCSWINSZ reads a winsize struct we own.
         unsafe { set_winsize(slave.as_raw_fd(), &ws) }.context("terminal: set window size")?;
     }
-    bind_console(&name)?;
+    if bind_console {
+        crate::rootfs::mount_console(slave.as_raw_fd())
+            .with_context(|| format!("terminal: bind {name} onto /dev/console"))?;
+    }
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let iov = [IoSlice::new(name.as_bytes())];
@@ -56,45 +62,6 @@ pub fn setup(console_sock: RawFd, size: Option<(u16, u16)>) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Bind the pty slave onto /dev/console, which we create ourselves: an
-/// existing entry is accepted only if it is a regular file or device, never
-/// a symlink planted by the image (CVE-2025-52565).
-fn bind_console(pts: &str) -> Result<()> {
-    let path = "/dev/console";
-    match nix::sys::stat::lstat(path) {
-        Ok(st) => {
-            let kind = st.st_mode & libc::S_IFMT;
-            if kind != libc::S_IFREG && kind != libc::S_IFCHR {
-                return Err(Error::new(
-                    "terminal: /dev/console in the container is not a file or device (symlink?)",
-                ));
-            }
-        }
-        Err(nix::errno::Errno::ENOENT) => {
-            let fd = open(
-                path,
-                OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC
-                    | OFlag::O_WRONLY,
-                Mode::from_bits_truncate(0o600),
-            )
-            .context("terminal: create /dev/console")?;
-            let _ = nix::unistd::close(fd);
-        }
-        Err(e) => return Err(Error::os("terminal: stat /dev/console", e)),
-    }
-    nix::mount::mount(
-        Some(pts),
-        path,
-        None::<&str>,
-        nix::mount::MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .with_context(|| format!("terminal: bind {pts} onto /dev/console"))
 }
 
 /// Where the pty master goes.

@@ -47,7 +47,7 @@ pub fn apply_umask(user: &User) {
     }
 }
 
-/// Gives the process's stdio to its user, as runc does, so a non-root user
+/// Gives the process's stdio to its user (owner only), as runc does, so a non-root user
 /// can reopen /dev/stdout or use its tty. /dev/null is left alone, and
 /// failures are ignored: an fd whose owner is unmapped in a user namespace
 /// cannot be changed and still works for plain reads and writes.
@@ -61,7 +61,9 @@ pub fn fix_stdio_owner(user: &User) {
         if is_null || st.st_uid == user.uid() {
             continue;
         }
+        // Only the owner: the group stays what devpts gave a pty (its
+        // `gid=` option, tty), as in runc.
         // SAFETY: fchown on an fd number; no memory is involved.
-        unsafe { libc::fchown(fd, user.uid(), user.gid()) };
+        unsafe { libc::fchown(fd, user.uid(), st.st_gid) };
     }
 }

@@ -45,8 +45,6 @@ pub struct RootfsConfig<'a> {
     pub no_pivot: bool,
     /// mknod is impossible: bind-mount host device nodes instead.
     pub in_new_userns: bool,
-    /// pty slave fd to bind-mount onto /dev/console.
-    pub console: Option<std::os::fd::RawFd>,
     /// The container has a new cgroup namespace.
     pub cgroupns: bool,
     /// Mount `proc` only in `mount_deferred_proc`, after pivot_root, from
@@ -143,10 +141,14 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
         devices::create_devices(cfg, root.as_fd())?;
         devices::create_links(root.as_fd()).context("/dev links")?;
     }
-    if let Some(console) = cfg.console {
-        devices::mount_console(root.as_fd(), console).context("/dev/console")?;
-    }
     Ok(())
+}
+
+/// After pivot_root: bind-mounts the pty slave `console` onto the
+/// container's /dev/console, by descriptor (see `devices::mount_console`).
+pub fn mount_console(console: std::os::fd::RawFd) -> Result<()> {
+    let root = resolve::open_root(Path::new("/")).context("open / after pivot_root")?;
+    devices::mount_console(root.as_fd(), console)
 }
 
 /// The `proc` mounts held back by `defer_proc`, made after pivot_root from

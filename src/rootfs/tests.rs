@@ -482,7 +482,6 @@ fn rootfs_cfg<'a>(
         bundle,
         no_pivot: false,
         in_new_userns: false,
-        console: None,
         cgroupns: false,
         defer_proc: false,
     }
@@ -500,6 +499,7 @@ fn child() {
     let rootfs = std::fs::canonicalize(bundle.join("rootfs")).unwrap();
     let mut cfg = rootfs_cfg(&spec, &rootfs, &bundle);
     let pty = nix::pty::openpty(None, None).unwrap();
+    let mut console = None;
     let step = |name: &str, r: crate::error::Result<()>| {
         if let Err(e) = r {
             panic!("{name}: {e}");
@@ -573,15 +573,18 @@ fn child() {
             cfg.no_pivot = true;
             cfg.in_new_userns = true;
             cfg.cgroupns = true;
-            cfg.console = Some(pty.slave.as_raw_fd());
+            console = Some(pty.slave.as_raw_fd());
         }
         _ => {}
     }
     step("prepare", prepare(&cfg));
     step("enter", enter(&cfg));
+    if let Some(c) = console {
+        step("console", mount_console(c));
+    }
     step("sysctl", apply_sysctl(&spec));
     step("finish", finish(&cfg));
-    check_inside(&cfg);
+    check_inside(&cfg, console.is_some());
     if scenario == "expect-shared-root" {
         let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let root = mi
@@ -643,7 +646,7 @@ fn rofs(p: &str) -> bool {
     }
 }
 
-fn check_inside(cfg: &RootfsConfig) {
+fn check_inside(cfg: &RootfsConfig, console: bool) {
     assert!(
         Path::new("/bin/busybox").is_file(),
         "busybox missing: not in rootfs?"
@@ -695,7 +698,7 @@ fn check_inside(cfg: &RootfsConfig) {
     );
     assert!(Path::new("/dev/pts/ptmx").exists());
     assert!(Path::new("/dev/mqueue").is_dir());
-    if cfg.console.is_some() {
+    if console {
         let c = std::fs::metadata("/dev/console").unwrap();
         assert!(c.file_type().is_char_device());
     }

@@ -327,11 +327,8 @@ mod tests {
 
     #[test]
     fn assembles_and_loads() {
-        let r = rules(
-            &[serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap()],
-            &[],
-        )
-        .unwrap();
+        let r =
+            rules(&[serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap()]).unwrap();
         let prog = assemble(&r);
         // the deny-all rule is checked last and ends the program
         assert_eq!(prog.last().unwrap().code, EXIT);
@@ -354,18 +351,13 @@ mod tests {
         let Some(dir) = t.cg.unified_path() else {
             return;
         };
-        let r = rules(
-            &[
-                serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap(),
-                // /dev/zero read-only
-                serde_json::from_str(
-                    r#"{"allow":true,"type":"c","major":1,"minor":5,"access":"r"}"#,
-                )
+        let r = rules(&[
+            serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap(),
+            // /dev/zero read-only
+            serde_json::from_str(r#"{"allow":true,"type":"c","major":1,"minor":5,"access":"r"}"#)
                 .unwrap(),
-                // deny /dev/full again after the defaults would allow it
-            ],
-            &[],
-        )
+            // deny /dev/full again after the defaults would allow it
+        ])
         .unwrap();
         let mut r = r;
         r.push(DeviceRule {
@@ -385,7 +377,7 @@ mod tests {
         // /dev/zero: the later default rule (rwm) wins over the r-only one
         assert_eq!(out, "zero-r\nzero-w\nfull-denied\nurandom\n");
         // replacing the program (kist update) leaves exactly one attached
-        apply(dir, &rules(&[], &[]).unwrap()).unwrap();
+        apply(dir, &rules(&[]).unwrap()).unwrap();
         use std::os::unix::fs::OpenOptionsExt;
         let fd = OwnedFd::from(
             std::fs::OpenOptions::new()
