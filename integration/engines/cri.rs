@@ -13,12 +13,14 @@
 //!
 //! Networking is Debian's `containernetworking-plugins`: `loopback` (which the
 //! CRI adds itself) and `bridge` with `host-local` IPAM on a bridge and a /24
-//! of 10.200-249.x.0 private to the test, without gateway, masquerade or
-//! routes, so the traffic stays on the bridge; IPAM's `dataDir` is private too.
-//! `portmap` is left out: it would write NAT chains into the host's global
-//! iptables tables that outlive the last pod. libcni keeps its results in
-//! `/var/lib/cni/results/<network>-<sandbox>-<if>` whatever the config says:
-//! the network name is the test's own, and the files must be gone at the end.
+//! of 10.200-255.x.0 private to the test. The bridge holds the subnet's .1,
+//! so the host reaches pods as the kubelet's probes do; pods get no default
+//! route and no masquerade, so the traffic stays on this machine. IPAM's
+//! `dataDir` is private too. `portmap` is left out: it would add NAT chains
+//! to the host's global iptables tables that outlive the last pod. libcni
+//! keeps its results in `/var/lib/cni/results/<network>-<sandbox>-<if>`
+//! whatever the config says: the network name is the test's own, and the
+//! files must be gone at the end.
 //!
 //! crictl is not packaged by Debian: it is found at `shared/tools/crictl` in
 //! the first ancestor of the checkout that has it (`../shared/tools/crictl` in
@@ -97,13 +99,27 @@ struct Net {
 impl Net {
     fn new(k: &Kist) -> Net {
         static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
+        // Spread over 10.200-255.x.0/24 by process and test, skipping any /24
+        // the host already routes (another test's bridge, a real network).
+        let routes = std::process::Command::new("ip")
+            .args(["-4", "route", "show", "table", "all"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let (n, prefix) = loop {
+            let n = N.fetch_add(1, Ordering::SeqCst);
+            let slot = (pid * 16 + n) % (56 * 256);
+            let prefix = format!("10.{}.{}.", 200 + slot / 256, slot % 256);
+            if !routes.contains(&prefix) {
+                break (n, prefix);
+            }
+        };
         Net {
             name: k.mark.clone(),
             // IFNAMSIZ: at most 15 characters.
             bridge: format!("kcri{pid:x}x{n}"),
-            prefix: format!("10.{}.{}.", 200 + pid % 50, n % 256),
+            prefix,
             ipam: k.path("cni-ipam"),
         }
     }
@@ -115,7 +131,9 @@ impl Net {
             "plugins": [ {
                 "type": "bridge",
                 "bridge": self.bridge,
-                "isGateway": false,
+                // The bridge gets .1 and the host a route to the /24, and no
+                // more: the pods get no default route and no masquerade.
+                "isGateway": true,
                 "ipMasq": false,
                 "ipam": {
                     "type": "host-local",
@@ -818,20 +836,35 @@ fn cri_host_pid_and_init_exiting_before_its_child_tear_down_in_seconds() {
         },
     );
 
-    steps.run("pod to pod over the private bridge", || {
-        let ip = c.inspectp(pod)["status"]["network"]["ip"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        assert!(ip.starts_with(&c.net.prefix), "pod address {ip:?}");
-        let reply = c.sh(
-            app,
-            &format!(
-                "for i in $(seq 40); do nc {ip} 7777 </dev/null && exit; sleep 0.25; done; exit 1"
-            ),
-        );
-        assert!(reply.contains("pod-reply"), "{reply:?}");
-    });
+    steps.run(
+        "the host reaches the pod at its address, over the bridge",
+        || {
+            // As the kubelet's probes do (and without crossing the host's FORWARD
+            // chain, which Docker may set to drop bridged traffic).
+            let ip = c.inspectp(pod)["status"]["network"]["ip"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            assert!(
+                ip.starts_with(&c.net.prefix),
+                "pod address {ip:?} not in {}0/24",
+                c.net.prefix
+            );
+            let addr: std::net::SocketAddr = format!("{ip}:7777").parse().expect("pod address");
+            let mut reply = String::new();
+            wait_until(&format!("{addr} to answer"), QUICK, || {
+                use std::io::Read;
+                reply.clear();
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                    .and_then(|mut s| {
+                        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                        s.read_to_string(&mut reply)
+                    })
+                    .is_ok()
+                    && reply.contains("pod-reply")
+            });
+        },
+    );
 
     // The shim kills what is left of a container without its own pid
     // namespace once its init exits; then the CRI deletes it.
