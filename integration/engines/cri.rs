@@ -462,6 +462,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         id
     }
 
+    /// [`Cri::run`] of a container that answers `reply` to each connection
+    /// on port 7777.
+    #[track_caller]
+    fn run_answering(&self, pod: &str, pid: Pid, name: &str, reply: &str) -> String {
+        let script = format!("while :; do echo {reply} | nc -l -p 7777; done");
+        self.run(pod, pid, name, &["sh", "-c", &script])
+    }
+
     /// `crictl inspectp -o json`.
     #[track_caller]
     fn inspectp(&self, pod: &str) -> Value {
@@ -472,6 +480,19 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     #[track_caller]
     fn inspect(&self, id: &str) -> Value {
         json_of(&self.crictl(&["inspect", "-o", "json", id]))
+    }
+
+    /// The pod's address, which must be in the test's subnet.
+    #[track_caller]
+    fn pod_ip(&self, pod: &str) -> String {
+        let st = self.inspectp(pod);
+        let ip = st["status"]["network"]["ip"].as_str().unwrap_or_default();
+        assert!(
+            ip.starts_with(&self.net.prefix),
+            "pod address {ip:?} not in {}0/24: {st}",
+            self.net.prefix
+        );
+        ip.to_string()
     }
 
     /// The host pid of the pod's pause process.
@@ -657,16 +678,7 @@ fn cri_pod_shares_sandbox_namespaces_execs_twice_and_tears_down_in_seconds() {
     let pod = c.runp("pod", Pid::Pod);
     let app = c.run(&pod, Pid::Pod, "app", &["sh", "-c", SERVE]);
     // A second container answering on the pod's localhost.
-    let side = c.run(
-        &pod,
-        Pid::Pod,
-        "side",
-        &[
-            "sh",
-            "-c",
-            "while :; do echo side-reply | nc -l -p 7777; done",
-        ],
-    );
+    let side = c.run_answering(&pod, Pid::Pod, "side", "side-reply");
     let c = &c;
     let (pod, app, side) = (pod.as_str(), app.as_str(), side.as_str());
     let mut steps = Steps::default();
@@ -701,15 +713,7 @@ fn cri_pod_shares_sandbox_namespaces_execs_twice_and_tears_down_in_seconds() {
     steps.run(
         "the pod's address and localhost are shared by its containers",
         || {
-            let ip = c.inspectp(pod)["status"]["network"]["ip"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            assert!(
-                ip.starts_with(&c.net.prefix),
-                "pod address {ip:?} not in {}0/24",
-                c.net.prefix
-            );
+            let ip = c.pod_ip(pod);
             let addrs = c.sh(app, "ip -4 -o addr show dev eth0");
             assert!(
                 addrs.contains(&format!("inet {ip}/24")),
@@ -801,16 +805,7 @@ fn cri_host_pid_and_init_exiting_before_its_child_tear_down_in_seconds() {
     let host = c.runp("hostpid", Pid::Node);
     let pod = c.runp("podpid", Pid::Pod);
     let app = c.run(&host, Pid::Node, "host-app", &["sh", "-c", SERVE]);
-    let srv = c.run(
-        &pod,
-        Pid::Pod,
-        "srv",
-        &[
-            "sh",
-            "-c",
-            "while :; do echo pod-reply | nc -l -p 7777; done",
-        ],
-    );
+    let srv = c.run_answering(&pod, Pid::Pod, "srv", "pod-reply");
     let c = &c;
     let (host, pod, app, srv) = (host.as_str(), pod.as_str(), app.as_str(), srv.as_str());
     let mut steps = Steps::default();
@@ -841,15 +836,7 @@ fn cri_host_pid_and_init_exiting_before_its_child_tear_down_in_seconds() {
         || {
             // As the kubelet's probes do (and without crossing the host's FORWARD
             // chain, which Docker may set to drop bridged traffic).
-            let ip = c.inspectp(pod)["status"]["network"]["ip"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            assert!(
-                ip.starts_with(&c.net.prefix),
-                "pod address {ip:?} not in {}0/24",
-                c.net.prefix
-            );
+            let ip = c.pod_ip(pod);
             let addr: std::net::SocketAddr = format!("{ip}:7777").parse().expect("pod address");
             let mut reply = String::new();
             wait_until(&format!("{addr} to answer"), QUICK, || {
