@@ -1,4 +1,4 @@
-//! The test image, built by the suite itself since no registry is reachable.
+//! The test images, built by the suite itself since no registry is reachable.
 //!
 //! One tarball serves all three engines: it is an OCI image layout (`oci-layout`,
 //! `index.json`, `blobs/sha256/...`) for `ctr images import` and `podman load`,
