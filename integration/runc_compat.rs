@@ -131,3 +131,92 @@ fn spec_has_a_cgroup_namespace_only_on_pure_cgroup2_hosts() {
         .any(|n| n["type"] == "cgroup");
     assert_eq!(has_cgroup, pure_cgroup2(), "{}", v["linux"]["namespaces"]);
 }
+
+#[test]
+fn log_file_gets_the_lines_of_the_container_side_setup() {
+    let k = Kist::new();
+    let log = k.path("log");
+    k.global_flags(&["--log", log.to_str().unwrap(), "--debug"]);
+    let mut b = k.bundle(&["true"]);
+    // kist's init logs (debug) that it skips this ambient capability, after
+    // pivot_root; runc's init logs its own debug lines.
+    b.config["process"]["capabilities"] =
+        json!({"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "ambient": ["CAP_KILL"]});
+    let id = k.id("logsetup");
+    let o = k.create(&b, &id).ok();
+    assert_eq!(o.stderr, "", "with --log nothing goes to stderr");
+    let text = crate::common::read(&log);
+    assert!(text.contains("level=debug"), "{text}");
+}
+
+/// The container's cgroup (by cgroupsPath) made in advance in the freezer
+/// hierarchy; returns its freezer directory, thawed and removed at drop.
+fn frozen_cgroup(k: &Kist, name: &str) -> std::path::PathBuf {
+    let v1 = std::path::Path::new("/sys/fs/cgroup/freezer");
+    let (dir, file, frozen) = if v1.is_dir() {
+        (v1.join(name), "freezer.state", "FROZEN")
+    } else {
+        (
+            std::path::Path::new("/sys/fs/cgroup").join(name),
+            "cgroup.freeze",
+            "1",
+        )
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(file), frozen).unwrap();
+    let d = dir.clone();
+    let thawed = if frozen == "1" { "0" } else { "THAWED" };
+    let n = name.to_string();
+    k.on_drop(move || {
+        let _ = std::fs::write(d.join(file), thawed);
+        // A runtime that went ahead made it in the other hierarchies too.
+        for dir in crate::common::cgroups_named(&n) {
+            let _ = std::fs::remove_dir(dir);
+        }
+    });
+    dir
+}
+
+#[test]
+fn create_in_a_frozen_cgroup_is_refused() {
+    let k = Kist::new();
+    let name = format!("kist-it-frozen-{}", crate::common::unique());
+    frozen_cgroup(&k, &name);
+    let mut b = k.bundle(&["sleep", "100"]);
+    b.config["linux"]["cgroupsPath"] = json!(format!("/{name}"));
+    let id = k.id("frozen");
+    let bdir = b.dir.to_string_lossy().into_owned();
+    b.save();
+    let o = k.cmd_opts(
+        &["create", "--bundle", &bdir, &id],
+        crate::common::cmd::Opts {
+            timeout: Some(std::time::Duration::from_secs(10)),
+            ..Default::default()
+        },
+    );
+    crate::common::clean_failure(&o);
+    o.stderr_has("unexpectedly frozen");
+    k.state(&id).fail();
+}
+
+#[test]
+fn create_in_a_cgroup_with_processes_warns() {
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "100"]);
+    let name = format!("kist-it-busy-{}", crate::common::unique());
+    b.config["linux"]["cgroupsPath"] = json!(format!("/{name}"));
+    // Another container already in that cgroup.
+    let first = k.id("busy1");
+    k.run_with(&b, &first, &["-d"]).ok();
+    let n = name.clone();
+    k.on_drop(move || {
+        for dir in crate::common::cgroups_named(&n) {
+            let _ = std::fs::remove_dir(dir);
+        }
+    });
+    let second = k.id("busy2");
+    let o = k.run_with(&b, &second, &["-d"]).ok();
+    o.stderr_has("container's cgroup is not empty");
+    k.delete_force(&second).ok();
+    k.delete_force(&first).ok();
+}

@@ -3,25 +3,54 @@
 //! user, so every fatal error ends up here with its full context.
 
 use crate::cli::LogFormat;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 struct Logger {
     file: Option<PathBuf>,
+    /// The file opened once at start-up (as runc does): the container init
+    /// inherits it and still reaches it after pivot_root, where the path
+    /// means nothing. Close-on-exec, so no container process gets it.
+    fd: Option<File>,
     format: LogFormat,
     debug: bool,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-pub fn init(file: Option<PathBuf>, format: LogFormat, debug: bool) {
+/// `first_free`: the lowest fd number that is not handed to a container
+/// (3 + systemd's and --preserve-fds' fds): the log fd is placed at or
+/// above it so that it can never fill a gap in the preserved range.
+pub fn init(file: Option<PathBuf>, format: LogFormat, debug: bool, first_free: i32) {
+    let fd = file.as_ref().and_then(|p| open_above(p, first_free));
     let _ = LOGGER.set(Logger {
         file,
+        fd,
         format,
         debug,
     });
+}
+
+fn open_above(path: &std::path::Path, first_free: i32) -> Option<File> {
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let raw = f.into_raw_fd();
+    // SAFETY: F_DUPFD_CLOEXEC duplicates a descriptor we own into a new one
+    // at or above first_free; no memory is touched.
+    let high = unsafe { libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, first_free.max(3)) };
+    // SAFETY: raw is ours (from into_raw_fd) and not used after this.
+    unsafe { libc::close(raw) };
+    // SAFETY: a fresh descriptor that nothing else owns.
+    (high >= 0).then(|| unsafe { File::from_raw_fd(high) })
 }
 
 /// True when log lines go to a file rather than stderr.
@@ -56,8 +85,16 @@ fn write(level: &str, msg: &str) {
         }
         LogFormat::Text => format!("time=\"{time}\" level={level} msg={msg:?}\n"),
     };
-    match &l.file {
-        Some(path) => {
+    match (&l.fd, &l.file) {
+        // One write of a whole line with O_APPEND: lines of concurrent
+        // invocations sharing the file do not interleave.
+        (Some(f), _) => {
+            let mut f: &File = f;
+            if f.write_all(line.as_bytes()).is_err() {
+                eprint!("{line}");
+            }
+        }
+        (None, Some(path)) => {
             // The file may be shared with other invocations: append whole lines.
             let res = OpenOptions::new()
                 .create(true)
@@ -68,6 +105,6 @@ fn write(level: &str, msg: &str) {
                 eprint!("{line}");
             }
         }
-        None => eprint!("{line}"),
+        (None, None) => eprint!("{line}"),
     }
 }

@@ -32,7 +32,19 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() {
     let cli = Cli::parse();
-    logger::init(cli.log.clone(), cli.log_format, cli.debug);
+    let preserved = match &cli.command {
+        Some(Command::Create(a)) => a.preserve_fds,
+        Some(Command::Run(a)) => a.create.preserve_fds,
+        Some(Command::Exec(a)) => a.preserve_fds,
+        _ => 0,
+    };
+    let first_free = 3 + process::fds::listen_fds().saturating_add(preserved);
+    logger::init(
+        cli.log.clone(),
+        cli.log_format,
+        cli.debug,
+        i32::try_from(first_free).unwrap_or(i32::MAX),
+    );
     // runc's exec exits 255 when it fails before the process ran, so that
     // callers tell "the runtime failed" from "the process exited 1".
     let fail_code = match cli.command {

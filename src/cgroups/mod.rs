@@ -286,6 +286,29 @@ impl Cgroup {
         res
     }
 
+    /// Before a container is placed in a cgroup that may exist already
+    /// (a shared `linux.cgroupsPath`): a frozen one would stop the init
+    /// for good, so it is refused as runc does; one with processes only
+    /// gets runc's warning.
+    pub fn check_existing(&self) -> Result<()> {
+        if self.is_frozen().unwrap_or(false) {
+            let dir = self
+                .primary()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            return Err(Error::new(format!(
+                "linux.cgroupsPath: container's cgroup {dir} unexpectedly frozen (thaw it or use another path)"
+            )));
+        }
+        let n = self.pids().map(|p| p.len()).unwrap_or(0);
+        if n > 0 {
+            crate::logger::warn(&format!(
+                "container's cgroup is not empty: {n} process(es) found"
+            ));
+        }
+        Ok(())
+    }
+
     /// Removes the container's cgroup (and any sub-cgroups) from every
     /// hierarchy. Already-removed directories are fine.
     pub fn remove(&self) -> Result<()> {

@@ -2,6 +2,7 @@ use crate::cli::DeleteArgs;
 use crate::error::{Error, Result};
 use crate::state::{Container, State, Status};
 use nix::sys::signal::Signal;
+use oci_spec::runtime::LinuxNamespaceType;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -66,7 +67,18 @@ pub fn kill_and_wait(st: &State) -> Result<()> {
 /// cgroup cannot be removed before they are gone. With a private pid
 /// namespace the kernel killed them with the init and this finds nothing.
 fn kill_leftovers(st: &State) -> Result<()> {
-    if st.cgroup.pids()?.is_empty() {
+    // As runc: with a pid namespace of its own, whatever else sits in the
+    // cgroup (a shared cgroupsPath) is not this container's to kill.
+    let private_pid_ns = st
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+        });
+    if private_pid_ns || st.cgroup.pids()?.is_empty() {
         return Ok(());
     }
     st.cgroup.signal_all(Signal::SIGKILL)?;
