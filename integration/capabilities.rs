@@ -1,7 +1,8 @@
 //! `process.capabilities` names the running kernel or kist does not know:
 //! refused (the spec says MUST) with a message a person can act on.
 
-use crate::common::{bin, clean_failure, cmd, Bundle, Kist, Output};
+use crate::common::{bin, clean_failure, cmd, Kist, Output};
+use crate::errors::create_fails;
 use serde_json::json;
 use std::ffi::OsString;
 
@@ -33,14 +34,6 @@ fn with_cap_last(k: &Kist, last: u32, args: &[&str]) -> Output {
         &k.mark,
         cmd::Opts::default(),
     )
-}
-
-fn create_fails(k: &Kist, b: &Bundle, tag: &str) -> Output {
-    let id = k.id(tag);
-    let o = k.create(b, &id);
-    clean_failure(&o);
-    k.assert_gone(&id);
-    o
 }
 
 /// KIST-ONLY: runc 1.1 warns and drops unknown names.

@@ -8,7 +8,7 @@ use crate::common::{clean_failure, Bundle, Kist, Output};
 use serde_json::json;
 
 /// Creates `b` under a fresh id, expects a clean failure and no leftovers.
-fn create_fails(k: &Kist, b: &Bundle, tag: &str) -> Output {
+pub(crate) fn create_fails(k: &Kist, b: &Bundle, tag: &str) -> Output {
     let id = k.id(tag);
     let o = k.create(b, &id);
     clean_failure(&o);

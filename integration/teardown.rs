@@ -94,23 +94,17 @@ fn kill_of_stopped_container_says_container_not_running() {
 }
 
 #[test]
-fn delete_kills_children_left_without_pid_namespace() {
+fn delete_and_delete_force_kill_children_left_without_pid_namespace() {
     let k = Kist::new();
-    let mut b = no_pid_ns(&k);
-    let (id, child) = orphaning(&k, &mut b, "delorphan");
-    k.delete(&id).ok();
-    wait_dead(child);
-    k.assert_gone(&id);
-}
-
-#[test]
-fn delete_force_kills_children_left_without_pid_namespace() {
-    let k = Kist::new();
-    let mut b = no_pid_ns(&k);
-    let (id, child) = orphaning(&k, &mut b, "delforceorphan");
-    k.delete_force(&id).ok();
-    wait_dead(child);
-    k.assert_gone(&id);
+    for delete in [&["delete"][..], &["delete", "--force"]] {
+        let mut b = no_pid_ns(&k);
+        let (id, child) = orphaning(&k, &mut b, "delorphan");
+        let mut args = delete.to_vec();
+        args.push(&id);
+        k.cmd(&args).ok();
+        wait_dead(child);
+        k.assert_gone(&id);
+    }
 }
 
 #[test]

@@ -39,6 +39,15 @@ pub fn flag(t: T) -> CloneFlags {
     }
 }
 
+/// Whether `spec` gives the container a new namespace of type `t` (listed
+/// without a path), without opening anything.
+pub fn creates(spec: &Spec, t: T) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == t && n.path().is_none()))
+}
+
 fn name(t: T) -> &'static str {
     match t {
         T::Mount => "mount",

@@ -46,19 +46,7 @@ pub fn kill_and_wait(st: &State) -> Result<()> {
     if st.is_alive() {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), Signal::SIGKILL);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut pause = Duration::from_micros(100);
-    while st.is_alive() {
-        if Instant::now() > deadline {
-            return Err(Error::new(format!(
-                "container {}: init {} still alive 10s after SIGKILL",
-                st.id, st.pid
-            )));
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
-    Ok(())
+    wait_after_kill(st, || Ok(st.is_alive().then(|| format!("init {}", st.pid))))
 }
 
 /// A stopped container still has processes when its init had no pid
@@ -69,35 +57,34 @@ pub fn kill_and_wait(st: &State) -> Result<()> {
 fn kill_leftovers(st: &State) -> Result<()> {
     // As runc: with a pid namespace of its own, whatever else sits in the
     // cgroup (a shared cgroupsPath) is not this container's to kill.
-    let private_pid_ns = st
-        .config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-        });
-    if private_pid_ns || st.cgroup.pids()?.is_empty() {
+    if crate::namespaces::creates(&st.config, LinuxNamespaceType::Pid)
+        || st.cgroup.pids()?.is_empty()
+    {
         return Ok(());
     }
     st.cgroup.signal_all(Signal::SIGKILL)?;
+    wait_after_kill(st, || {
+        let left = st.cgroup.pids()?;
+        Ok((!left.is_empty()).then(|| format!("processes {left:?} in its cgroup")))
+    })
+}
+
+/// Polls `left` (what is still there, None once all is gone) for up to
+/// 10 s after a SIGKILL.
+fn wait_after_kill(st: &State, left: impl Fn() -> Result<Option<String>>) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut pause = Duration::from_micros(100);
-    loop {
-        let left = st.cgroup.pids()?;
-        if left.is_empty() {
-            return Ok(());
-        }
+    while let Some(what) = left()? {
         if Instant::now() > deadline {
             return Err(Error::new(format!(
-                "container {}: processes {left:?} still in its cgroup 10s after SIGKILL",
+                "container {}: {what} still alive 10s after SIGKILL",
                 st.id
             )));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
     }
+    Ok(())
 }
 
 /// Removes a stopped container: what is left in its cgroup, the cgroup,

@@ -39,14 +39,7 @@ const SEALED_ENV: &str = "_KIST_SEALED_EXE";
 /// in the container (`running`: an earlier `exec --cap` may have left one;
 /// None when they could not be listed, which counts as such a process).
 pub fn needed(spec: &Spec, exec: Option<&Process>, running: Option<&[i32]>) -> bool {
-    let own_userns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
-        });
+    let own_userns = crate::namespaces::creates(spec, LinuxNamespaceType::User);
     if own_userns {
         return false;
     }
