@@ -89,3 +89,16 @@ fn kist_only_features_lists_the_kernels_capabilities() {
         assert!(!caps.contains(&newer), "{newer} listed: {caps:?}");
     }
 }
+
+/// KIST-ONLY: runc 1.1 warns and drops it.
+#[test]
+fn kist_only_exec_with_a_capability_the_kernel_lacks_is_refused() {
+    let k = Kist::new();
+    let b = k.bundle(&["sleep", "100"]);
+    let id = k.id("capexec");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let o = with_cap_last(&k, 37, &["exec", "--cap", "CAP_BPF", &id, "true"]);
+    clean_failure(&o);
+    assert_eq!(o.code, 255, "{}", o.describe());
+    o.stderr_has(r#""CAP_BPF" is not supported by this kernel (highest: CAP_AUDIT_READ)"#);
+}

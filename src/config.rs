@@ -125,15 +125,6 @@ fn locate_fault(doc: &Value) -> Option<Vec<Seg>> {
     Some(path)
 }
 
-/// The capability sets of `process.capabilities`, by their JSON names.
-const CAP_SETS: [&str; 5] = [
-    "bounding",
-    "effective",
-    "inheritable",
-    "permitted",
-    "ambient",
-];
-
 /// A capability the running kernel does not have (above
 /// /proc/sys/kernel/cap_last_cap: CAP_BPF before Linux 5.8...) is refused
 /// before anything is created, with the field and the kernel's highest one.
@@ -146,40 +137,23 @@ fn check_kernel_capabilities(spec: &Spec, data: &[u8]) -> Result<()> {
     else {
         return Ok(());
     };
-    let Some(last) = crate::process::capabilities::kernel_last() else {
+    let Some((set, name, highest)) = crate::process::capabilities::kernel_lacks(c) else {
         return Ok(());
     };
-    let supported =
-        |name: &str| crate::process::capabilities::index_of(name).is_none_or(|i| i <= last);
-    let sets = [
-        c.bounding(),
-        c.effective(),
-        c.inheritable(),
-        c.permitted(),
-        c.ambient(),
-    ];
-    if sets
-        .iter()
-        .flat_map(|s| s.iter().flatten())
-        .all(|cap| supported(&format!("CAP_{cap}")))
-    {
-        return Ok(());
-    }
-    // Rare: read the document again for the index of the first such name.
-    let doc: Value = serde_json::from_slice(data)
-        .map_err(|e| Error::new(format!("invalid configuration: {e}")))?;
-    let highest = crate::process::capabilities::name_of(last).unwrap_or_else(|| last.to_string());
-    for set in CAP_SETS {
-        let names = doc["process"]["capabilities"][set].as_array();
-        for (i, name) in names.into_iter().flatten().enumerate() {
-            if let Some(name) = name.as_str().filter(|n| !supported(n)) {
-                return Err(Error::new(format!(
-                    "process.capabilities.{set}[{i}]: {name:?} is not supported by this kernel (highest: {highest})"
-                )));
-            }
-        }
-    }
-    Ok(())
+    // Rare: read the document again for the index of that name.
+    let index = serde_json::from_slice::<Value>(data)
+        .ok()
+        .and_then(|doc| {
+            doc["process"]["capabilities"][set]
+                .as_array()?
+                .iter()
+                .position(|n| n.as_str() == Some(name.as_str()))
+        })
+        .map(|i| format!("[{i}]"))
+        .unwrap_or_default();
+    Err(Error::new(format!(
+        "process.capabilities.{set}{index}: {name:?} is not supported by this kernel (highest: {highest})"
+    )))
 }
 
 #[derive(Clone)]

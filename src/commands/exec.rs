@@ -32,6 +32,15 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
     // An exec'd process may run for long: other commands must not wait on it.
     c.unlock();
     let process = build_process(a, st.config.process().as_ref())?;
+    if let Some((set, name, highest)) = process
+        .capabilities()
+        .as_ref()
+        .and_then(crate::process::capabilities::kernel_lacks)
+    {
+        return Err(Error::new(format!(
+            "process.capabilities.{set}: {name:?} is not supported by this kernel (highest: {highest})"
+        )));
+    }
     let set = forwarded_signals();
     if !a.detach {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
@@ -69,11 +78,12 @@ fn build_process(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
         let bad = |e: serde_json::Error| Error::new(format!("--process {}: {e}", path.display()));
         let mut v: serde_json::Value = serde_json::from_slice(&data).map_err(bad)?;
         // runc runs a process without a `user` object as uid 0, gid 0.
-        if let Some(obj) = v.as_object_mut() {
-            obj.entry("user")
-                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        if let Some(obj) = v.as_object_mut().filter(|o| !o.contains_key("user")) {
+            obj.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+            return serde_json::from_value(v).map_err(bad);
         }
-        return serde_json::from_value(v).map_err(bad);
+        // Parsed from the text, so that an error says where it is.
+        return serde_json::from_slice(&data).map_err(bad);
     }
     if a.command.is_empty() {
         return Err(Error::new(

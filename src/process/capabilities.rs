@@ -47,6 +47,29 @@ pub fn name_of(index: u8) -> Option<String> {
         .map(|c| c.to_string())
 }
 
+/// A capability of `c` the running kernel lacks, as (set, name, the
+/// kernel's highest capability); None when all are there (or the kernel
+/// does not say).
+pub fn kernel_lacks(c: &LinuxCapabilities) -> Option<(&'static str, String, String)> {
+    let last = kernel_last()?;
+    let sets = [
+        ("bounding", c.bounding()),
+        ("effective", c.effective()),
+        ("inheritable", c.inheritable()),
+        ("permitted", c.permitted()),
+        ("ambient", c.ambient()),
+    ];
+    let (set, name) = sets.iter().find_map(|(set, caps)| {
+        caps.iter()
+            .flatten()
+            .map(|cap| format!("CAP_{cap}"))
+            .find(|name| index_of(name).is_some_and(|i| i > last))
+            .map(|name| (*set, name))
+    })?;
+    let highest = name_of(last).unwrap_or_else(|| last.to_string());
+    Some((set, name, highest))
+}
+
 /// The capabilities the running kernel has, sorted by name (every known
 /// one if the kernel does not say).
 pub fn kernel_supported() -> Vec<String> {
