@@ -287,7 +287,10 @@ fn containerd_run_to_completion_with_output_and_exit_code() {
             let o = c.run_opts(
                 &["--rm", "--tty"],
                 &id,
-                &["sh", "-c", "tty; echo tty-ok; exit 5"],
+                // The pause keeps the pty's slave open until the shim's copy
+                // has read the output: a pty hung up by its last slave drops
+                // what was not read yet (seen under load, with runc too).
+                &["sh", "-c", "tty; echo tty-ok; sleep 0.5; exit 5"],
                 pty.stdio(),
             );
             let seen = pty.drain().to_string();
@@ -375,7 +378,8 @@ fn containerd_detached_task_exec_ps_pause_resume_term() {
                     id,
                     "sh",
                     "-c",
-                    "tty; echo tty-ok",
+                    // See the pause in the run --tty step above.
+                    "tty; echo tty-ok; sleep 0.5",
                 ],
                 pty.stdio(),
             );

@@ -18,6 +18,7 @@
 //! to install, unless `KIST_SKIP_ENGINES=1` (for a machine without apt).
 
 mod containerd;
+mod cri;
 mod docker;
 pub mod image;
 mod podman;
