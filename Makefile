@@ -50,9 +50,10 @@ test: deps build
 	$(CARGO) test --release --lib --bins -- --include-ignored
 
 # The unit tests as uid 65534, as a contributor without root runs them: none
-# may fail (root-only ones must be #[ignore]d). Run as root.
+# may fail (root-only ones must be #[ignore]d). Run as root. Release build:
+# the same test executables `make test` then runs.
 test-unprivileged:
-	hack/unit-unprivileged
+	hack/unit-unprivileged --release
 
 # The cgroup integration (and unit) tests again on a pure cgroup v2 host: a
 # throwaway qemu guest (hack/vm-test; about a minute once built).
