@@ -130,6 +130,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     // cgroups and, once cloned, the init, so `delete` can remove them. It
     // reads as stopped until the final save (see State::creating).
     let mut st = State {
+        version: state::STATE_VERSION,
         id: opts.id.to_string(),
         pid: 0,
         start_time: 0,
