@@ -8,9 +8,10 @@
 //! cgroup files, whoever created the directories (runc's systemd driver
 //! does the same for everything systemd has no property for).
 
-use super::Cgroup;
+use super::systemd::{props, Systemd, Unit};
+use super::{Cgroup, Mode};
 use crate::error::Result;
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxResources, Spec};
 use serde::{Deserialize, Serialize};
 
 /// Who owns the container's cgroup directories.
@@ -20,6 +21,8 @@ pub enum Driver {
     /// kist makes and removes the directories itself (runc's default).
     #[default]
     Cgroupfs,
+    /// A transient systemd unit owns them (`--systemd-cgroup`).
+    Systemd(Unit),
 }
 
 impl Driver {
@@ -29,32 +32,79 @@ impl Driver {
 }
 
 impl Cgroup {
-    /// Creates the container's cgroup, before the init exists.
+    /// The cgroup of a container created with `--systemd-cgroup`:
+    /// linux.cgroupsPath is `slice:prefix:name` and the paths are where
+    /// systemd puts that unit.
+    pub fn new_systemd(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
+        let (unit, path) = super::systemd::unit::parse(cgroups_path, id)?;
+        let mut cg = Cgroup::new(Some(&path), id)?;
+        cg.driver = Driver::Systemd(unit);
+        Ok(cg)
+    }
+
+    /// Creates the container's cgroup, before the init exists. systemd:
+    /// nothing yet, a scope cannot exist without a process; [`Self::attach`]
+    /// starts the unit.
     pub fn create(&self) -> Result<()> {
         match self.driver {
             Driver::Cgroupfs => self.fs_create(),
+            Driver::Systemd(_) => Ok(()),
         }
     }
 
-    /// Applies linux.resources at create time.
+    /// Applies linux.resources before the init exists. systemd: they are
+    /// the unit's properties, so [`Self::attach`] applies them with it.
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
         match self.driver {
             Driver::Cgroupfs => self.fs_apply(r),
+            Driver::Systemd(_) => Ok(()),
         }
+    }
+
+    /// Once the first process of the container exists (the init, or the
+    /// process that forks it), before it may go on. cgroupfs: nothing, the
+    /// caller places the pid. systemd: starts the unit holding `pid` with
+    /// the resources and `org.systemd.property.*` annotations of `spec`,
+    /// then makes what systemd does not (v1 hierarchies it does not
+    /// manage) and writes the resources to the files, as runc.
+    pub fn attach(&self, pid: i32, spec: &Spec) -> Result<()> {
+        let Driver::Systemd(unit) = &self.driver else {
+            return Ok(());
+        };
+        let r = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
+        let mut p = props::from_resources(&r, self.mode == Mode::V2)?;
+        p.extend(props::from_annotations(spec.annotations().as_ref())?);
+        Systemd::connect()?.start_unit(unit, pid, p)?;
+        if self.mode != Mode::V2 || unit.is_slice() {
+            // v1: cpuset, freezer, net_cls... are not systemd's; a slice
+            // holds no process, the caller adds it through the files.
+            self.fs_create()?;
+        }
+        self.fs_apply(&r)
     }
 
     /// `kist update`: changes only what `r` holds.
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
-        match self.driver {
+        match &self.driver {
             Driver::Cgroupfs => self.fs_update(r),
+            Driver::Systemd(unit) => {
+                let p = props::from_resources(r, self.mode == Mode::V2)?;
+                Systemd::connect()?.set_properties(unit, p)?;
+                self.fs_update(r)
+            }
         }
     }
 
     /// Destroys the container's cgroup once its processes are gone; what is
-    /// already gone is fine.
+    /// already gone is fine. systemd: the unit is stopped and waited for.
     pub fn remove(&self) -> Result<()> {
-        match self.driver {
-            Driver::Cgroupfs => self.fs_remove(),
+        if let Driver::Systemd(unit) = &self.driver {
+            Systemd::connect()?.stop_unit(unit)?;
         }
+        self.fs_remove()
     }
 }

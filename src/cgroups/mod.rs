@@ -18,6 +18,7 @@ mod path;
 mod resources;
 mod stats;
 mod sub;
+pub mod systemd;
 mod tree;
 mod v1;
 mod v2;
@@ -344,12 +345,12 @@ pub fn host_is_v2() -> bool {
 }
 
 /// The `linux.cgroup` object of the runtime's `features` output: what kist
-/// really supports (no systemd driver).
+/// really supports (the systemd driver on the system instance only).
 pub fn features() -> serde_json::Value {
     serde_json::json!({
         "v1": true,
         "v2": true,
-        "systemd": false,
+        "systemd": true,
         "systemdUser": false,
         "rdma": true,
     })
