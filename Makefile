@@ -5,7 +5,7 @@ CARGO ?= cargo
 KIST  := $(CURDIR)/target/release/kist
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: all build demo test test-v2 bench lint busybox deps
+.PHONY: all build demo test test-v2 test-systemd bench lint busybox deps
 
 all: build
 
@@ -38,6 +38,12 @@ test: deps build
 # throwaway qemu guest (hack/vm-test; about a minute once built).
 test-v2: busybox
 	hack/vm-test
+
+# The --systemd-cgroup tests (ignored by a plain cargo test: they need
+# systemd as PID 1) in a systemd 252 qemu guest, plus the D-Bus client's
+# test against a real dbus-daemon.
+test-systemd: busybox
+	VM_TEST_SYSTEMD=1 VM_TEST_UNIT=dbus:: hack/vm-test systemd:: -- --include-ignored
 
 bench: busybox build
 	hack/bench

@@ -34,6 +34,7 @@ mod seccomp;
 mod seccomp_compat;
 mod security;
 mod state;
+mod systemd;
 mod teardown;
 mod terminal;
 mod userns;
