@@ -5,7 +5,7 @@ CARGO ?= cargo
 KIST  := $(CURDIR)/target/release/kist
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: all build demo test test-v2 test-systemd bench lint busybox deps
+.PHONY: all build demo test test-v2 test-systemd test-systemd-engines bench lint busybox deps
 
 all: build
 
@@ -44,6 +44,11 @@ test-v2: busybox
 # test against a real dbus-daemon.
 test-systemd: busybox
 	VM_TEST_SYSTEMD=1 VM_TEST_UNIT=dbus:: hack/vm-test systemd:: -- --include-ignored
+
+# Docker, podman and containerd with their default (systemd) cgroup manager
+# and kist as runtime, in the systemd guest with the engines installed.
+test-systemd-engines: busybox build
+	hack/systemd-engines
 
 bench: busybox build
 	hack/bench

@@ -469,11 +469,8 @@ impl Conn {
         let bus_path = path.as_deref().unwrap_or(SYSTEM_BUS);
         match Conn::open(Path::new(bus_path), Bus::System) {
             Ok(c) => Ok(c),
-            Err(e) => Conn::open(Path::new(SYSTEMD_PRIVATE), Bus::Private).map_err(|e2| {
-                Error::new(format!(
-                    "connect to systemd: system bus {bus_path}: {e}; {SYSTEMD_PRIVATE}: {e2}"
-                ))
-            }),
+            Err(e) => Conn::open(Path::new(SYSTEMD_PRIVATE), Bus::Private)
+                .map_err(|e2| Error::new(format!("D-Bus: system bus: {e}; systemd: {e2}"))),
         }
     }
 

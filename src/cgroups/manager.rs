@@ -10,7 +10,7 @@
 
 use super::systemd::{props, Systemd, Unit};
 use super::{Cgroup, Mode};
-use crate::error::Result;
+use crate::error::{Context, Result};
 use oci_spec::runtime::{LinuxResources, Spec};
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +78,9 @@ impl Cgroup {
             .unwrap_or_default();
         let mut p = props::from_resources(&r, self.mode == Mode::V2)?;
         p.extend(props::from_annotations(spec.annotations().as_ref())?);
-        Systemd::connect()?.start_unit(unit, pid, p)?;
+        Systemd::connect()
+            .and_then(|mut s| s.start_unit(unit, pid, p))
+            .with_context(|| format!("--systemd-cgroup: start unit {}", unit.unit))?;
         if self.mode != Mode::V2 || unit.is_slice() {
             // v1: cpuset, freezer, net_cls... are not systemd's; a slice
             // holds no process, the caller adds it through the files.
@@ -102,9 +104,14 @@ impl Cgroup {
     /// Destroys the container's cgroup once its processes are gone; what is
     /// already gone is fine. systemd: the unit is stopped and waited for.
     pub fn remove(&self) -> Result<()> {
-        if let Driver::Systemd(unit) = &self.driver {
-            Systemd::connect()?.stop_unit(unit)?;
-        }
-        self.fs_remove()
+        let stopped = match &self.driver {
+            Driver::Cgroupfs => Ok(()),
+            Driver::Systemd(unit) => Systemd::connect()
+                .and_then(|mut s| s.stop_unit(unit))
+                .with_context(|| format!("stop systemd unit {}", unit.unit)),
+        };
+        // What kist made itself goes even when systemd cannot be reached.
+        let removed = self.fs_remove();
+        stopped.and(removed)
     }
 }

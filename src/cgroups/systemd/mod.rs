@@ -80,7 +80,7 @@ impl Systemd {
     /// Starts the transient unit with `props` and waits for it (mode
     /// `replace`, as runc).
     pub fn start_unit(&mut self, unit: &Unit, pid: i32, mut extra: Vec<Value>) -> Result<()> {
-        let what = format!("start systemd unit {}", unit.unit);
+        let what = "StartTransientUnit";
         let mut p = vec![
             prop(
                 "Description",
@@ -106,31 +106,28 @@ impl Systemd {
             p.push(prop(&format!("{a}Accounting"), Value::Bool(true)));
         }
         p.append(&mut extra);
-        let reply = self
-            .manager(
-                "StartTransientUnit",
-                &[
-                    Value::Str(unit.unit.clone()),
-                    Value::Str("replace".into()),
-                    Value::Array("(sv)".into(), p),
-                    Value::Array("(sa(sv))".into(), vec![]),
-                ],
-            )
-            .context(&what)?;
-        self.wait_job(&what, &reply)
+        let reply = self.manager(
+            "StartTransientUnit",
+            &[
+                Value::Str(unit.unit.clone()),
+                Value::Str("replace".into()),
+                Value::Array("(sv)".into(), p),
+                Value::Array("(sa(sv))".into(), vec![]),
+            ],
+        )?;
+        self.wait_job(what, &reply)
     }
 
     /// Stops the unit and waits until it is gone; a unit that does not
     /// exist (never started, or stopped already) is fine.
     pub fn stop_unit(&mut self, unit: &Unit) -> Result<()> {
-        let what = format!("stop systemd unit {}", unit.unit);
         match self.manager(
             "StopUnit",
             &[Value::Str(unit.unit.clone()), Value::Str("replace".into())],
         ) {
-            Ok(reply) => self.wait_job(&what, &reply)?,
+            Ok(reply) => self.wait_job("StopUnit", &reply)?,
             Err(e) if e.to_string().contains("NoSuchUnit") => {}
-            Err(e) => return Err(e.context(&what)),
+            Err(e) => return Err(e),
         }
         // A failed transient unit would stay loaded: forget it, as runc.
         let _ = self.manager("ResetFailedUnit", &[Value::Str(unit.unit.clone())]);
