@@ -185,9 +185,9 @@ fn systemd_update_pause_kill_all_delete() {
     k.assert_gone(&id);
 }
 
-/// KIST-ONLY (the crash hook): `create` killed between the clone and the unit (the init waits in
-/// kist's cgroup), and once the container is set up in its unit: `delete`
-/// leaves nothing.
+/// KIST-ONLY (the crash hook): `create` killed between the clone and the
+/// unit (the init waits in kist's cgroup), and once the container is set
+/// up in its unit: `delete` leaves nothing.
 #[test]
 #[ignore = "needs a systemd host (make test-systemd)"]
 fn kist_only_systemd_killed_create_leaves_nothing_after_delete() {
@@ -247,6 +247,24 @@ fn kist_only_systemd_default_path_and_nested_slice() {
     let _ = Command::new("systemctl")
         .args(["stop", &slice, "kistit.slice"])
         .status();
+    k.assert_gone(&id);
+
+    // A name ending in .slice: the container is a slice unit of its own.
+    let mut b = k.bundle(&["sleep", "1000"]);
+    let id = k.id("sdown");
+    let own = format!("kistown_{}.slice", id.replace('-', "_"));
+    b.config["linux"]["cgroupsPath"] = json!(format!("system.slice:kist-it:{own}"));
+    k.run_with(&b, &id, &["--detach"]).ok();
+    assert_eq!(show(&own, "ActiveState"), "active");
+    let procs = cg_file(&own, "pids", "cgroup.procs");
+    assert_eq!(procs.trim(), k.pid(&id).to_string(), "{own}");
+    k.delete_force(&id).ok();
+    // Our transient unit is gone; systemd answers for any slice name with
+    // a synthesized, inactive, non-transient one.
+    assert_eq!(show(&own, "ActiveState"), "inactive");
+    assert_eq!(show(&own, "Transient"), "no");
+    let left = crate::common::cleanup::cgroups_named(&own);
+    assert!(left.is_empty(), "{left:?}");
     k.assert_gone(&id);
 }
 

@@ -97,6 +97,11 @@ fn pad(buf: &mut Vec<u8>, align: usize) {
     }
 }
 
+fn put(buf: &mut Vec<u8>, align: usize, bytes: &[u8]) {
+    pad(buf, align);
+    buf.extend_from_slice(bytes);
+}
+
 fn put_str(buf: &mut Vec<u8>, s: &str) {
     pad(buf, 4);
     buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -109,30 +114,12 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
 pub fn marshal(buf: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Byte(b) => buf.push(*b),
-        Value::Bool(b) => {
-            pad(buf, 4);
-            buf.extend_from_slice(&u32::from(*b).to_le_bytes());
-        }
-        Value::I32(n) => {
-            pad(buf, 4);
-            buf.extend_from_slice(&n.to_le_bytes());
-        }
-        Value::U32(n) => {
-            pad(buf, 4);
-            buf.extend_from_slice(&n.to_le_bytes());
-        }
-        Value::I64(n) => {
-            pad(buf, 8);
-            buf.extend_from_slice(&n.to_le_bytes());
-        }
-        Value::U64(n) => {
-            pad(buf, 8);
-            buf.extend_from_slice(&n.to_le_bytes());
-        }
-        Value::Double(n) => {
-            pad(buf, 8);
-            buf.extend_from_slice(&n.to_le_bytes());
-        }
+        Value::Bool(b) => put(buf, 4, &u32::from(*b).to_le_bytes()),
+        Value::I32(n) => put(buf, 4, &n.to_le_bytes()),
+        Value::U32(n) => put(buf, 4, &n.to_le_bytes()),
+        Value::I64(n) => put(buf, 8, &n.to_le_bytes()),
+        Value::U64(n) => put(buf, 8, &n.to_le_bytes()),
+        Value::Double(n) => put(buf, 8, &n.to_le_bytes()),
         Value::Str(s) | Value::Path(s) => put_str(buf, s),
         Value::Sig(s) => {
             buf.push(s.len() as u8);

@@ -82,9 +82,13 @@ impl Cgroup {
             .and_then(|mut s| s.start_unit(unit, pid, p))
             .with_context(|| format!("--systemd-cgroup: start unit {}", unit.unit))?;
         if self.mode != Mode::V2 || unit.is_slice() {
-            // v1: cpuset, freezer, net_cls... are not systemd's; a slice
-            // holds no process, the caller adds it through the files.
+            // v1: cpuset, freezer, net_cls... are not systemd's.
             self.fs_create()?;
+        }
+        if unit.is_slice() {
+            // A slice unit takes no PIDs: the process joins through the
+            // files, as runc does.
+            self.add_pid(pid)?;
         }
         self.fs_apply(&r)
     }
