@@ -268,6 +268,31 @@ fn kist_only_systemd_default_path_and_nested_slice() {
     k.assert_gone(&id);
 }
 
+/// KIST-ONLY: a second container naming a scope that exists is refused
+/// before anything is made, and the first one keeps its unit (runc 1.1
+/// treats an existing unit as its own).
+#[test]
+#[ignore = "needs a systemd host (make test-systemd)"]
+fn kist_only_systemd_existing_scope_is_refused_and_kept() {
+    let k = systemd_kist();
+    let mut b = k.bundle(&["sleep", "1000"]);
+    let id = k.id("sdfirst");
+    place(&mut b, &id);
+    k.run_with(&b, &id, &["--detach"]).ok();
+    let unit = unit_of(&id);
+    let other = k.id("sdsecond");
+    k.run_with(&b, &other, &["--detach"])
+        .fail()
+        .stderr_has("linux.cgroupsPath");
+    k.state(&other).fail();
+    assert_eq!(show(&unit, "ActiveState"), "active");
+    assert_eq!(k.status(&id), "running");
+    k.delete_force(&id).ok();
+    assert_no_unit(&unit);
+    // (the first container's processes carry this test's mark too)
+    k.assert_gone(&other);
+}
+
 /// KIST-ONLY: a cgroupsPath not of the form slice:prefix:name is refused
 /// naming the field, before anything exists (runc's message does not name
 /// the config field). Needs no systemd.

@@ -10,7 +10,7 @@
 
 use super::systemd::{props, Systemd, Unit};
 use super::{Cgroup, Mode};
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use oci_spec::runtime::{LinuxResources, Spec};
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +40,28 @@ impl Cgroup {
         let mut cg = Cgroup::new(Some(&path), id)?;
         cg.driver = Driver::Systemd(unit);
         Ok(cg)
+    }
+
+    /// systemd: a scope of that name must not exist yet (it would be
+    /// another container's, and stopping it on failure would kill that
+    /// one). Slices may be shared, as runc joins an existing one.
+    pub(super) fn check_unit(&self) -> Result<()> {
+        let Driver::Systemd(unit) = &self.driver else {
+            return Ok(());
+        };
+        if unit.is_slice() {
+            return Ok(());
+        }
+        let loaded = Systemd::connect()
+            .and_then(|mut s| s.unit_loaded(unit))
+            .with_context(|| format!("--systemd-cgroup: look up unit {}", unit.unit))?;
+        if loaded {
+            return Err(Error::new(format!(
+                "linux.cgroupsPath: systemd unit {} exists already (another container's?)",
+                unit.unit
+            )));
+        }
+        Ok(())
     }
 
     /// Creates the container's cgroup, before the init exists. systemd:

@@ -299,6 +299,7 @@ impl Cgroup {
     /// for good, so it is refused as runc does; one with processes only
     /// gets runc's warning.
     pub fn check_existing(&self) -> Result<()> {
+        self.check_unit()?;
         if self.is_frozen().unwrap_or(false) {
             let dir = self
                 .primary()

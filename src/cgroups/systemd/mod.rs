@@ -150,4 +150,14 @@ impl Systemd {
         .with_context(|| format!("update systemd unit {}", unit.unit))
         .map(|_| ())
     }
+
+    /// Whether the unit is loaded (running, or stopped but not yet
+    /// garbage-collected).
+    pub fn unit_loaded(&mut self, unit: &Unit) -> Result<bool> {
+        match self.manager("GetUnit", &[Value::Str(unit.unit.clone())]) {
+            Ok(_) => Ok(true),
+            Err(e) if e.to_string().contains("NoSuchUnit") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }
