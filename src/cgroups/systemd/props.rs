@@ -26,6 +26,14 @@ fn limit(v: i64) -> u64 {
 /// CPUWeight) over v1 ones (MemoryLimit, CPUShares).
 pub fn from_resources(r: &LinuxResources, v2: bool) -> Result<Vec<Value>> {
     let mut out = Vec::new();
+    // As runc: I/O accounting on, so systemd keeps the controller enabled
+    // for the unit whatever the properties below.
+    let io = if v2 {
+        "IOAccounting"
+    } else {
+        "BlockIOAccounting"
+    };
+    out.push(prop(io, Value::Bool(true)));
     if let Some(m) = r.memory() {
         if let Some(l) = m.limit() {
             let name = if v2 { "MemoryMax" } else { "MemoryLimit" };
