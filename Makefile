@@ -5,7 +5,7 @@ CARGO ?= cargo
 KIST  := $(CURDIR)/target/release/kist
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: all build demo test test-unprivileged test-v2 bench lint busybox deps install
+.PHONY: all build demo test test-unprivileged test-v2 test-systemd test-systemd-engines bench lint busybox deps install
 
 all: build
 
@@ -59,6 +59,17 @@ test-unprivileged:
 # throwaway qemu guest (hack/vm-test; about a minute once built).
 test-v2: busybox
 	hack/vm-test
+
+# The --systemd-cgroup tests (ignored by a plain cargo test: they need
+# systemd as PID 1) in a systemd 252 qemu guest, plus the D-Bus client's
+# test against a real dbus-daemon.
+test-systemd: busybox
+	VM_TEST_SYSTEMD=1 VM_TEST_UNIT=dbus:: hack/vm-test systemd:: -- --include-ignored
+
+# Docker, podman and containerd with their default (systemd) cgroup manager
+# and kist as runtime, in the systemd guest with the engines installed.
+test-systemd-engines: busybox build
+	hack/systemd-engines
 
 bench: busybox build
 	hack/bench

@@ -474,13 +474,10 @@ fn invalid_signal_message_names_it() {
     k.kill(&id, "SIGNOPE").fail().stderr_has("SIGNOPE");
 }
 
-/// KIST-ONLY: --systemd-cgroup and --rootless are refused clearly.
+/// KIST-ONLY: --rootless is refused clearly.
 #[test]
 fn kist_only_unsupported_global_flags() {
     let k = Kist::new();
-    k.cmd(&["--systemd-cgroup", "list"])
-        .fail()
-        .stderr_has("not supported");
     k.cmd(&["--rootless", "true", "list"])
         .fail()
         .stderr_has("not supported");

@@ -36,6 +36,7 @@ mod seccomp;
 mod seccomp_compat;
 mod security;
 mod state;
+mod systemd;
 mod teardown;
 mod terminal;
 mod userns;

@@ -25,7 +25,7 @@ pub struct Cli {
     /// Enable debug logging
     #[arg(long)]
     pub debug: bool,
-    /// Use systemd for cgroups (not supported yet)
+    /// Use systemd for cgroups: linux.cgroupsPath is slice:prefix:name
     #[arg(long)]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (only false/auto as root are supported)

@@ -17,6 +17,7 @@
 pub mod cgroups;
 pub mod config;
 pub mod container;
+pub mod dbus;
 pub mod error;
 pub mod hooks;
 pub mod image;

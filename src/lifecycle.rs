@@ -49,6 +49,7 @@ impl<'a> CreateOptions<'a> {
             no_new_keyring: false,
             preserve_fds: 0,
             stdio: None,
+            systemd_cgroup: false,
         }
     }
 }

@@ -59,9 +59,6 @@ fn dispatch(cli: Cli) -> error::Result<i32> {
         println!("spec: {OCI_VERSION}");
         return Ok(0);
     }
-    if cli.systemd_cgroup {
-        bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet");
-    }
     match cli.rootless.as_deref() {
         None | Some("false") => {}
         Some("auto") if nix::unistd::geteuid().is_root() => {}
@@ -72,9 +69,9 @@ fn dispatch(cli: Cli) -> error::Result<i32> {
         bail!("no command given; see kist --help");
     };
     match cmd {
-        Command::Create(a) => commands::create::run(root, &a).map(|_| 0),
+        Command::Create(a) => commands::create::run(root, &a, cli.systemd_cgroup).map(|_| 0),
         Command::Start(a) => commands::start::run(root, &a.id).map(|_| 0),
-        Command::Run(a) => commands::run::run(root, &a),
+        Command::Run(a) => commands::run::run(root, &a, cli.systemd_cgroup),
         Command::State(a) => commands::state::run(root, &a.id).map(|_| 0),
         Command::Kill(a) => commands::kill::run(root, &a).map(|_| 0),
         Command::Delete(a) => commands::delete::run(root, &a).map(|_| 0),

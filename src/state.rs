@@ -25,8 +25,21 @@ pub const STATE_FILE: &str = "state.json";
 /// socket, for tools and older state directories.
 pub const START_SOCKET: &str = "start.sock";
 
+/// The format of state.json this kist writes. 1: before the field existed
+/// (cgroupfs only); 2: `version` and `cgroup.driver` recorded. A kist
+/// reads every older version (new fields have defaults) and refuses a
+/// newer one rather than misreading it.
+pub const STATE_VERSION: u32 = 2;
+
+fn legacy_version() -> u32 {
+    1
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct State {
+    /// See [`STATE_VERSION`].
+    #[serde(default = "legacy_version")]
+    pub version: u32,
     pub id: String,
     /// Host pid of the container's init process.
     pub pid: i32,
@@ -169,8 +182,7 @@ impl Container {
     pub fn load(&self) -> Result<State> {
         let path = self.dir.join(STATE_FILE);
         let data = fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-        serde_json::from_slice(&data)
-            .map_err(|e| Error::new(format!("parse {}: {e}", path.display())))
+        parse_state(&data).with_context(|| format!("parse {}", path.display()))
     }
 
     /// Writes state.json atomically: a reader sees the old file or the new one.
@@ -200,6 +212,23 @@ impl Container {
         fs::remove_dir_all(&self.dir)
             .with_context(|| format!("remove state dir {}", self.dir.display()))
     }
+}
+
+/// Reads state.json of this version or an older one.
+pub fn parse_state(data: &[u8]) -> Result<State> {
+    #[derive(Deserialize)]
+    struct Version {
+        #[serde(default = "legacy_version")]
+        version: u32,
+    }
+    let v: Version = serde_json::from_slice(data).map_err(|e| Error::new(e.to_string()))?;
+    if v.version > STATE_VERSION {
+        return Err(Error::new(format!(
+            "state format version {} is newer than this kist's ({STATE_VERSION}): use the kist that created the container",
+            v.version
+        )));
+    }
+    serde_json::from_slice(data).map_err(|e| Error::new(e.to_string()))
 }
 
 /// A valid id with no container state under `root`.
@@ -379,6 +408,36 @@ mod tests {
         ] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// A state.json written by kist before the cgroup manager seam (no
+    /// `version`, no `cgroup.driver`): still read, as cgroupfs.
+    #[test]
+    fn reads_version_1_state() {
+        let st = parse_state(include_bytes!("testdata/state-v1.json")).unwrap();
+        assert_eq!(st.version, 1);
+        assert_eq!(st.id, "fixold1");
+        assert_eq!(st.cgroup.driver, crate::cgroups::Driver::Cgroupfs);
+        assert_eq!(st.cgroup.mode, crate::cgroups::Mode::Hybrid);
+        assert_eq!(
+            st.cgroup.v1_path("freezer"),
+            Some(Path::new("/sys/fs/cgroup/freezer/fixold1"))
+        );
+        // Written back as the current version, with the same cgroup.
+        let mut again = st.clone();
+        again.version = STATE_VERSION;
+        let back = parse_state(&serde_json::to_vec(&again).unwrap()).unwrap();
+        assert_eq!(back.version, STATE_VERSION);
+        assert_eq!(back.cgroup, st.cgroup);
+    }
+
+    #[test]
+    fn refuses_newer_state() {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(include_bytes!("testdata/state-v1.json")).unwrap();
+        v["version"] = serde_json::json!(STATE_VERSION + 1);
+        let e = parse_state(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("newer"), "{e}");
     }
 
     #[test]

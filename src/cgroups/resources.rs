@@ -29,17 +29,18 @@ impl Cgroup {
         })
     }
 
-    /// Applies linux.resources at create time. Devices always: deny-all,
-    /// then the rules and runc's default list (linux.devices adds nothing:
-    /// see `devices::rules`).
-    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+    /// Applies linux.resources at create time through the files. Devices
+    /// always: deny-all, then the rules and runc's default list
+    /// (linux.devices adds nothing: see `devices::rules`).
+    pub(super) fn fs_apply(&self, r: &LinuxResources) -> Result<()> {
         self.set(r)?;
         let rules = devices::rules(r.devices().as_deref().unwrap_or(&[]))?;
         self.set_devices(&rules)
     }
 
-    /// `kist update`: writes only what `r` holds; device rules only if given.
-    pub fn update(&self, r: &LinuxResources) -> Result<()> {
+    /// `kist update` through the files: writes only what `r` holds; device
+    /// rules only if given.
+    pub(super) fn fs_update(&self, r: &LinuxResources) -> Result<()> {
         self.set(r)?;
         let Some(d) = r.devices() else {
             return Ok(());

@@ -432,7 +432,8 @@ fn features_shape() {
     let f = features();
     assert_eq!(f["v1"], true);
     assert_eq!(f["v2"], true);
-    assert_eq!(f["systemd"], false);
+    assert_eq!(f["systemd"], true);
+    assert_eq!(f["systemdUser"], false);
 }
 
 /// On v2 the device rules of apply() become an attached eBPF program.

@@ -4,7 +4,7 @@ use crate::error::Result;
 use crate::process::terminal::Console;
 use std::path::Path;
 
-pub fn options<'a>(root: &'a Path, a: &'a CreateArgs) -> CreateOptions<'a> {
+pub fn options<'a>(root: &'a Path, a: &'a CreateArgs, systemd_cgroup: bool) -> CreateOptions<'a> {
     CreateOptions {
         root,
         id: &a.id,
@@ -18,10 +18,11 @@ pub fn options<'a>(root: &'a Path, a: &'a CreateArgs) -> CreateOptions<'a> {
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         stdio: None,
+        systemd_cgroup,
     }
 }
 
-pub fn run(root: &Path, a: &CreateArgs) -> Result<()> {
-    container::create(&options(root, a))?;
+pub fn run(root: &Path, a: &CreateArgs, systemd_cgroup: bool) -> Result<()> {
+    container::create(&options(root, a, systemd_cgroup))?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 /// create + start; in the foreground, forward signals to the container and
 /// return its exit code (128+signal when killed), then delete it unless
 /// `--keep`.
-pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
+pub fn run(root: &Path, a: &RunArgs, systemd_cgroup: bool) -> Result<i32> {
     // Blocked before the clone so no signal is lost between start and the
     // wait loop; the init resets its own mask first thing.
     let set = forwarded_signals();
@@ -32,7 +32,7 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         .and_then(|p| p.terminal())
         .unwrap_or(false);
     let mut io = Io::new(a.detach, terminal, a.create.console_socket.is_some())?;
-    let mut opts = options(root, &a.create);
+    let mut opts = options(root, &a.create, systemd_cgroup);
     opts.stdio = io.stdio();
     opts.console = io.console(a.create.console_socket.as_deref());
     let created = container::create_from(&opts, bundle)?;

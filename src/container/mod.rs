@@ -60,6 +60,8 @@ pub struct CreateOptions<'a> {
     /// Fds to install as the init's 0, 1, 2 (foreground `run`); None
     /// inherits the runtime's own.
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
+    /// `--systemd-cgroup`: the cgroup is a systemd unit.
+    pub systemd_cgroup: bool,
 }
 
 pub struct Created {
@@ -110,7 +112,11 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
+    let cgroup = if opts.systemd_cgroup {
+        Cgroup::new_systemd(cgroups_path.as_deref(), opts.id)?
+    } else {
+        Cgroup::new(cgroups_path.as_deref(), opts.id)?
+    };
     cgroup.check_existing()?;
     // Last step before anything exists: may restart the command.
     seal::ensure(&bundle.spec, None, Some(&[]))?;
@@ -130,6 +136,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     // cgroups and, once cloned, the init, so `delete` can remove them. It
     // reads as stopped until the final save (see State::creating).
     let mut st = State {
+        version: state::STATE_VERSION,
         id: opts.id.to_string(),
         pid: 0,
         start_time: 0,
@@ -388,6 +395,8 @@ fn launch(
         "container init exited right after clone",
     )?;
     crash_point("pid");
+    // The systemd driver's unit is started around the first process.
+    st.cgroup.attach(pid.as_raw(), &bundle.spec)?;
     // linux.netDevices go in as soon as the init's network namespace
     // exists: before its setup and the hooks (one-step: made by clone3;
     // two-step: made by the middle process, done once the init exists).

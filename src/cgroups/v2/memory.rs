@@ -26,10 +26,12 @@ fn unsupported(field: &str, file: &str) -> Error {
 }
 
 pub fn apply(dir: &Path, m: &LinuxMemory) -> Result<()> {
-    if m.kernel().is_some() {
+    // 0 is "unset" for the kernel limits, as runc reads them: Docker's
+    // `update` sends `kernel: 0` whatever the host.
+    if m.kernel().is_some_and(|k| k != 0) {
         return Err(unsupported("kernel", "memory.kmem.limit_in_bytes"));
     }
-    if m.kernel_tcp().is_some() {
+    if m.kernel_tcp().is_some_and(|k| k != 0) {
         return Err(unsupported("kernelTCP", "memory.kmem.tcp.limit_in_bytes"));
     }
     if m.swappiness().is_some() {

@@ -1,0 +1,314 @@
+//! `--systemd-cgroup`: the container's cgroup is a transient systemd unit.
+//! Everything is read back from systemd (`systemctl show`) and from the
+//! unit's cgroup files.
+//!
+//! These need systemd as PID 1 (and its D-Bus API), so they are ignored by
+//! a plain `cargo test` and run by `make test-systemd` in a systemd guest
+//! with `--include-ignored`. Only the malformed-path test runs everywhere:
+//! it fails before kist talks to systemd.
+
+use crate::cgroups::v2;
+use crate::common::{Bundle, Kist};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// `systemctl show -P <prop> <unit>`.
+fn show(unit: &str, prop: &str) -> String {
+    let o = Command::new("systemctl")
+        .args(["show", "-P", prop, unit])
+        .output()
+        .expect("run systemctl");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn unit_of(id: &str) -> String {
+    format!("kist-it-{id}.scope")
+}
+
+/// The bundle placed in `system.slice` as unit `kist-it-<id>.scope`.
+fn place(b: &mut Bundle, id: &str) {
+    b.config["linux"]["cgroupsPath"] = json!(format!("system.slice:kist-it:{id}"));
+}
+
+/// A file of the unit's cgroup (v2: the unified directory; v1: the
+/// controller's hierarchy).
+fn cg_file(unit: &str, controller: &str, file: &str) -> String {
+    let rel = show(unit, "ControlGroup");
+    assert!(!rel.is_empty(), "{unit} has no ControlGroup");
+    let dir = if v2() {
+        PathBuf::from(format!("/sys/fs/cgroup{rel}"))
+    } else {
+        PathBuf::from(format!("/sys/fs/cgroup/{controller}{rel}"))
+    };
+    let p = dir.join(file);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+#[track_caller]
+fn assert_no_unit(unit: &str) {
+    assert_eq!(show(unit, "LoadState"), "not-found", "{unit} left behind");
+    let dir = format!("/sys/fs/cgroup/system.slice/{unit}");
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} left behind");
+}
+
+fn systemd_kist() -> Kist {
+    let k = Kist::new();
+    k.global_flags(&["--systemd-cgroup"]);
+    k
+}
+
+#[test]
+#[ignore = "needs a systemd host (make test-systemd)"]
+fn systemd_unit_holds_the_container_with_its_resources() {
+    let k = systemd_kist();
+    let mut b = k.bundle(&["sleep", "1000"]);
+    // exec reads its own cgroup path: no cgroup namespace to hide it.
+    b.remove_namespace("cgroup");
+    let id = k.id("sdres");
+    place(&mut b, &id);
+    let unit = unit_of(&id);
+    b.config["linux"]["resources"] = json!({
+        "memory": {"limit": 64 << 20, "reservation": 32 << 20},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"},
+        "pids": {"limit": 42},
+    });
+    b.config["annotations"] = json!({
+        "org.systemd.property.TimeoutStopSec": "20",
+        "org.systemd.property.CollectMode": "'inactive-or-failed'",
+    });
+    k.run_with(&b, &id, &["--detach"]).ok();
+    assert_eq!(show(&unit, "ActiveState"), "active");
+    assert_eq!(show(&unit, "Slice"), "system.slice");
+    assert_eq!(show(&unit, "Delegate"), "yes");
+    assert_eq!(show(&unit, "TimeoutStopUSec"), "20s");
+    assert_eq!(show(&unit, "CollectMode"), "inactive-or-failed");
+    assert_eq!(show(&unit, "TasksMax"), "42");
+    assert_eq!(show(&unit, "CPUQuotaPerSecUSec"), "500ms");
+    assert_eq!(cg_file(&unit, "pids", "pids.max"), "42");
+    let pid = k.pid(&id);
+    let procs = cg_file(&unit, "pids", "cgroup.procs");
+    assert!(
+        procs.lines().any(|l| l == pid.to_string()),
+        "init {pid} not in {unit}: {procs}"
+    );
+    if v2() {
+        assert_eq!(show(&unit, "MemoryMax"), (64u64 << 20).to_string());
+        assert_eq!(show(&unit, "MemoryLow"), (32u64 << 20).to_string());
+        assert_eq!(show(&unit, "CPUWeight"), "20");
+        assert_eq!(show(&unit, "CPUQuotaPeriodUSec"), "100ms");
+        assert_eq!(show(&unit, "AllowedCPUs"), "0");
+        assert_eq!(
+            cg_file(&unit, "memory", "memory.max"),
+            (64u64 << 20).to_string()
+        );
+        assert_eq!(
+            cg_file(&unit, "memory", "memory.low"),
+            (32u64 << 20).to_string()
+        );
+        assert_eq!(cg_file(&unit, "cpu", "cpu.weight"), "20");
+        assert_eq!(cg_file(&unit, "cpu", "cpu.max"), "50000 100000");
+        assert_eq!(cg_file(&unit, "cpuset", "cpuset.cpus"), "0");
+    } else {
+        assert_eq!(show(&unit, "MemoryLimit"), (64u64 << 20).to_string());
+        assert_eq!(show(&unit, "CPUShares"), "512");
+        assert_eq!(
+            cg_file(&unit, "memory", "memory.limit_in_bytes"),
+            (64u64 << 20).to_string()
+        );
+        assert_eq!(cg_file(&unit, "cpu", "cpu.shares"), "512");
+    }
+    // ps, exec and events go through the unit's cgroup.
+    let ps = k.cmd(&["ps", "--format", "json", &id]).ok();
+    assert_eq!(ps.stdout.trim(), format!("[{pid}]"));
+    let cg = k
+        .cmd(&["exec", &id, "cat", "/proc/self/cgroup"])
+        .ok()
+        .stdout;
+    assert!(cg.contains(&format!("/system.slice/{unit}")), "{cg}");
+    let ev = k.cmd(&["events", "--stats", &id]).ok().stdout;
+    assert!(ev.contains(&format!("\"limit\":{}", 64u64 << 20)), "{ev}");
+    k.delete_force(&id).ok();
+    assert_no_unit(&unit);
+    k.assert_gone(&id);
+}
+
+#[test]
+#[ignore = "needs a systemd host (make test-systemd)"]
+fn systemd_update_pause_kill_all_delete() {
+    let k = systemd_kist();
+    let mut b = k.bundle(&["sleep", "1000"]);
+    let id = k.id("sdupd");
+    place(&mut b, &id);
+    let unit = unit_of(&id);
+    b.config["linux"]["resources"] = json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 42}});
+    k.run_with(&b, &id, &["--detach"]).ok();
+    k.cmd(&[
+        "update",
+        "--memory",
+        &(128u64 << 20).to_string(),
+        "--pids-limit",
+        "50",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "100000",
+        &id,
+    ])
+    .ok();
+    assert_eq!(show(&unit, "TasksMax"), "50");
+    assert_eq!(show(&unit, "CPUQuotaPerSecUSec"), "200ms");
+    assert_eq!(cg_file(&unit, "pids", "pids.max"), "50");
+    let mem = if v2() {
+        assert_eq!(cg_file(&unit, "cpu", "cpu.max"), "20000 100000");
+        "MemoryMax"
+    } else {
+        "MemoryLimit"
+    };
+    assert_eq!(show(&unit, mem), (128u64 << 20).to_string());
+
+    k.cmd(&["pause", &id]).ok();
+    assert_eq!(k.status(&id), "paused");
+    if v2() {
+        assert_eq!(cg_file(&unit, "freezer", "cgroup.freeze"), "1");
+    }
+    k.cmd(&["resume", &id]).ok();
+    assert_eq!(k.status(&id), "running");
+
+    k.cmd(&["kill", "--all", &id, "KILL"]).ok();
+    k.wait_status(&id, "stopped");
+    k.delete(&id).ok();
+    assert_no_unit(&unit);
+    k.assert_gone(&id);
+}
+
+/// KIST-ONLY (the crash hook): `create` killed between the clone and the
+/// unit (the init waits in kist's cgroup), and once the container is set
+/// up in its unit: `delete` leaves nothing.
+#[test]
+#[ignore = "needs a systemd host (make test-systemd)"]
+fn kist_only_systemd_killed_create_leaves_nothing_after_delete() {
+    for step in ["pid", "ready"] {
+        let k = systemd_kist();
+        let mut b = k.bundle(&["sleep", "1000"]);
+        let id = k.id(&format!("sdcrash-{step}"));
+        place(&mut b, &id);
+        let unit = unit_of(&id);
+        b.save();
+        let bdir = b.dir.to_string_lossy().into_owned();
+        let o = k.cmd_opts(
+            &["create", "--bundle", &bdir, &id],
+            crate::common::cmd::Opts {
+                envs: vec![("KIST_TEST_CRASH_CREATE".into(), step.to_string())],
+                ..Default::default()
+            },
+        );
+        assert_eq!(o.code, 128 + 9, "after {step}: {}", o.describe());
+        if step == "ready" {
+            assert_eq!(show(&unit, "ActiveState"), "active");
+        }
+        k.delete(&id).ok();
+        assert_no_unit(&unit);
+        k.assert_gone(&id);
+    }
+}
+
+/// KIST-ONLY (runc's default unit is `runc-<id>.scope`): no cgroupsPath
+/// means `system.slice:kist:<id>`. A nested slice is expanded to its
+/// parents, as systemd does.
+#[test]
+#[ignore = "needs a systemd host (make test-systemd)"]
+fn kist_only_systemd_default_path_and_nested_slice() {
+    let k = systemd_kist();
+    let b = k.bundle(&["sleep", "1000"]);
+    let id = k.id("sddef");
+    k.run_with(&b, &id, &["--detach"]).ok();
+    let unit = format!("kist-{id}.scope");
+    assert_eq!(show(&unit, "ControlGroup"), format!("/system.slice/{unit}"));
+    k.delete_force(&id).ok();
+    assert_no_unit(&unit);
+
+    let mut b = k.bundle(&["sleep", "1000"]);
+    let id = k.id("sdslice");
+    let slice = format!("kistit-{}.slice", id.replace('-', "_"));
+    b.config["linux"]["cgroupsPath"] = json!(format!("{slice}:kist-it:{id}"));
+    k.run_with(&b, &id, &["--detach"]).ok();
+    let unit = unit_of(&id);
+    assert_eq!(show(&unit, "Slice"), slice);
+    assert_eq!(
+        show(&unit, "ControlGroup"),
+        format!("/kistit.slice/{slice}/{unit}")
+    );
+    k.delete_force(&id).ok();
+    assert_eq!(show(&unit, "LoadState"), "not-found");
+    let _ = Command::new("systemctl")
+        .args(["stop", &slice, "kistit.slice"])
+        .status();
+    k.assert_gone(&id);
+
+    // A name ending in .slice: the container is a slice unit of its own.
+    let mut b = k.bundle(&["sleep", "1000"]);
+    let id = k.id("sdown");
+    let own = format!("kistown_{}.slice", id.replace('-', "_"));
+    b.config["linux"]["cgroupsPath"] = json!(format!("system.slice:kist-it:{own}"));
+    k.run_with(&b, &id, &["--detach"]).ok();
+    assert_eq!(show(&own, "ActiveState"), "active");
+    let procs = cg_file(&own, "pids", "cgroup.procs");
+    assert_eq!(procs.trim(), k.pid(&id).to_string(), "{own}");
+    k.delete_force(&id).ok();
+    // Our transient unit is gone; systemd answers for any slice name with
+    // a synthesized, inactive, non-transient one.
+    assert_eq!(show(&own, "ActiveState"), "inactive");
+    assert_eq!(show(&own, "Transient"), "no");
+    let left = crate::common::cleanup::cgroups_named(&own);
+    assert!(left.is_empty(), "{left:?}");
+    k.assert_gone(&id);
+}
+
+/// KIST-ONLY: a second container naming a scope that exists is refused
+/// before anything is made, and the first one keeps its unit (runc 1.1
+/// treats an existing unit as its own).
+#[test]
+#[ignore = "needs a systemd host (make test-systemd)"]
+fn kist_only_systemd_existing_scope_is_refused_and_kept() {
+    let k = systemd_kist();
+    let mut b = k.bundle(&["sleep", "1000"]);
+    let id = k.id("sdfirst");
+    place(&mut b, &id);
+    k.run_with(&b, &id, &["--detach"]).ok();
+    let unit = unit_of(&id);
+    let other = k.id("sdsecond");
+    k.run_with(&b, &other, &["--detach"])
+        .fail()
+        .stderr_has("linux.cgroupsPath");
+    k.state(&other).fail();
+    assert_eq!(show(&unit, "ActiveState"), "active");
+    assert_eq!(k.status(&id), "running");
+    k.delete_force(&id).ok();
+    assert_no_unit(&unit);
+    // (the first container's processes carry this test's mark too)
+    k.assert_gone(&other);
+}
+
+/// KIST-ONLY: a cgroupsPath not of the form slice:prefix:name is refused
+/// naming the field, before anything exists (runc's message does not name
+/// the config field). Needs no systemd.
+#[test]
+fn kist_only_systemd_cgroup_malformed_path_names_the_field() {
+    let k = systemd_kist();
+    for bad in [
+        "/abs/path",
+        "a.slice:p",
+        "a.scope:p:n",
+        "system.slice:p:../x",
+    ] {
+        let mut b = k.bundle(&["true"]);
+        b.config["linux"]["cgroupsPath"] = json!(bad);
+        let id = k.id("sdbad");
+        k.run(&b, &id).fail().stderr_has("linux.cgroupsPath");
+        k.assert_gone(&id);
+    }
+}
