@@ -23,6 +23,7 @@ mod seccomp;
 mod signal;
 mod state;
 mod time;
+mod timing;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -48,11 +49,20 @@ fn main() {
     );
     // runc's exec exits 255 when it fails before the process ran, so that
     // callers tell "the runtime failed" from "the process exited 1".
+    match &cli.command {
+        Some(Command::Create(_)) => timing::begin("create"),
+        Some(Command::Run(_)) => timing::begin("run"),
+        Some(Command::Exec(_)) => timing::begin("exec"),
+        _ => {}
+    }
     let fail_code = match cli.command {
         Some(Command::Exec(_)) => 255,
         _ => 1,
     };
-    match dispatch(cli) {
+    let res = dispatch(cli);
+    // What ran if the command failed (a no-op once reported).
+    timing::report();
+    match res {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             let msg = e.to_string();

@@ -25,6 +25,7 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     crate::process::fds::check_preserved(fds)?;
     crate::state::validate_id(&a.create.id)?;
     let bundle = crate::config::load_bundle(a.create.bundle.as_deref().unwrap_or(Path::new("")))?;
+    crate::timing::mark("load config");
     let terminal = bundle
         .spec
         .process()
@@ -35,6 +36,7 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     let mut opts = options(root, &a.create);
     opts.stdio = io.stdio();
     opts.console = io.console(a.create.console_socket.as_deref());
+    crate::timing::mark("stdio");
     let created = container::create_from(&opts, bundle)?;
     if let Err(e) = io.started() {
         let _ = kill_and_wait(&created.state);
@@ -46,6 +48,8 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         let _ = destroy(created.container, &created.state);
         return Err(e);
     }
+    crate::timing::mark("start");
+    crate::timing::report();
     if a.detach {
         return Ok(0);
     }

@@ -37,6 +37,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     // Before anything is opened: may restart the command.
     let running = st.cgroup.pids().ok();
     super::seal::ensure(&st.config, Some(&opts.process), running.as_deref())?;
+    crate::timing::mark("seal check");
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && !opts.console.is_some() {
         return Err(Error::new(
@@ -64,6 +65,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     if !st.is_alive() {
         return Err(Error::new(format!("container {} is not running", st.id)));
     }
+    crate::timing::mark("pidfd, init root");
     let nss: Vec<NS> = st
         .config
         .linux()
@@ -92,6 +94,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     // Exec'd processes share the container's NUMA policy, as its init's
     // children would.
     let mempolicy = crate::process::mempolicy::from_spec(&st.config)?;
+    crate::timing::mark("sub-cgroup, seccomp compile, mempolicy");
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
     if nss.contains(&NS::Pid) {
@@ -153,11 +156,13 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         }
     };
     parent_ch.set_peer(pid);
+    crate::timing::mark("clone, join namespaces, fork");
     let res = (|| {
         if cgroup.mode != crate::cgroups::Mode::V2 {
             cgroup.add_pid(pid)?;
         }
         parent_ch.send(&Msg::Go)?;
+        crate::timing::mark("cgroup placement, Go");
         loop {
             match parent_ch.recv()? {
                 None => return Ok(()),
@@ -179,6 +184,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         return Err(e.context("exec"));
     }
+    crate::timing::mark("process setup, execve");
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid)?;
     }

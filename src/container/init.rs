@@ -99,6 +99,7 @@ struct Ready {
 
 fn setup(a: &InitArgs) -> Result<Prepared> {
     let spec = a.spec;
+    crate::timing::begin("init");
     // The runtime may run with signals blocked (`run` forwards them): the
     // user program must start with a clean mask.
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
@@ -121,6 +122,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         if a.plan.creates(NS::User) {
             become_root_in_userns()?;
         }
+        crate::timing::mark("wait for Go");
         namespaces::join_in_child(a.plan)?;
     }
     if a.plan.creates(NS::Cgroup) {
@@ -144,6 +146,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     if let Some(d) = spec.domainname() {
         set_domainname(d)?;
     }
+    crate::timing::mark("namespaces, session, hostname");
 
     let rcfg = rootfs::RootfsConfig {
         spec,
@@ -158,6 +161,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         sources: a.sources,
     };
     rootfs::prepare(&rcfg).context("rootfs")?;
+    crate::timing::mark("rootfs prepare");
 
     let hooks = spec.hooks().as_ref();
     let runtime_hooks = hooks.is_some_and(|h| {
@@ -167,6 +171,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     if runtime_hooks {
         a.channel.send(&Msg::RunHooks)?;
         a.channel.expect(Msg::HooksDone)?;
+        crate::timing::mark("runtime hooks");
     }
     let pid = host_pid();
     if let Some(cc) = hooks.and_then(|h| h.create_container().as_ref()) {
@@ -175,8 +180,10 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
             .with_context(|| format!("hooks.createContainer: chdir {}", a.rootfs.display()))?;
         crate::hooks::run_all("createContainer", Some(cc), &hook_state(a, "created", pid))?;
     }
+    crate::timing::mark("host pid, createContainer hooks");
 
     rootfs::enter(&rcfg).context("rootfs: enter")?;
+    crate::timing::mark("pivot_root");
     if rcfg.defer_proc {
         join_pid_namespace_late(a)?;
         rootfs::mount_deferred_proc(&rcfg).context("rootfs")?;
@@ -199,7 +206,9 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         mp.apply()?;
     }
 
+    crate::timing::mark("console, masked paths, sysctl, mempolicy");
     let Some(proc_) = spec.process() else {
+        crate::timing::report();
         return Ok(Prepared::NoProcess);
     };
     let fifo = start_fifo_path(&a.start_fifo)?;
@@ -217,6 +226,9 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         host_pid: pid,
         fifo,
     });
+    crate::timing::mark("process");
+    // Logged before the seccomp filter, which may forbid what logging needs.
+    crate::timing::report();
     let mut notify = ready.plan.credentials()?;
     if ready.plan.notify() && ready.plan.no_new_privileges() {
         notify = ready.plan.late_filter()?;

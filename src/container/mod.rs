@@ -71,6 +71,7 @@ pub struct Created {
 pub fn create(opts: &CreateOptions) -> Result<Created> {
     state::validate_id(opts.id)?;
     let bundle = config::load_bundle(opts.bundle)?;
+    crate::timing::mark("load config");
     create_from(opts, bundle)
 }
 
@@ -95,6 +96,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     check_process(&bundle, opts)?;
     let memory_policy = crate::process::mempolicy::from_spec(&bundle.spec)?;
     let net_devices = crate::netdev::from_spec(&bundle.spec)?;
+    crate::timing::mark("validate");
     let seccomp = match bundle
         .spec
         .linux()
@@ -104,6 +106,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         Some(s) => Some(crate::seccomp::compile(s)?),
         None => None,
     };
+    crate::timing::mark("seccomp compile");
     let cgroups_path = bundle
         .spec
         .linux()
@@ -112,12 +115,16 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id)?;
     cgroup.check_existing()?;
+    crate::timing::mark("cgroup layout");
     // Last step before anything exists: may restart the command.
     seal::ensure(&bundle.spec, None, Some(&[]))?;
+    crate::timing::mark("seal check");
     // Before any namespace exists, with the runtime's own privileges.
     let sources = crate::rootfs::Sources::open(&bundle.spec, &bundle.dir, &bundle.rootfs)?;
+    crate::timing::mark("open mount sources");
 
     let container = Container::create(opts.root, opts.id)?;
+    crate::timing::mark("state dir");
     crash_point("state-dir");
     let mut cleanup = Cleanup {
         container: Some(container),
@@ -143,6 +150,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     };
     cleanup.save(&st)?;
     crash_point("recorded");
+    crate::timing::mark("state.json");
     launch(
         opts,
         preserve_fds,
@@ -267,12 +275,14 @@ fn launch(
     let cgroup = st.cgroup.clone();
     cleanup.cgroup = Some(cgroup.clone());
     cgroup.create()?;
+    crate::timing::mark("cgroup create");
     crash_point("cgroup");
     // Limits are in place before the init enters the cgroup.
     if let Some(linux) = bundle.spec.linux() {
         let resources = linux.resources().clone().unwrap_or_default();
         cgroup.apply(&resources)?;
     }
+    crate::timing::mark("cgroup limits");
     crash_point("limits");
 
     // The path of a unix socket is limited to 108 bytes; a long root or id
@@ -305,6 +315,7 @@ fn launch(
     })
     .with_context(|| format!("open {}", fifo_name()))?;
     drop(dir_fd);
+    crate::timing::mark("start fifo");
     crash_point("listener");
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
@@ -333,6 +344,7 @@ fn launch(
         cleanup.host_rootfs = Some((bundle.rootfs.clone(), below));
     }
     let cwd = sources.enter_rootfs()?;
+    crate::timing::mark("prepare clone");
     let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref());
     if matches!(pid, Ok(0)) {
         drop(cwd);
@@ -387,6 +399,7 @@ fn launch(
         pid.as_raw(),
         "container init exited right after clone",
     )?;
+    crate::timing::mark("clone, record pid");
     crash_point("pid");
     // linux.netDevices go in as soon as the init's network namespace
     // exists: before its setup and the hooks (one-step: made by clone3;
@@ -426,9 +439,11 @@ fn launch(
         parent_ch.send(&Msg::Go)?;
     }
     crash_point("placed");
+    crate::timing::mark("placement, id maps, Go");
     loop {
         match parent_ch.recv()? {
             Some(Msg::RunHooks) => {
+                crate::timing::mark("init setup");
                 let json = st.hook_state("creating");
                 let hooks = bundle.spec.hooks().as_ref();
                 crate::hooks::run_all(
@@ -442,6 +457,7 @@ fn launch(
                     &json,
                 )?;
                 parent_ch.send(&Msg::HooksDone)?;
+                crate::timing::mark("prestart, createRuntime hooks");
                 crash_point("hooks");
             }
             Some(Msg::Ready) => break,
@@ -470,6 +486,7 @@ fn launch(
         }
     }
     crash_point("ready");
+    crate::timing::mark("init setup");
     st.creating = false;
     if cleanup.host_rootfs.is_some() {
         if let Some(c) = cleanup.container.as_ref() {
@@ -480,6 +497,7 @@ fn launch(
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid.as_raw())?;
     }
+    crate::timing::mark("state.json, pid file");
     Ok(())
 }
 
