@@ -36,7 +36,7 @@ fn lifecycle() {
     for d in t.cg.dirs() {
         assert!(d.is_dir(), "{}", d.display());
     }
-    assert_eq!(t.cg.unified_fd().is_some(), t.cg.unified.is_some());
+    assert_eq!(t.cg.unified_fd().unwrap().is_some(), t.cg.unified.is_some());
     let pid = t.spawn_sleeper();
     assert_eq!(t.cg.pids().unwrap(), vec![pid]);
     for d in t.cg.dirs() {
@@ -77,7 +77,7 @@ fn lifecycle() {
 #[test]
 fn clone_into_cgroup_fd() {
     let t = TestCgroup::new();
-    if let Some(fd) = t.cg.unified_fd() {
+    if let Some(fd) = t.cg.unified_fd().unwrap() {
         use std::os::fd::AsRawFd;
         assert!(fd.as_raw_fd() >= 0);
     }
@@ -394,7 +394,7 @@ fn pure_v1_shape() {
         children: Vec::new(),
     };
     t.cg.create().unwrap();
-    assert!(t.cg.unified_fd().is_none());
+    assert!(t.cg.unified_fd().unwrap().is_none());
     let pid = t.spawn_sleeper();
     assert_eq!(t.cg.pids().unwrap(), vec![pid]);
     t.cg.freeze().unwrap();
@@ -434,7 +434,7 @@ fn v2_devices_via_apply() {
     }
     t.cg.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#))
         .unwrap();
-    let fd = t.cg.unified_fd().unwrap();
+    let fd = t.cg.unified_fd().unwrap().unwrap();
     assert_eq!(v2::devices_bpf::attached(&fd).unwrap().len(), 1);
     let out = t.run_in(
         "head -c1 /dev/null && echo null-ok; \
@@ -449,7 +449,7 @@ fn v2_devices_via_apply() {
 #[test]
 fn clone3_into_cgroup() {
     let t = TestCgroup::new();
-    let Some(fd) = t.cg.unified_fd() else {
+    let Some(fd) = t.cg.unified_fd().unwrap() else {
         return;
     };
     // The runtime's own clone3 (the one `create` uses).

@@ -100,11 +100,9 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     if nss.contains(&NS::Pid) {
         child_flags |= CloneFlags::CLONE_NEWPID;
     }
-    let cgroup_fd = if cgroup.mode == crate::cgroups::Mode::V2 {
-        cgroup.unified_fd()
-    } else {
-        None
-    };
+    // Created in the cgroup2 directory (the middle process already); the
+    // exec child moves itself into the v1 ones (cgroups/place.rs).
+    let (cgroup_fd, placement) = cgroup.placement()?;
     // Two steps, so that no process of ours is ever visible in the
     // container's pid namespace while it is still in the host's other
     // namespaces: a container process with CAP_SYS_PTRACE could read and
@@ -124,6 +122,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
                 opts,
                 seccomp.as_ref(),
                 mempolicy.as_ref(),
+                placement,
             ) {
                 Ok(plan) => plan.exec(),
                 Err(e) => e,
@@ -140,6 +139,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         unsafe { libc::_exit(127) }
     }
     let middle = Pid::from_raw(middle?);
+    drop(placement);
     drop(child_ch);
     drop(console);
     drop(cgroup_fd);
@@ -158,11 +158,8 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     parent_ch.set_peer(pid);
     crate::timing::mark("clone, join namespaces, fork");
     let res = (|| {
-        if cgroup.mode != crate::cgroups::Mode::V2 {
-            cgroup.add_pid(pid)?;
-        }
         parent_ch.send(&Msg::Go)?;
-        crate::timing::mark("cgroup placement, Go");
+        crate::timing::mark("Go");
         loop {
             match parent_ch.recv()? {
                 None => return Ok(()),
@@ -230,12 +227,14 @@ fn child(
     opts: &ExecOptions,
     seccomp: Option<&crate::seccomp::Filter>,
     mempolicy: Option<&process::mempolicy::Policy>,
+    cgroup: crate::cgroups::SelfPlacement,
 ) -> Result<process::ExecPlan> {
     // The runtime is our parent now: die with it. Reported only after Go,
     // which the runtime sends once it knows our pid from the middle process.
     let deathsig = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     ch.expect(Msg::Go)?;
     deathsig.context("exec: pdeathsig")?;
+    cgroup.join().context("exec")?;
     if let Some(fds) = opts.stdio {
         process::stdio::install(fds)?;
     }

@@ -38,6 +38,10 @@ pub struct InitArgs<'a> {
     /// Namespaces are joined and created by a middle process that forked
     /// this init (see `middle`): Go, maps and joins are already done.
     pub via_middle: bool,
+    /// The v1 cgroups the init moves itself into once told to go on
+    /// (cgroups/place.rs); taken then, so the files are closed at once.
+    /// None when a middle process did it.
+    pub cgroup: std::cell::Cell<Option<crate::cgroups::SelfPlacement>>,
 }
 
 pub fn run(args: InitArgs) -> ! {
@@ -119,10 +123,15 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         a.channel
             .expect(Msg::Go)
             .context("init: wait for the runtime")?;
+        // Before anything of the container's runs, as runc places its init.
+        crate::timing::mark("wait for Go");
+        if let Some(p) = a.cgroup.take() {
+            p.join()?;
+        }
+        crate::timing::mark("v1 cgroups");
         if a.plan.creates(NS::User) {
             become_root_in_userns()?;
         }
-        crate::timing::mark("wait for Go");
         namespaces::join_in_child(a.plan)?;
     }
     if a.plan.creates(NS::Cgroup) {
@@ -397,10 +406,18 @@ fn exec_user(a: &InitArgs, r: Ready, conn: OwnedFd) -> ! {
 /// (the runtime writes the id maps meanwhile), then forks the init as a sibling (CLONE_PARENT), so the
 /// runtime is the init's parent as in a one-step launch, and exits. Returns
 /// only in the init, which has told the runtime its pid.
-pub fn middle(plan: &Plan, channel: &Channel) -> Result<()> {
+pub fn middle(
+    plan: &Plan,
+    channel: &Channel,
+    cgroup: Option<crate::cgroups::SelfPlacement>,
+) -> Result<()> {
     channel
         .expect(Msg::Go)
         .context("middle: wait for the runtime")?;
+    // The init it forks inherits the cgroups.
+    if let Some(p) = cgroup {
+        p.join()?;
+    }
     namespaces::join_in_child(plan)?;
     let new = plan.clone_flags - CloneFlags::CLONE_NEWCGROUP;
     if !new.is_empty() {

@@ -8,8 +8,10 @@
 //! ```text
 //! parent                               init (container/init.rs)
 //! clone3(new namespaces) ───────────▶  waits for Go
-//! cgroup placement, uid/gid maps
-//! Go ───────────────────────────────▶  joins namespaces by path, hostname,
+//! uid/gid maps
+//! Go ───────────────────────────────▶  v1 cgroups (writes itself into
+//!                                      `tasks`), joins namespaces by path,
+//!                                      hostname,
 //!                                      rootfs::prepare (mounts, devices)
 //!                    ◀──────────────── RunHooks (only if hooks exist)
 //! prestart + createRuntime hooks
@@ -320,11 +322,10 @@ fn launch(
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
 
-    let cgroup_fd = if cgroup.mode == crate::cgroups::Mode::V2 {
-        cgroup.unified_fd()
-    } else {
-        None
-    };
+    // The init is created in its cgroup2 directory and moves itself into
+    // its v1 ones (cgroups/place.rs): no pid written into another's cgroup.
+    let (cgroup_fd, placement) = cgroup.placement()?;
+    let mut placement = Some(placement);
     let child_ns = namespaces::prepare_children(plan, &bundle.spec)?;
     // The cgroup namespace is made by the init itself once it sits in its
     // cgroup, so that cgroup becomes the namespace's root.
@@ -362,7 +363,7 @@ fn launch(
             let _ = nix::unistd::close(fd);
         }
         if two_step {
-            if let Err(e) = init::middle(plan, &child_ch) {
+            if let Err(e) = init::middle(plan, &child_ch, placement.take()) {
                 let _ = child_ch.send(&Msg::Failed(e.to_string()));
                 // SAFETY: _exit skips destructors of the runtime's copied state.
                 unsafe { libc::_exit(1) }
@@ -386,8 +387,10 @@ fn launch(
             seccomp,
             sources: &sources,
             memory_policy: memory_policy.as_ref(),
+            cgroup: std::cell::Cell::new(placement.take()),
         });
     }
+    drop(placement);
     drop(child_ns);
     drop(sources);
     let mut pid = Pid::from_raw(pid);
@@ -412,7 +415,7 @@ fn launch(
         crate::netdev::move_all(net_devices, std::os::fd::AsFd::as_fd(&ns))
     };
     if two_step {
-        pid = launch_middle(&cgroup, plan, bundle, &parent_ch, pid)?;
+        pid = launch_middle(plan, bundle, &parent_ch, pid)?;
         cleanup.pid = Some(pid);
         record_pid(
             st,
@@ -429,9 +432,6 @@ fn launch(
     drop(cgroup_fd);
 
     if !two_step {
-        if st.cgroup.mode != crate::cgroups::Mode::V2 {
-            st.cgroup.add_pid(pid.as_raw())?;
-        }
         if plan.creates(LinuxNamespaceType::User) {
             write_maps(bundle, pid)?;
         }
@@ -545,17 +545,8 @@ fn write_maps(bundle: &Bundle, pid: Pid) -> Result<()> {
 /// The runtime's side of a two-step launch: place the middle process, write
 /// the maps of the user namespace it created, learn the init's pid from its
 /// credentials and reap the middle.
-fn launch_middle(
-    cgroup: &Cgroup,
-    plan: &Plan,
-    bundle: &Bundle,
-    ch: &sync::Channel,
-    middle: Pid,
-) -> Result<Pid> {
+fn launch_middle(plan: &Plan, bundle: &Bundle, ch: &sync::Channel, middle: Pid) -> Result<Pid> {
     let res = (|| {
-        if cgroup.mode != crate::cgroups::Mode::V2 {
-            cgroup.add_pid(middle.as_raw())?;
-        }
         ch.send(&Msg::Go)?;
         if plan.creates(LinuxNamespaceType::User) {
             ch.expect(Msg::WriteMaps)?;
