@@ -1,7 +1,7 @@
 //! Per-phase timings for the `--debug` log: `create`, `run`, `exec` and the
 //! container init each log one line naming every step they went through with
 //! the microseconds it took, e.g.
-//! `create phases (µs): load config 210, cgroup 95, ..., total 3120`.
+//! `create phases (µs): load config=210, cgroup create=95, ..., total=3120`.
 //!
 //! Free when `--debug` is off: `mark` is one relaxed load of a flag, with no
 //! clock read and no allocation. The record is per process; the init, a
@@ -85,10 +85,10 @@ fn format_line(r: &Record, now: Instant) -> String {
     let mut s = format!("{} phases (µs):", r.what);
     for (i, (step, us)) in r.steps.iter().enumerate() {
         let sep = if i == 0 { " " } else { ", " };
-        s.push_str(&format!("{sep}{step} {us}"));
+        s.push_str(&format!("{sep}{step}={us}"));
     }
     s.push_str(&format!(
-        "{}total {}",
+        "{}total={}",
         if r.steps.is_empty() { " " } else { ", " },
         now.duration_since(r.start).as_micros()
     ));
@@ -109,7 +109,7 @@ mod tests {
             steps: vec![("load config", 210), ("cgroup", 95)],
         };
         let l = format_line(&r, t0);
-        assert_eq!(l, "create phases (µs): load config 210, cgroup 95, total 0");
+        assert_eq!(l, "create phases (µs): load config=210, cgroup=95, total=0");
     }
 
     #[test]

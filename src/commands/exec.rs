@@ -63,7 +63,7 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
             .as_ref()
             .and_then(|l| l.personality().clone()),
     };
-    crate::timing::mark("build process, stdio");
+    crate::timing::mark("build process+stdio");
     let pid = spawn(&st, &opts)?;
     io.started()?;
     crate::timing::report();

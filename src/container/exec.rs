@@ -65,7 +65,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     if !st.is_alive() {
         return Err(Error::new(format!("container {} is not running", st.id)));
     }
-    crate::timing::mark("pidfd, init root");
+    crate::timing::mark("pidfd+init root");
     let nss: Vec<NS> = st
         .config
         .linux()
@@ -94,7 +94,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     // Exec'd processes share the container's NUMA policy, as its init's
     // children would.
     let mempolicy = crate::process::mempolicy::from_spec(&st.config)?;
-    crate::timing::mark("sub-cgroup, seccomp compile, mempolicy");
+    crate::timing::mark("sub-cgroup+seccomp compile+mempolicy");
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
     if nss.contains(&NS::Pid) {
@@ -156,7 +156,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         }
     };
     parent_ch.set_peer(pid);
-    crate::timing::mark("clone, join namespaces, fork");
+    crate::timing::mark("clone+join namespaces+fork");
     let res = (|| {
         parent_ch.send(&Msg::Go)?;
         crate::timing::mark("Go");
@@ -181,7 +181,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         return Err(e.context("exec"));
     }
-    crate::timing::mark("process setup, execve");
+    crate::timing::mark("process setup+execve");
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid)?;
     }

@@ -155,7 +155,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     if let Some(d) = spec.domainname() {
         set_domainname(d)?;
     }
-    crate::timing::mark("namespaces, session, hostname");
+    crate::timing::mark("namespaces+session+hostname");
 
     let rcfg = rootfs::RootfsConfig {
         spec,
@@ -189,7 +189,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
             .with_context(|| format!("hooks.createContainer: chdir {}", a.rootfs.display()))?;
         crate::hooks::run_all("createContainer", Some(cc), &hook_state(a, "created", pid))?;
     }
-    crate::timing::mark("host pid, createContainer hooks");
+    crate::timing::mark("host pid+createContainer hooks");
 
     rootfs::enter(&rcfg).context("rootfs: enter")?;
     crate::timing::mark("pivot_root");
@@ -215,7 +215,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         mp.apply()?;
     }
 
-    crate::timing::mark("console, masked paths, sysctl, mempolicy");
+    crate::timing::mark("console+masked paths+sysctl+mempolicy");
     let Some(proc_) = spec.process() else {
         crate::timing::report();
         return Ok(Prepared::NoProcess);

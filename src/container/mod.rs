@@ -402,7 +402,7 @@ fn launch(
         pid.as_raw(),
         "container init exited right after clone",
     )?;
-    crate::timing::mark("clone, record pid");
+    crate::timing::mark("clone+record pid");
     crash_point("pid");
     // linux.netDevices go in as soon as the init's network namespace
     // exists: before its setup and the hooks (one-step: made by clone3;
@@ -439,7 +439,7 @@ fn launch(
         parent_ch.send(&Msg::Go)?;
     }
     crash_point("placed");
-    crate::timing::mark("placement, id maps, Go");
+    crate::timing::mark("id maps+Go");
     loop {
         match parent_ch.recv()? {
             Some(Msg::RunHooks) => {
@@ -457,7 +457,7 @@ fn launch(
                     &json,
                 )?;
                 parent_ch.send(&Msg::HooksDone)?;
-                crate::timing::mark("prestart, createRuntime hooks");
+                crate::timing::mark("prestart+createRuntime hooks");
                 crash_point("hooks");
             }
             Some(Msg::Ready) => break,
@@ -497,7 +497,7 @@ fn launch(
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid.as_raw())?;
     }
-    crate::timing::mark("state.json, pid file");
+    crate::timing::mark("state.json+pid file");
     Ok(())
 }
 
