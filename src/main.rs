@@ -53,6 +53,7 @@ fn main() {
         Some(Command::Create(_)) => timing::begin("create"),
         Some(Command::Run(_)) => timing::begin("run"),
         Some(Command::Exec(_)) => timing::begin("exec"),
+        Some(Command::Start(_)) => timing::begin("start"),
         _ => {}
     }
     let fail_code = match cli.command {

@@ -98,11 +98,13 @@ pub fn destroy(c: Container, st: &State) -> Result<()> {
         // Never created: no poststop, as when create fails by itself.
         return c.remove();
     }
-    let hooks = st.config.hooks().as_ref();
-    crate::hooks::run_all_warn(
-        "poststop",
-        hooks.and_then(|h| h.poststop().as_ref()),
-        &st.hook_state("stopped"),
-    );
+    if let Some(hooks) = st
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststop().as_ref())
+    {
+        crate::hooks::run_all_warn("poststop", Some(hooks), &st.hook_state("stopped"));
+    }
     c.remove()
 }

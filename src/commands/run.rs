@@ -49,13 +49,14 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         return Err(e);
     }
     crate::timing::mark("start");
-    crate::timing::report();
     if a.detach {
+        crate::timing::report();
         return Ok(0);
     }
     let st = created.state;
     created.container.unlock();
     let code = io.supervise(Pid::from_raw(st.pid), &set)?;
+    crate::timing::mark("container ran");
     if code != 0 && st.cgroup.oom_kill_count().unwrap_or(0) > 0 {
         let limit = st
             .cgroup
@@ -68,10 +69,15 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         // The init is gone; other processes it left in the cgroup go too.
         // A concurrent `delete` may have removed the container already.
         if let Ok(c) = crate::state::Container::open(root, &st.id) {
-            let _ = st.cgroup.signal_all(Signal::SIGKILL);
+            // An empty cgroup (the usual case) needs no freeze, kill, thaw.
+            if st.cgroup.pids().map_or(true, |p| !p.is_empty()) {
+                let _ = st.cgroup.signal_all(Signal::SIGKILL);
+            }
             destroy(c, &st)?;
         }
+        crate::timing::mark("delete");
     }
+    crate::timing::report();
     Ok(code)
 }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 pub fn run(root: &Path, id: &str) -> Result<()> {
     let c = Container::open(root, id)?;
     let st = c.load()?;
+    crate::timing::mark("load state");
     start(&c, &st)
 }
 
@@ -39,15 +40,20 @@ pub fn start(c: &Container, st: &State) -> Result<()> {
     let dir = std::fs::File::open(&c.dir).with_context(|| format!("open {}", c.dir.display()))?;
     let reply = release_init(st, &fd_path(&dir, state::START_SOCKET))?;
     let _ = std::fs::remove_file(c.start_socket());
+    crate::timing::mark("release init+execve");
     if !reply.is_empty() {
         return Err(Error::new(format!("start container {}: {reply}", st.id)));
     }
-    let hooks = st.config.hooks().as_ref();
-    crate::hooks::run_all_warn(
-        "poststart",
-        hooks.and_then(|h| h.poststart().as_ref()),
-        &st.hook_state("running"),
-    );
+    // A hook-free container does no hook work (not even the state JSON).
+    if let Some(hooks) = st
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().as_ref())
+    {
+        crate::hooks::run_all_warn("poststart", Some(hooks), &st.hook_state("running"));
+    }
+    crate::timing::mark("poststart hooks");
     Ok(())
 }
 
