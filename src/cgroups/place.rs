@@ -48,9 +48,11 @@ impl Cgroup {
 
 impl SelfPlacement {
     /// In the new process: moves the calling thread (the process: it has one)
-    /// into every v1 hierarchy's cgroup, and closes the files.
-    pub fn join(self) -> Result<()> {
-        for (path, mut f) in self.tasks {
+    /// into every v1 hierarchy's cgroup. Drop it then, to close the files.
+    /// Allocates nothing unless it fails.
+    pub fn join(&self) -> Result<()> {
+        for (path, f) in &self.tasks {
+            let mut f: &std::fs::File = f;
             let n = f
                 .write(b"0")
                 .with_context(|| format!("cgroup: move into {}", path.display()))?;

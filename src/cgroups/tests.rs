@@ -513,3 +513,57 @@ fn v2_relative_placement() {
     assert_eq!(t.cg.pids().unwrap(), vec![pid]);
     t.cg.apply(&res(r#"{"pids":{"limit":3}}"#)).unwrap();
 }
+
+/// What `create` and `exec` do instead of writing a pid into cgroup.procs:
+/// the child is created in the cgroup2 directory and moves itself into
+/// every v1 hierarchy's cgroup.
+#[test]
+fn placement_puts_a_new_process_in_every_hierarchy() {
+    let t = TestCgroup::new();
+    let (fd, placement) = t.cg.placement().unwrap();
+    let pid = crate::container::clone3(0, fd.as_ref());
+    if pid.as_ref().is_ok_and(|p| *p == 0) {
+        // SAFETY: the child never returns into the (multi-threaded) test
+        // harness and allocates nothing: join writes, then it waits to be
+        // killed.
+        unsafe {
+            if placement.join().is_err() {
+                libc::_exit(1);
+            }
+            libc::pause();
+            libc::_exit(0);
+        }
+    }
+    let pid = pid.expect("clone3 into the cgroup");
+    drop(placement);
+    // The child writes itself into the v1 cgroups: wait for it.
+    let want: Vec<String> =
+        t.cg.v1
+            .iter()
+            .map(|d| d.path.strip_prefix(&d.mount).unwrap().display().to_string())
+            .chain(
+                t.cg.unified
+                    .iter()
+                    .map(|u| u.path.strip_prefix(&u.mount).unwrap().display().to_string()),
+            )
+            .collect();
+    let mut cg = String::new();
+    for _ in 0..200 {
+        cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        let ok = want
+            .iter()
+            .all(|w| cg.lines().any(|l| l.ends_with(&format!(":/{w}"))));
+        if ok && cg.lines().count() >= want.len() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    for w in &want {
+        assert!(
+            cg.lines().any(|l| l.ends_with(&format!(":/{w}"))),
+            "child cgroups:\n{cg}want every line to end in :/{w}"
+        );
+    }
+}
