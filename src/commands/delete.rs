@@ -98,13 +98,11 @@ pub fn destroy(c: Container, st: &State) -> Result<()> {
         // Never created: no poststop, as when create fails by itself.
         return c.remove();
     }
-    if let Some(hooks) = st
+    let hooks = st
         .config
         .hooks()
         .as_ref()
-        .and_then(|h| h.poststop().as_ref())
-    {
-        crate::hooks::run_all_warn("poststop", Some(hooks), &st.hook_state("stopped"));
-    }
+        .and_then(|h| h.poststop().as_ref());
+    crate::hooks::run_all_warn("poststop", hooks, || st.hook_state("stopped"));
     c.remove()
 }

@@ -44,15 +44,12 @@ pub fn start(c: &Container, st: &State) -> Result<()> {
     if !reply.is_empty() {
         return Err(Error::new(format!("start container {}: {reply}", st.id)));
     }
-    // A hook-free container does no hook work (not even the state JSON).
-    if let Some(hooks) = st
+    let hooks = st
         .config
         .hooks()
         .as_ref()
-        .and_then(|h| h.poststart().as_ref())
-    {
-        crate::hooks::run_all_warn("poststart", Some(hooks), &st.hook_state("running"));
-    }
+        .and_then(|h| h.poststart().as_ref());
+    crate::hooks::run_all_warn("poststart", hooks, || st.hook_state("running"));
     crate::timing::mark("poststart hooks");
     Ok(())
 }
