@@ -235,6 +235,8 @@ fn child(
     ch.expect(Msg::Go)?;
     deathsig.context("exec: pdeathsig")?;
     cgroup.join().context("exec")?;
+    // Host cgroup files: closed at once, not just on exec.
+    drop(cgroup);
     if let Some(fds) = opts.stdio {
         process::stdio::install(fds)?;
     }
