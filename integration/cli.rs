@@ -420,3 +420,49 @@ fn no_new_keyring_keeps_session_keyring() {
         .ok()
         .stdout_has("ok");
 }
+
+/// KIST-ONLY: with `--debug`, `create`, the container init and `exec` each
+/// log one line naming every step with its microseconds; without it none.
+#[test]
+fn kist_only_debug_log_times_each_phase() {
+    let quiet = Kist::new();
+    let quiet_log = quiet.path("log");
+    quiet.global_flags(&["--log", quiet_log.to_str().unwrap()]);
+    let id = quiet.id("phases-quiet");
+    quiet.run(&quiet.bundle(&["true"]), &id).ok();
+    let text = std::fs::read_to_string(&quiet_log).unwrap_or_default();
+    assert!(!text.contains("phases"), "without --debug: {text}");
+
+    let k = Kist::new();
+    let log = k.path("log");
+    let b = k.bundle(&["sleep", "100"]);
+    k.global_flags(&["--log", log.to_str().unwrap(), "--debug"]);
+    let id = k.id("phases");
+    k.create(&b, &id).ok();
+    k.start(&id).ok();
+    k.cmd(&["exec", &id, "true"]).ok();
+    let text = crate::common::read(&log);
+    let line = |what: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("{what} phases (µs): ")))
+            .unwrap_or_else(|| panic!("no {what} phases line in:\n{text}"))
+            .to_string()
+    };
+    let create = line("create");
+    for step in ["load config", "cgroup create", "init setup", "total"] {
+        assert!(create.contains(&format!("{step}=")), "{step}: {create}");
+    }
+    let init = line("init");
+    for step in ["rootfs prepare", "pivot_root", "process", "total"] {
+        assert!(init.contains(&format!("{step}=")), "{step}: {init}");
+    }
+    let exec = line("exec");
+    assert!(exec.contains("clone+join namespaces+fork="), "{exec}");
+    // Every duration is a number of microseconds.
+    let steps = create.split("(µs): ").nth(1).unwrap().trim_end_matches('"');
+    for s in steps.split(", ") {
+        let us = s.rsplit('=').next().unwrap();
+        assert!(us.parse::<u64>().is_ok(), "{s:?} in {create}");
+    }
+    k.delete_force(&id).ok();
+}

@@ -23,9 +23,14 @@ pub fn run_all(kind: &str, hooks: Option<&Vec<Hook>>, state: &[u8]) -> Result<()
 }
 
 /// For poststart/poststop: failures become warnings and the rest still run.
-pub fn run_all_warn(kind: &str, hooks: Option<&Vec<Hook>>, state: &[u8]) {
-    for (i, h) in hooks.into_iter().flatten().enumerate() {
-        if let Err(e) = run(h, state) {
+/// The state JSON is made only when there is a hook to give it to.
+pub fn run_all_warn(kind: &str, hooks: Option<&Vec<Hook>>, state: impl FnOnce() -> Vec<u8>) {
+    let Some(hooks) = hooks.filter(|v| !v.is_empty()) else {
+        return;
+    };
+    let state = state();
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(e) = run(h, &state) {
             crate::logger::warn(&format!("hooks.{kind}[{i}] {}: {e}", h.path().display()));
         }
     }

@@ -33,6 +33,7 @@ pub mod signal;
 pub mod state;
 pub mod sys;
 pub mod time;
+pub mod timing;
 
 /// The runtime-spec version kist implements.
 pub const OCI_VERSION: &str = "1.3.0";

@@ -268,15 +268,17 @@ pub fn start(c: &state::Container, st: &State) -> Result<()> {
     let dir = std::fs::File::open(&c.dir).with_context(|| format!("open {}", c.dir.display()))?;
     let reply = release_init(st, &crate::container::fd_path(&dir, state::START_SOCKET))?;
     let _ = std::fs::remove_file(c.start_socket());
+    crate::timing::mark("release init+execve");
     if !reply.is_empty() {
         return Err(Error::new(format!("start container {}: {reply}", st.id)));
     }
-    let hooks = st.config.hooks().as_ref();
-    crate::hooks::run_all_warn(
-        "poststart",
-        hooks.and_then(|h| h.poststart().as_ref()),
-        &st.hook_state("running"),
-    );
+    let hooks = st
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().as_ref());
+    crate::hooks::run_all_warn("poststart", hooks, || st.hook_state("running"));
+    crate::timing::mark("poststart hooks");
     Ok(())
 }
 
@@ -382,12 +384,12 @@ pub fn destroy(c: state::Container, st: &State) -> Result<()> {
         // Never created: no poststop, as when create fails by itself.
         return c.remove();
     }
-    let hooks = st.config.hooks().as_ref();
-    crate::hooks::run_all_warn(
-        "poststop",
-        hooks.and_then(|h| h.poststop().as_ref()),
-        &st.hook_state("stopped"),
-    );
+    let hooks = st
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststop().as_ref());
+    crate::hooks::run_all_warn("poststop", hooks, || st.hook_state("stopped"));
     c.remove()
 }
 

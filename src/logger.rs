@@ -33,6 +33,9 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 /// above it so that it can never fill a gap in the preserved range.
 pub fn init(file: Option<PathBuf>, format: LogFormat, debug: bool, first_free: i32) {
     let fd = file.as_ref().and_then(|p| open_above(p, first_free));
+    if debug {
+        crate::timing::enable();
+    }
     let _ = LOGGER.set(Logger {
         file,
         fd,

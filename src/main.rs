@@ -10,7 +10,7 @@ mod commands;
 // friends in the command modules resolve as before.
 use kist::{
     bail, cgroups, config, container, error, image, lifecycle, logger, mountinfo, namespaces,
-    process, rootfs, seccomp, signal, state, sys, OCI_VERSION,
+    process, rootfs, seccomp, signal, state, sys, timing, OCI_VERSION,
 };
 
 use clap::Parser;
@@ -35,11 +35,21 @@ fn main() {
     );
     // runc's exec exits 255 when it fails before the process ran, so that
     // callers tell "the runtime failed" from "the process exited 1".
+    match &cli.command {
+        Some(Command::Create(_)) => timing::begin("create"),
+        Some(Command::Run(_)) => timing::begin("run"),
+        Some(Command::Exec(_)) => timing::begin("exec"),
+        Some(Command::Start(_)) => timing::begin("start"),
+        _ => {}
+    }
     let fail_code = match cli.command {
         Some(Command::Exec(_)) => 255,
         _ => 1,
     };
-    match dispatch(cli) {
+    let res = dispatch(cli);
+    // What ran if the command failed (a no-op once reported).
+    timing::report();
+    match res {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             let msg = e.to_string();

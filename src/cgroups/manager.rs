@@ -107,9 +107,11 @@ impl Cgroup {
             // v1: cpuset, freezer, net_cls... are not systemd's.
             self.fs_create()?;
         }
-        if unit.is_slice() {
+        if unit.is_slice() || self.mode != Mode::V2 {
             // A slice unit takes no PIDs: the process joins through the
-            // files, as runc does.
+            // files, as runc does; so do the v1 hierarchies systemd does not
+            // manage (the unit could not exist yet when create placed the
+            // init, cgroups/place.rs).
             self.add_pid(pid)?;
         }
         self.fs_apply(&r)

@@ -15,6 +15,7 @@ mod layout;
 mod manager;
 mod notify;
 mod path;
+mod place;
 mod resources;
 mod stats;
 mod sub;
@@ -25,6 +26,7 @@ mod v2;
 
 pub use layout::{parse_proc_cgroup, Mode, OwnCgroup};
 pub use manager::Driver;
+pub use place::SelfPlacement;
 
 use crate::error::{Context, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -161,21 +163,26 @@ impl Cgroup {
         Ok(())
     }
 
-    /// An fd of the cgroup2 directory for clone3(CLONE_INTO_CGROUP). The
-    /// child lands in the cgroup2 directory only: on v1 and hybrid hosts
-    /// add_pid is still needed for the v1 hierarchies.
-    pub fn unified_fd(&self) -> Option<OwnedFd> {
+    /// An fd of the cgroup2 directory for clone3(CLONE_INTO_CGROUP), None
+    /// without cgroup2. The child lands in the cgroup2 directory only: see
+    /// `placement` for the v1 hierarchies.
+    pub fn unified_fd(&self) -> Result<Option<OwnedFd>> {
         use std::os::unix::fs::OpenOptionsExt;
-        let u = self.unified_path()?;
+        let Some(u) = self.unified_path() else {
+            return Ok(None);
+        };
         std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_DIRECTORY)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
             .open(u)
-            .ok()
-            .map(OwnedFd::from)
+            .map(|f| Some(OwnedFd::from(f)))
+            .with_context(|| format!("cgroup: open {}", u.display()))
     }
 
-    /// Moves `pid` into the container's cgroup in every hierarchy.
+    /// Moves `pid` into the container's cgroup in every hierarchy: the
+    /// costly way (a global lock and an RCU grace period, see place.rs).
+    /// `create` and `exec` place their processes the cheap way; the
+    /// systemd driver uses this for what its unit does not hold.
     pub fn add_pid(&self, pid: i32) -> Result<()> {
         for d in self.dirs() {
             fsio::write(

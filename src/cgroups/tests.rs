@@ -37,7 +37,7 @@ fn lifecycle() {
     for d in t.cg.dirs() {
         assert!(d.is_dir(), "{}", d.display());
     }
-    assert_eq!(t.cg.unified_fd().is_some(), t.cg.unified.is_some());
+    assert_eq!(t.cg.unified_fd().unwrap().is_some(), t.cg.unified.is_some());
     let pid = t.spawn_sleeper();
     assert_eq!(t.cg.pids().unwrap(), vec![pid]);
     for d in t.cg.dirs() {
@@ -79,7 +79,7 @@ fn lifecycle() {
 #[ignore = "needs root (make test)"]
 fn clone_into_cgroup_fd() {
     let t = TestCgroup::new();
-    if let Some(fd) = t.cg.unified_fd() {
+    if let Some(fd) = t.cg.unified_fd().unwrap() {
         use std::os::fd::AsRawFd;
         assert!(fd.as_raw_fd() >= 0);
     }
@@ -404,7 +404,7 @@ fn pure_v1_shape() {
         children: Vec::new(),
     };
     t.cg.create().unwrap();
-    assert!(t.cg.unified_fd().is_none());
+    assert!(t.cg.unified_fd().unwrap().is_none());
     let pid = t.spawn_sleeper();
     assert_eq!(t.cg.pids().unwrap(), vec![pid]);
     t.cg.freeze().unwrap();
@@ -446,7 +446,7 @@ fn v2_devices_via_apply() {
     }
     t.cg.apply(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#))
         .unwrap();
-    let fd = t.cg.unified_fd().unwrap();
+    let fd = t.cg.unified_fd().unwrap().unwrap();
     assert_eq!(v2::devices_bpf::attached(&fd).unwrap().len(), 1);
     let out = t.run_in(
         "head -c1 /dev/null && echo null-ok; \
@@ -462,7 +462,7 @@ fn v2_devices_via_apply() {
 #[ignore = "needs root (make test)"]
 fn clone3_into_cgroup() {
     let t = TestCgroup::new();
-    let Some(fd) = t.cg.unified_fd() else {
+    let Some(fd) = t.cg.unified_fd().unwrap() else {
         return;
     };
     // The runtime's own clone3 (the one `create` uses).
@@ -525,4 +525,62 @@ fn v2_relative_placement() {
     let pid = t.spawn_sleeper();
     assert_eq!(t.cg.pids().unwrap(), vec![pid]);
     t.cg.apply(&res(r#"{"pids":{"limit":3}}"#)).unwrap();
+}
+
+/// What `create` and `exec` do instead of writing a pid into cgroup.procs:
+/// the child is created in the cgroup2 directory and moves itself into
+/// every v1 hierarchy's cgroup.
+#[test]
+fn placement_puts_a_new_process_in_every_hierarchy() {
+    let t = TestCgroup::new();
+    let (fd, placement) = t.cg.placement().unwrap();
+    let pid = crate::container::clone3(0, fd.as_ref());
+    if pid.as_ref().is_ok_and(|p| *p == 0) {
+        // SAFETY: the child never returns into the (multi-threaded) test
+        // harness and allocates nothing: join writes, then it waits to be
+        // killed.
+        unsafe {
+            if placement.join().is_err() {
+                libc::_exit(1);
+            }
+            libc::pause();
+            libc::_exit(0);
+        }
+    }
+    let pid = pid.expect("clone3 into the cgroup");
+    drop(placement);
+    // Per hierarchy (a /proc/PID/cgroup line names its controllers, the
+    // unified one none): the path wanted there.
+    let rel = |p: &std::path::Path, m: &std::path::Path| {
+        format!("/{}", p.strip_prefix(m).unwrap().display())
+    };
+    let mut want: Vec<(Vec<String>, String)> =
+        t.cg.v1
+            .iter()
+            .map(|d| (d.controllers.clone(), rel(&d.path, &d.mount)))
+            .collect();
+    if let Some(u) = &t.cg.unified {
+        want.push((vec![String::new()], rel(&u.path, &u.mount)));
+    }
+    let placed = |cg: &str| {
+        want.iter().all(|(ctls, path)| {
+            cg.lines().any(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, c, p) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+                p == path && c.split(',').any(|c| ctls.iter().any(|w| w == c))
+            })
+        })
+    };
+    // The child writes itself into the v1 cgroups: wait for it.
+    let mut cg = String::new();
+    for _ in 0..200 {
+        cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        if placed(&cg) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    assert!(placed(&cg), "child cgroups:\n{cg}want {want:?}");
 }

@@ -31,6 +31,7 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
     }
     // An exec'd process may run for long: other commands must not wait on it.
     c.unlock();
+    crate::timing::mark("load state");
     let process = build_process(a, st.config.process().as_ref())?;
     if let Some((set, name, highest)) = process
         .capabilities()
@@ -62,8 +63,10 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
             .as_ref()
             .and_then(|l| l.personality().clone()),
     };
+    crate::timing::mark("build process+stdio");
     let pid = spawn(&st, &opts)?;
     io.started()?;
+    crate::timing::report();
     if a.detach {
         return Ok(0);
     }

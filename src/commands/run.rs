@@ -25,6 +25,7 @@ pub fn run(root: &Path, a: &RunArgs, systemd_cgroup: bool) -> Result<i32> {
     crate::process::fds::check_preserved(fds)?;
     crate::state::validate_id(&a.create.id)?;
     let bundle = crate::config::load_bundle(a.create.bundle.as_deref().unwrap_or(Path::new("")))?;
+    crate::timing::mark("load config");
     let terminal = bundle
         .spec
         .process()
@@ -35,6 +36,7 @@ pub fn run(root: &Path, a: &RunArgs, systemd_cgroup: bool) -> Result<i32> {
     let mut opts = options(root, &a.create, systemd_cgroup);
     opts.stdio = io.stdio();
     opts.console = io.console(a.create.console_socket.as_deref());
+    crate::timing::mark("stdio");
     let created = container::create_from(&opts, bundle)?;
     if let Err(e) = io.started() {
         let _ = kill_and_wait(&created.state);
@@ -46,12 +48,15 @@ pub fn run(root: &Path, a: &RunArgs, systemd_cgroup: bool) -> Result<i32> {
         let _ = destroy(created.container, &created.state);
         return Err(e);
     }
+    crate::timing::mark("start");
     if a.detach {
+        crate::timing::report();
         return Ok(0);
     }
     let st = created.state;
     created.container.unlock();
     let code = io.supervise(Pid::from_raw(st.pid), &set)?;
+    crate::timing::mark("container ran");
     if code != 0 && st.cgroup.oom_kill_count().unwrap_or(0) > 0 {
         let limit = st
             .cgroup
@@ -64,10 +69,15 @@ pub fn run(root: &Path, a: &RunArgs, systemd_cgroup: bool) -> Result<i32> {
         // The init is gone; other processes it left in the cgroup go too.
         // A concurrent `delete` may have removed the container already.
         if let Ok(c) = crate::state::Container::open(root, &st.id) {
-            let _ = st.cgroup.signal_all(Signal::SIGKILL);
+            // An empty cgroup (the usual case) needs no freeze, kill, thaw.
+            if st.cgroup.pids().map_or(true, |p| !p.is_empty()) {
+                let _ = st.cgroup.signal_all(Signal::SIGKILL);
+            }
             destroy(c, &st)?;
         }
+        crate::timing::mark("delete");
     }
+    crate::timing::report();
     Ok(code)
 }
 

@@ -3,5 +3,7 @@ use crate::lifecycle::Container;
 use std::path::Path;
 
 pub fn run(root: &Path, id: &str) -> Result<()> {
-    Container::load(root, id)?.start()
+    let c = Container::load(root, id)?;
+    crate::timing::mark("load state");
+    c.start()
 }

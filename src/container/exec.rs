@@ -45,6 +45,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     // Before anything is opened: may restart the command.
     let running = st.cgroup.pids().ok();
     super::seal::ensure(&st.config, Some(&opts.process), running.as_deref())?;
+    crate::timing::mark("seal check");
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && !opts.console.is_some() {
         return Err(Error::new(
@@ -72,6 +73,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     if !st.is_alive() {
         return Err(Error::new(format!("container {} is not running", st.id)));
     }
+    crate::timing::mark("pidfd+init root");
     let nss: Vec<NS> = st
         .config
         .linux()
@@ -100,16 +102,15 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     // Exec'd processes share the container's NUMA policy, as its init's
     // children would.
     let mempolicy = crate::process::mempolicy::from_spec(&st.config)?;
+    crate::timing::mark("sub-cgroup+seccomp compile+mempolicy");
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
     if nss.contains(&NS::Pid) {
         child_flags |= CloneFlags::CLONE_NEWPID;
     }
-    let cgroup_fd = if cgroup.mode == crate::cgroups::Mode::V2 {
-        cgroup.unified_fd()
-    } else {
-        None
-    };
+    // Created in the cgroup2 directory (the middle process already); the
+    // exec child moves itself into the v1 ones (cgroups/place.rs).
+    let (cgroup_fd, placement) = cgroup.placement()?;
     // Two steps, so that no process of ours is ever visible in the
     // container's pid namespace while it is still in the host's other
     // namespaces: a container process with CAP_SYS_PTRACE could read and
@@ -129,6 +130,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
                 opts,
                 seccomp.as_ref(),
                 mempolicy.as_ref(),
+                placement,
             ) {
                 Ok(plan) => plan.exec(),
                 Err(e) => e,
@@ -145,6 +147,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         unsafe { libc::_exit(127) }
     }
     let middle = Pid::from_raw(middle?);
+    drop(placement);
     drop(child_ch);
     drop(console);
     drop(cgroup_fd);
@@ -161,11 +164,10 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         }
     };
     parent_ch.set_peer(pid);
+    crate::timing::mark("clone+join namespaces+fork");
     let res = (|| {
-        if cgroup.mode != crate::cgroups::Mode::V2 {
-            cgroup.add_pid(pid)?;
-        }
         parent_ch.send(&Msg::Go)?;
+        crate::timing::mark("Go");
         loop {
             match parent_ch.recv()? {
                 None => return Ok(()),
@@ -187,6 +189,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         return Err(e.context("exec"));
     }
+    crate::timing::mark("process setup+execve");
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid)?;
     }
@@ -232,12 +235,16 @@ fn child(
     opts: &ExecOptions,
     seccomp: Option<&crate::seccomp::Filter>,
     mempolicy: Option<&process::mempolicy::Policy>,
+    cgroup: crate::cgroups::SelfPlacement,
 ) -> Result<process::ExecPlan> {
     // The runtime is our parent now: die with it. Reported only after Go,
     // which the runtime sends once it knows our pid from the middle process.
     let deathsig = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     ch.expect(Msg::Go)?;
     deathsig.context("exec: pdeathsig")?;
+    cgroup.join().context("exec")?;
+    // Host cgroup files: closed at once, not just on exec.
+    drop(cgroup);
     if let Some(fds) = opts.stdio {
         process::stdio::install(fds)?;
     }

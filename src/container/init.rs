@@ -38,6 +38,10 @@ pub struct InitArgs<'a> {
     /// Namespaces are joined and created by a middle process that forked
     /// this init (see `middle`): Go, maps and joins are already done.
     pub via_middle: bool,
+    /// The v1 cgroups the init moves itself into once told to go on
+    /// (cgroups/place.rs); taken then, so the files are closed at once.
+    /// None when a middle process did it.
+    pub cgroup: std::cell::Cell<Option<crate::cgroups::SelfPlacement>>,
 }
 
 pub fn run(args: InitArgs) -> ! {
@@ -99,6 +103,7 @@ struct Ready {
 
 fn setup(a: &InitArgs) -> Result<Prepared> {
     let spec = a.spec;
+    crate::timing::begin("init");
     // The runtime may run with signals blocked (`run` forwards them): the
     // user program must start with a clean mask.
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
@@ -118,6 +123,12 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         a.channel
             .expect(Msg::Go)
             .context("init: wait for the runtime")?;
+        // Before anything of the container's runs, as runc places its init.
+        crate::timing::mark("wait for Go");
+        if let Some(p) = a.cgroup.take() {
+            p.join()?;
+        }
+        crate::timing::mark("v1 cgroups");
         if a.plan.creates(NS::User) {
             become_root_in_userns()?;
         }
@@ -144,6 +155,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     if let Some(d) = spec.domainname() {
         set_domainname(d)?;
     }
+    crate::timing::mark("namespaces+session+hostname");
 
     let rcfg = rootfs::RootfsConfig {
         spec,
@@ -158,6 +170,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         sources: a.sources,
     };
     rootfs::prepare(&rcfg).context("rootfs")?;
+    crate::timing::mark("rootfs prepare");
 
     let hooks = spec.hooks().as_ref();
     let runtime_hooks = hooks.is_some_and(|h| {
@@ -167,6 +180,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     if runtime_hooks {
         a.channel.send(&Msg::RunHooks)?;
         a.channel.expect(Msg::HooksDone)?;
+        crate::timing::mark("runtime hooks");
     }
     let pid = host_pid();
     if let Some(cc) = hooks.and_then(|h| h.create_container().as_ref()) {
@@ -175,8 +189,10 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
             .with_context(|| format!("hooks.createContainer: chdir {}", a.rootfs.display()))?;
         crate::hooks::run_all("createContainer", Some(cc), &hook_state(a, "created", pid))?;
     }
+    crate::timing::mark("host pid+createContainer hooks");
 
     rootfs::enter(&rcfg).context("rootfs: enter")?;
+    crate::timing::mark("pivot_root");
     if rcfg.defer_proc {
         join_pid_namespace_late(a)?;
         rootfs::mount_deferred_proc(&rcfg).context("rootfs")?;
@@ -199,7 +215,9 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         mp.apply()?;
     }
 
+    crate::timing::mark("console+masked paths+sysctl+mempolicy");
     let Some(proc_) = spec.process() else {
+        crate::timing::report();
         return Ok(Prepared::NoProcess);
     };
     let fifo = start_fifo_path(&a.start_fifo)?;
@@ -217,6 +235,9 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         host_pid: pid,
         fifo,
     });
+    crate::timing::mark("process");
+    // Logged before the seccomp filter, which may forbid what logging needs.
+    crate::timing::report();
     let mut notify = ready.plan.credentials()?;
     if ready.plan.notify() && ready.plan.no_new_privileges() {
         notify = ready.plan.late_filter()?;
@@ -379,10 +400,18 @@ fn exec_user(a: &InitArgs, r: Ready, conn: OwnedFd) -> ! {
 /// (the runtime writes the id maps meanwhile), then forks the init as a sibling (CLONE_PARENT), so the
 /// runtime is the init's parent as in a one-step launch, and exits. Returns
 /// only in the init, which has told the runtime its pid.
-pub fn middle(plan: &Plan, channel: &Channel) -> Result<()> {
+pub fn middle(
+    plan: &Plan,
+    channel: &Channel,
+    cgroup: Option<crate::cgroups::SelfPlacement>,
+) -> Result<()> {
     channel
         .expect(Msg::Go)
         .context("middle: wait for the runtime")?;
+    // The init it forks inherits the cgroups.
+    if let Some(p) = cgroup {
+        p.join()?;
+    }
     namespaces::join_in_child(plan)?;
     let new = plan.clone_flags - CloneFlags::CLONE_NEWCGROUP;
     if !new.is_empty() {

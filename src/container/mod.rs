@@ -8,8 +8,10 @@
 //! ```text
 //! parent                               init (container/init.rs)
 //! clone3(new namespaces) ───────────▶  waits for Go
-//! cgroup placement, uid/gid maps
-//! Go ───────────────────────────────▶  joins namespaces by path, hostname,
+//! uid/gid maps
+//! Go ───────────────────────────────▶  v1 cgroups (writes itself into
+//!                                      `tasks`), joins namespaces by path,
+//!                                      hostname,
 //!                                      rootfs::prepare (mounts, devices)
 //!                    ◀──────────────── RunHooks (only if hooks exist)
 //! prestart + createRuntime hooks
@@ -73,6 +75,7 @@ pub struct Created {
 pub fn create(opts: &CreateOptions) -> Result<Created> {
     state::validate_id(opts.id)?;
     let bundle = config::load_bundle(opts.bundle)?;
+    crate::timing::mark("load config");
     create_from(opts, bundle)
 }
 
@@ -97,6 +100,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     check_process(&bundle, opts)?;
     let memory_policy = crate::process::mempolicy::from_spec(&bundle.spec)?;
     let net_devices = crate::netdev::from_spec(&bundle.spec)?;
+    crate::timing::mark("validate");
     let seccomp = match bundle
         .spec
         .linux()
@@ -106,6 +110,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         Some(s) => Some(crate::seccomp::compile(s)?),
         None => None,
     };
+    crate::timing::mark("seccomp compile");
     let cgroups_path = bundle
         .spec
         .linux()
@@ -118,12 +123,16 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         Cgroup::new(cgroups_path.as_deref(), opts.id)?
     };
     cgroup.check_existing()?;
+    crate::timing::mark("cgroup layout");
     // Last step before anything exists: may restart the command.
     seal::ensure(&bundle.spec, None, Some(&[]))?;
+    crate::timing::mark("seal check");
     // Before any namespace exists, with the runtime's own privileges.
     let sources = crate::rootfs::Sources::open(&bundle.spec, &bundle.dir, &bundle.rootfs)?;
+    crate::timing::mark("open mount sources");
 
     let container = Container::create(opts.root, opts.id)?;
+    crate::timing::mark("state dir");
     crash_point("state-dir");
     let mut cleanup = Cleanup {
         container: Some(container),
@@ -150,6 +159,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     };
     cleanup.save(&st)?;
     crash_point("recorded");
+    crate::timing::mark("state.json");
     launch(
         opts,
         preserve_fds,
@@ -274,12 +284,14 @@ fn launch(
     let cgroup = st.cgroup.clone();
     cleanup.cgroup = Some(cgroup.clone());
     cgroup.create()?;
+    crate::timing::mark("cgroup create");
     crash_point("cgroup");
     // Limits are in place before the init enters the cgroup.
     if let Some(linux) = bundle.spec.linux() {
         let resources = linux.resources().clone().unwrap_or_default();
         cgroup.apply(&resources)?;
     }
+    crate::timing::mark("cgroup limits");
     crash_point("limits");
 
     // The path of a unix socket is limited to 108 bytes; a long root or id
@@ -312,15 +324,15 @@ fn launch(
     })
     .with_context(|| format!("open {}", fifo_name()))?;
     drop(dir_fd);
+    crate::timing::mark("start fifo");
     crash_point("listener");
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
 
-    let cgroup_fd = if cgroup.mode == crate::cgroups::Mode::V2 {
-        cgroup.unified_fd()
-    } else {
-        None
-    };
+    // The init is created in its cgroup2 directory and moves itself into
+    // its v1 ones (cgroups/place.rs): no pid written into another's cgroup.
+    let (cgroup_fd, placement) = cgroup.placement()?;
+    let mut placement = Some(placement);
     let child_ns = namespaces::prepare_children(plan, &bundle.spec)?;
     // The cgroup namespace is made by the init itself once it sits in its
     // cgroup, so that cgroup becomes the namespace's root.
@@ -340,6 +352,7 @@ fn launch(
         cleanup.host_rootfs = Some((bundle.rootfs.clone(), below));
     }
     let cwd = sources.enter_rootfs()?;
+    crate::timing::mark("prepare clone");
     let pid = clone3(flags.bits() as u64, cgroup_fd.as_ref());
     if matches!(pid, Ok(0)) {
         drop(cwd);
@@ -357,7 +370,7 @@ fn launch(
             let _ = nix::unistd::close(fd);
         }
         if two_step {
-            if let Err(e) = init::middle(plan, &child_ch) {
+            if let Err(e) = init::middle(plan, &child_ch, placement.take()) {
                 let _ = child_ch.send(&Msg::Failed(e.to_string()));
                 // SAFETY: _exit skips destructors of the runtime's copied state.
                 unsafe { libc::_exit(1) }
@@ -381,8 +394,10 @@ fn launch(
             seccomp,
             sources: &sources,
             memory_policy: memory_policy.as_ref(),
+            cgroup: std::cell::Cell::new(placement.take()),
         });
     }
+    drop(placement);
     drop(child_ns);
     drop(sources);
     let mut pid = Pid::from_raw(pid);
@@ -394,6 +409,7 @@ fn launch(
         pid.as_raw(),
         "container init exited right after clone",
     )?;
+    crate::timing::mark("clone+record pid");
     crash_point("pid");
     // The systemd driver's unit is started around the first process.
     st.cgroup.attach(pid.as_raw(), &bundle.spec)?;
@@ -408,7 +424,7 @@ fn launch(
         crate::netdev::move_all(net_devices, std::os::fd::AsFd::as_fd(&ns))
     };
     if two_step {
-        pid = launch_middle(&cgroup, plan, bundle, &parent_ch, pid)?;
+        pid = launch_middle(plan, bundle, &parent_ch, pid)?;
         cleanup.pid = Some(pid);
         record_pid(
             st,
@@ -425,9 +441,6 @@ fn launch(
     drop(cgroup_fd);
 
     if !two_step {
-        if st.cgroup.mode != crate::cgroups::Mode::V2 {
-            st.cgroup.add_pid(pid.as_raw())?;
-        }
         if plan.creates(LinuxNamespaceType::User) {
             write_maps(bundle, pid)?;
         }
@@ -435,9 +448,11 @@ fn launch(
         parent_ch.send(&Msg::Go)?;
     }
     crash_point("placed");
+    crate::timing::mark("id maps+Go");
     loop {
         match parent_ch.recv()? {
             Some(Msg::RunHooks) => {
+                crate::timing::mark("init setup");
                 let json = st.hook_state("creating");
                 let hooks = bundle.spec.hooks().as_ref();
                 crate::hooks::run_all(
@@ -451,6 +466,7 @@ fn launch(
                     &json,
                 )?;
                 parent_ch.send(&Msg::HooksDone)?;
+                crate::timing::mark("prestart+createRuntime hooks");
                 crash_point("hooks");
             }
             Some(Msg::Ready) => break,
@@ -479,6 +495,7 @@ fn launch(
         }
     }
     crash_point("ready");
+    crate::timing::mark("init setup");
     st.creating = false;
     if cleanup.host_rootfs.is_some() {
         if let Some(c) = cleanup.container.as_ref() {
@@ -489,6 +506,7 @@ fn launch(
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid.as_raw())?;
     }
+    crate::timing::mark("state.json+pid file");
     Ok(())
 }
 
@@ -536,17 +554,8 @@ fn write_maps(bundle: &Bundle, pid: Pid) -> Result<()> {
 /// The runtime's side of a two-step launch: place the middle process, write
 /// the maps of the user namespace it created, learn the init's pid from its
 /// credentials and reap the middle.
-fn launch_middle(
-    cgroup: &Cgroup,
-    plan: &Plan,
-    bundle: &Bundle,
-    ch: &sync::Channel,
-    middle: Pid,
-) -> Result<Pid> {
+fn launch_middle(plan: &Plan, bundle: &Bundle, ch: &sync::Channel, middle: Pid) -> Result<Pid> {
     let res = (|| {
-        if cgroup.mode != crate::cgroups::Mode::V2 {
-            cgroup.add_pid(middle.as_raw())?;
-        }
         ch.send(&Msg::Go)?;
         if plan.creates(LinuxNamespaceType::User) {
             ch.expect(Msg::WriteMaps)?;

@@ -17,7 +17,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 #[derive(Debug)]
 pub enum Msg {
-    /// parent → child: cgroup placement and id maps are done; go on.
+    /// parent → child: id maps are written (and netDevices moved); go on.
     Go,
     /// child → parent: namespaces exist and the rootfs is mounted but not yet
     /// entered; run prestart/createRuntime hooks now.
