@@ -1,7 +1,10 @@
 //! The container lifecycle as a library API: what `kist create`, `start`,
-//! `kill`, `delete`, `pause`, `resume`, `update` and `state` do, for a program that
-//! embeds kist (a shim, a test harness) as much as for the command line,
-//! which only parses flags, calls this and prints.
+//! `kill`, `delete`, `pause`, `resume`, `update`, `state`, `exec`, `ps`,
+//! `events` and `list` do, for a program that embeds kist (a shim, a test
+//! harness) as much as for the command line, which only parses flags, calls
+//! this and prints. `exec` (`Container::exec`), `ps` (`Container::pids`,
+//! [`ps_table`]), `events` (`Container::events`, `Container::stats`) and
+//! [`list`] live in the submodules of the same names.
 //!
 //! ```no_run
 //! use kist::lifecycle::{Container, CreateOptions, DeleteOptions, KillOptions};
@@ -21,14 +24,24 @@
 //! A `Container` holds its state directory's lock for as long as it lives:
 //! other operations on the same id (from this process or another `kist`)
 //! wait for it. Errors carry a matchable [`ErrorKind`](crate::error::ErrorKind)
-//! besides their message. `create` forks the container's processes: its
-//! caller must be single-threaded (see the crate documentation).
+//! besides their message. `create` and `exec` fork the container's
+//! processes: their caller must be single-threaded (see the crate
+//! documentation).
+
+mod events;
+mod exec;
+mod list;
+mod ps;
 
 pub use crate::container::CreateOptions;
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::state::{self, State, StateView, Status};
+pub use events::EventsOptions;
+pub use exec::{forwarded_signals, ExecOptions};
+pub use list::{list, Listed};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::{LinuxNamespaceType, LinuxResources};
+pub use ps::ps_table;
 use serde_json::Value;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd};

@@ -10,7 +10,7 @@ mod commands;
 // friends in the command modules resolve as before.
 use kist::{
     bail, cgroups, config, container, error, image, lifecycle, logger, mountinfo, namespaces,
-    process, rootfs, seccomp, signal, state, sys, timing, OCI_VERSION,
+    process, rootfs, seccomp, signal, state, timing, OCI_VERSION,
 };
 
 use clap::Parser;

@@ -1,90 +1,21 @@
 use crate::cli::EventsArgs;
 use crate::error::{Context, Error, Result};
-use crate::state::{Container, State, Status};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use crate::lifecycle::{Container, EventsOptions};
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// runc's `events`: with --stats one stats event; otherwise OOM events as
 /// they happen and a stats event every --interval, until the container
 /// stops. One JSON object per line, fields in runc's order.
 pub fn run(root: &Path, a: &EventsArgs) -> Result<()> {
     let interval = parse_duration(&a.interval)?;
-    let c = Container::open(root, &a.id)?;
-    let st = c.load()?;
-    if st.status(&c.dir) == Status::Stopped {
-        return Err(Error::new(format!(
-            "container with id {} is not running",
-            a.id
-        )));
-    }
-    // Streaming can last as long as the container: never hold its lock.
-    drop(c);
-    if a.stats {
-        return emit(&stats_event(&st)?);
-    }
-    watch(&st, interval)
-}
-
-fn watch(st: &State, interval: Duration) -> Result<()> {
-    let pidfd = pidfd_open(st.pid)?;
-    // The pidfd pins the pid: if it is still the init now, its exit is
-    // what the pidfd reports.
-    if !st.is_alive() {
-        return Ok(());
-    }
-    let mut oom = st.cgroup.oom_watch()?;
-    let mut next = Instant::now() + interval;
-    loop {
-        let timeout = next.saturating_duration_since(Instant::now());
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        if let Some(w) = &oom {
-            fds.push(PollFd::new(w.fd(), PollFlags::POLLIN));
-        }
-        match poll(
-            &mut fds,
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        ) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(Error::os("events: poll", e)),
-        }
-        let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
-        drop(fds);
-        // Checked on exit too: an OOM kill and the exit it causes can
-        // arrive in the same wakeup.
-        if let Some(w) = oom.as_mut() {
-            for _ in 0..w.check() {
-                emit(&format!(
-                    "{{\"type\":\"oom\",\"id\":{}}}",
-                    serde_json::json!(st.id)
-                ))?;
-            }
-        }
-        if exited {
-            return Ok(());
-        }
-        if Instant::now() >= next {
-            next += interval;
-            match stats_event(st) {
-                Ok(e) => emit(&e)?,
-                // the cgroup went away: the container is being deleted
-                Err(_) if !st.is_alive() => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
-fn stats_event(st: &State) -> Result<String> {
-    let data = st.cgroup.stats()?;
-    Ok(format!(
-        "{{\"type\":\"stats\",\"id\":{},\"data\":{}}}",
-        serde_json::json!(st.id),
-        data
-    ))
+    let c = Container::load(root, &a.id)?;
+    let opts = EventsOptions {
+        stats: a.stats,
+        interval,
+    };
+    c.events(&opts, emit)
 }
 
 fn emit(line: &str) -> Result<()> {
@@ -92,11 +23,6 @@ fn emit(line: &str) -> Result<()> {
     writeln!(out, "{line}")
         .and_then(|_| out.flush())
         .context("events: write to stdout")
-}
-
-fn pidfd_open(pid: i32) -> Result<OwnedFd> {
-    crate::sys::process::pidfd_open(pid)
-        .map_err(|e| Error::io(format!("events: pidfd_open {pid}"), e.into()))
 }
 
 /// A Go duration as runc's --interval takes it: `5s`, `500ms`, `1m30s`,

@@ -2,9 +2,9 @@ use super::create::options;
 use crate::cli::RunArgs;
 use crate::container;
 use crate::error::{Context, Result};
-use crate::lifecycle::{destroy, kill_and_wait};
+use crate::lifecycle::{destroy, forwarded_signals, kill_and_wait};
 use crate::process::stdio::Io;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigmaskHow, Signal};
 use nix::unistd::Pid;
 use std::path::Path;
 
@@ -79,13 +79,4 @@ pub fn run(root: &Path, a: &RunArgs, systemd_cgroup: bool) -> Result<i32> {
     }
     crate::timing::report();
     Ok(code)
-}
-
-/// Every signal that can be caught: blocked in the runtime and waited for,
-/// so none is lost and each reaches the container.
-pub fn forwarded_signals() -> SigSet {
-    let mut set = SigSet::all();
-    set.remove(Signal::SIGKILL);
-    set.remove(Signal::SIGSTOP);
-    set
 }
