@@ -607,6 +607,39 @@ mod tests {
     }
 
     #[test]
+    fn marshal_device_allow() {
+        // DeviceAllow's variant a(ss): signature "a(ss)", the array length
+        // (after it the struct pads to 8), each struct 8-aligned.
+        let v = Value::Variant(Box::new(Value::Array(
+            "(ss)".into(),
+            vec![
+                Value::Struct(vec![Value::Str("char-*".into()), Value::Str("m".into())]),
+                Value::Struct(vec![Value::Str("a".into()), Value::Str("rw".into())]),
+            ],
+        )));
+        let mut b = Vec::new();
+        marshal(&mut b, &v);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            5, b'a', b'(', b's', b's', b')', 0, // signature
+            0, // pad to 4
+            39, 0, 0, 0, // array length, from the first struct (16..55)
+            // the first struct 8-aligned: 12 pads to 16
+            0, 0, 0, 0,
+            6, 0, 0, 0, b'c', b'h', b'a', b'r', b'-', b'*', 0, // 16..27
+            0, // pad to 28
+            1, 0, 0, 0, b'm', 0, // 28..34
+            0, 0, 0, 0, 0, 0, // 34 pads to 40 (8)
+            1, 0, 0, 0, b'a', 0, // 40..46
+            0, 0, // pad to 48 (4)
+            2, 0, 0, 0, b'r', b'w', 0, // 48..55
+        ];
+        assert_eq!(b, want);
+        let mut r = Reader::new(&b, 0);
+        assert_eq!(r.read_all("v").unwrap(), [v]);
+    }
+
+    #[test]
     fn signatures() {
         let v = Value::Array(
             "(sv)".into(),

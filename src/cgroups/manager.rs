@@ -8,7 +8,8 @@
 //! cgroup files, whoever created the directories (runc's systemd driver
 //! does the same for everything systemd has no property for).
 
-use super::systemd::{props, Systemd, Unit};
+use super::devices;
+use super::systemd::{devices as sd_devices, props, Systemd, Unit};
 use super::{Cgroup, Mode};
 use crate::error::{Context, Error, Result};
 use oci_spec::runtime::{LinuxResources, Spec};
@@ -99,6 +100,10 @@ impl Cgroup {
             .and_then(|l| l.resources().clone())
             .unwrap_or_default();
         let mut p = props::from_resources(&r, self.mode == Mode::V2)?;
+        let rules = devices::rules(r.devices().as_deref().unwrap_or(&[]))?;
+        p.extend(sd_devices::properties(&rules, || {
+            std::fs::read_to_string("/proc/devices")
+        })?);
         p.extend(props::from_annotations(spec.annotations().as_ref())?);
         Systemd::connect()
             .and_then(|mut s| s.start_unit(unit, pid, p))
@@ -122,7 +127,14 @@ impl Cgroup {
         match &self.driver {
             Driver::Cgroupfs => self.fs_update(r),
             Driver::Systemd(unit) => {
-                let p = props::from_resources(r, self.mode == Mode::V2)?;
+                let mut p = props::from_resources(r, self.mode == Mode::V2)?;
+                // device rules only if given, as through the files
+                if let Some(d) = r.devices() {
+                    let rules = devices::rules(d)?;
+                    p.extend(sd_devices::properties(&rules, || {
+                        std::fs::read_to_string("/proc/devices")
+                    })?);
+                }
                 Systemd::connect()?.set_properties(unit, p)?;
                 self.fs_update(r)
             }

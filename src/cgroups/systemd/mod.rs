@@ -9,6 +9,7 @@
 //! (or the process that forks it) is cloned, in [`super::Cgroup::attach`];
 //! before that the init waits in kist's own cgroup.
 
+pub mod devices;
 pub mod props;
 pub mod unit;
 
