@@ -75,6 +75,13 @@ fn systemd_unit_holds_the_container_with_its_resources() {
         "memory": {"limit": 64 << 20, "reservation": 32 << 20},
         "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"},
         "pids": {"limit": 42},
+        "devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"},
+            {"allow": true, "type": "b", "major": 7, "access": "r"},
+            // systemd has no form for a wildcard major: left to the cgroup
+            {"allow": true, "type": "c", "minor": 99, "access": "r"},
+        ],
     });
     b.config["annotations"] = json!({
         "org.systemd.property.TimeoutStopSec": "20",
@@ -88,6 +95,23 @@ fn systemd_unit_holds_the_container_with_its_resources() {
     assert_eq!(show(&unit, "CollectMode"), "inactive-or-failed");
     assert_eq!(show(&unit, "TasksMax"), "42");
     assert_eq!(show(&unit, "CPUQuotaPerSecUSec"), "500ms");
+    assert_eq!(show(&unit, "DevicePolicy"), "strict");
+    let o = Command::new("systemctl")
+        .args(["show", "-p", "DeviceAllow", &unit])
+        .output()
+        .expect("run systemctl");
+    let allow = String::from_utf8_lossy(&o.stdout).to_string();
+    for want in [
+        "DeviceAllow=/dev/char/10:229 rw",
+        "DeviceAllow=block-loop r",
+        "DeviceAllow=char-* m",
+        "DeviceAllow=block-* m",
+        "DeviceAllow=/dev/char/1:3 rwm",
+        "DeviceAllow=char-pts rwm",
+    ] {
+        assert!(allow.lines().any(|l| l == want), "{want:?} not in {allow}");
+    }
+    assert!(!allow.contains(":99"), "{allow}");
     assert_eq!(cg_file(&unit, "pids", "pids.max"), "42");
     let pid = k.pid(&id);
     let procs = cg_file(&unit, "pids", "cgroup.procs");
