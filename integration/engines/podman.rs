@@ -427,17 +427,16 @@ fn podman_tty_rootfs_and_uidmap() {
         );
         assert!(o.stdout.contains("from-rootfs-dir"), "{}", o.describe());
     });
+    // Container root is host uid/gid 100000 in both user-namespace steps.
+    const USERNS: [&str; 5] = [
+        "--rm",
+        "--uidmap",
+        "0:100000:65536",
+        "--gidmap",
+        "0:100000:65536",
+    ];
     steps.run("--uidmap (user namespace)", || {
-        let o = p.run(
-            &[
-                "--rm",
-                "--uidmap",
-                "0:100000:65536",
-                "--gidmap",
-                "0:100000:65536",
-            ],
-            &["sh", "-c", "cat /proc/self/uid_map; id -u"],
-        );
+        let o = p.run(&USERNS, &["sh", "-c", "cat /proc/self/uid_map; id -u"]);
         let o = ok(p, o);
         let map: Vec<&str> = o
             .stdout
@@ -455,18 +454,8 @@ fn podman_tty_rootfs_and_uidmap() {
         std::fs::create_dir_all(&vol).expect("mkdir");
         std::fs::write(vol.join("f"), "x").expect("write");
         let v = format!("{}:/data:idmap", vol.display());
-        let o = p.run(
-            &[
-                "--rm",
-                "--uidmap",
-                "0:100000:65536",
-                "--gidmap",
-                "0:100000:65536",
-                "-v",
-                &v,
-            ],
-            &["stat", "-c", "%u:%g", "/data/f"],
-        );
+        let args: Vec<&str> = USERNS.iter().copied().chain(["-v", v.as_str()]).collect();
+        let o = p.run(&args, &["stat", "-c", "%u:%g", "/data/f"]);
         let o = ok(p, o);
         assert_eq!(o.stdout.trim(), "0:0", "{}", o.describe());
     });
