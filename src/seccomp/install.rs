@@ -1,10 +1,11 @@
 //! Loading a compiled program with seccomp(2).
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
 
 use crate::error::{Error, Result};
+use crate::sys;
 
 const FLAG_NAMES: &[(u32, &str)] = &[
     (libc::SECCOMP_FILTER_FLAG_TSYNC as u32, "TSYNC"),
@@ -60,42 +61,19 @@ pub(super) fn load(prog: &[libc::sock_filter], flags: u32) -> Result<Option<Owne
             prog.len()
         )
     };
-    let len = u16::try_from(prog.len())
-        .map_err(|_| Error::new(format!("{}: program too long", what())))?;
+    if u16::try_from(prog.len()).is_err() {
+        return Err(Error::new(format!("{}: program too long", what())));
+    }
     default_fault_handlers()?;
-    let fprog = libc::sock_fprog {
-        len,
-        filter: prog.as_ptr().cast_mut(),
-    };
-    // SAFETY: `fprog` points at `prog`, which outlives the call; the kernel
-    // copies the program and only reads through the pointer.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-            libc::c_ulong::from(flags),
-            &fprog as *const libc::sock_fprog,
-        )
-    };
-    if ret < 0 {
-        let errno = Errno::last();
+    sys::seccomp::set_mode_filter(prog, flags).map_err(|errno| {
         let hint = match errno {
             Errno::EACCES => " (no_new_privs is not set and the caller lacks CAP_SYS_ADMIN)",
             Errno::EINVAL => " (a flag or the program is not supported by this kernel)",
             Errno::EBUSY => " (another seccomp listener is already installed for this process)",
             _ => "",
         };
-        return Err(Error::os(format!("{}{hint}", what()), errno));
-    }
-    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32 != 0 {
-        let fd =
-            i32::try_from(ret).map_err(|_| Error::new(format!("{}: returned fd {ret}", what())))?;
-        // SAFETY: with NEW_LISTENER the kernel returns a fresh fd that nothing
-        // else owns.
-        Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
-    } else {
-        Ok(None)
-    }
+        Error::os(format!("{}{hint}", what()), errno)
+    })
 }
 
 /// Restore the default (fatal) action of SIGSEGV and SIGBUS before the
@@ -109,19 +87,12 @@ pub(super) fn load(prog: &[libc::sock_filter], flags: u32) -> Result<Option<Owne
 /// no difference.
 fn default_fault_handlers() -> Result<()> {
     for sig in [libc::SIGSEGV, libc::SIGBUS] {
-        // SAFETY: installing SIG_DFL runs no code of ours in signal context;
-        // the struct is fully initialised (zeroed mask and flags).
-        let rc = unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(sig, &sa, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(Error::io(
+        sys::seccomp::default_signal_action(sig).map_err(|e| {
+            Error::os(
                 format!("seccomp: reset the handler of signal {sig} before loading the filter"),
-                std::io::Error::last_os_error(),
-            ));
-        }
+                e,
+            )
+        })?;
     }
     Ok(())
 }
@@ -136,23 +107,12 @@ pub(super) fn kernel_knows_flag(flag: u32) -> bool {
     } else {
         flag
     };
-    // SAFETY: the kernel validates the flags, then faults on the NULL program
-    // pointer before changing anything.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-            libc::c_ulong::from(flag),
-            std::ptr::null::<libc::sock_fprog>(),
-        )
-    };
-    ret < 0 && Errno::last() == Errno::EFAULT
+    sys::seccomp::probe_filter_flags(flag) == Errno::EFAULT
 }
 
 /// Whether the kernel was built with seccomp filtering.
 pub(super) fn kernel_has_seccomp() -> bool {
-    // SAFETY: PR_GET_SECCOMP takes no pointers; EINVAL means no seccomp.
-    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
+    sys::seccomp::kernel_has_seccomp()
 }
 
 #[cfg(test)]

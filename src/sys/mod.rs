@@ -9,11 +9,13 @@
 //!
 //! `mount`: openat2 and the new mount API. `process`: clone3, pidfds,
 //! scheduling, memory policy, capabilities, keyrings, close_range, getcwd.
-//! `bpf`: the bpf(2) multiplexer.
+//! `bpf`: the bpf(2) multiplexer. `seccomp`: seccomp(2) and the signal
+//! reset before a filter.
 
 pub mod bpf;
 pub mod mount;
 pub mod process;
+pub mod seccomp;
 
 use nix::errno::Errno;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
