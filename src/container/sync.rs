@@ -87,6 +87,18 @@ pub fn pair() -> Result<(Channel, Channel)> {
 }
 
 impl Channel {
+    /// Has every holder of the other end closed it (the runtime died)?
+    /// Messages it sent before may still be queued: the kernel reports the
+    /// hang-up all the same.
+    pub fn peer_gone(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut p = [PollFd::new(self.fd.as_fd(), PollFlags::empty())];
+        poll(&mut p, PollTimeout::ZERO).is_ok_and(|_| {
+            p[0].revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLHUP))
+        })
+    }
+
     /// Runtime side: the host pid of the process at the other end.
     pub fn set_peer(&self, pid: i32) {
         self.peer.set(pid);
