@@ -67,6 +67,9 @@ pub struct Channel {
     fd: OwnedFd,
     /// The child's pid, on the runtime's side: where a lent fd is taken from.
     peer: std::cell::Cell<i32>,
+    /// Receive buffer, made (and zeroed) on the first `recv` and kept: a
+    /// fresh 64 KiB for each message was a calloc and memset every time.
+    rbuf: std::cell::RefCell<Vec<u8>>,
 }
 
 const FD_TAKEN: u8 = 10;
@@ -82,6 +85,7 @@ pub fn pair() -> Result<(Channel, Channel)> {
     let ch = |fd| Channel {
         fd,
         peer: std::cell::Cell::new(0),
+        rbuf: std::cell::RefCell::new(Vec::new()),
     };
     Ok((ch(a), ch(b)))
 }
@@ -202,7 +206,10 @@ impl Channel {
 
     /// Receives one message; `None` when the peer has gone away.
     pub fn recv(&self) -> Result<Option<Msg>> {
-        let mut buf = vec![0u8; 65_536];
+        let mut buf = self.rbuf.borrow_mut();
+        if buf.is_empty() {
+            buf.resize(65_536, 0);
+        }
         let mut space = nix::cmsg_space!(UnixCredentials);
         let (n, pid) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
