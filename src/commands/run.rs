@@ -75,12 +75,7 @@ pub fn run(root: &Path, a: &RunArgs, systemd_cgroup: bool) -> Result<i32> {
         // A concurrent `delete` may have removed the container already.
         if let Ok(c) = crate::state::Container::open(root, &st.id) {
             // An empty cgroup (the usual case) needs no freeze, kill, thaw.
-            // With a pid namespace of its own the kernel killed the rest
-            // with the init, and what else sits in a shared cgroup is not
-            // this container's to kill (as `delete`).
-            let own_pid_ns =
-                crate::namespaces::creates(&st.config, oci_spec::runtime::LinuxNamespaceType::Pid);
-            if !own_pid_ns && st.cgroup.pids().map_or(true, |p| !p.is_empty()) {
+            if st.cgroup.pids().map_or(true, |p| !p.is_empty()) {
                 let _ = st.cgroup.signal_all(Signal::SIGKILL);
             }
             destroy(c, &st)?;
