@@ -58,7 +58,12 @@ pub fn load_spec(path: &Path) -> Result<Spec> {
 /// The bytes of a config file, refused above `MAX_CONFIG_BYTES`.
 pub fn read_config(path: &Path) -> Result<Vec<u8>> {
     let f = File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
-    let mut data = Vec::new();
+    // Sized from the file (one read instead of a doubling series); the
+    // bound still comes from what is read.
+    let size = f
+        .metadata()
+        .map_or(0, |m| m.len().min(MAX_CONFIG_BYTES + 1));
+    let mut data = Vec::with_capacity(size as usize + 1);
     f.take(MAX_CONFIG_BYTES + 1)
         .read_to_end(&mut data)
         .map_err(|e| Error::io(format!("read {}", path.display()), e))?;

@@ -63,6 +63,7 @@ impl<'a> CreateOptions<'a> {
             preserve_fds: 0,
             stdio: None,
             systemd_cgroup: false,
+            start_now: false,
         }
     }
 }
@@ -272,14 +273,32 @@ pub fn start(c: &state::Container, st: &State) -> Result<()> {
             )))
         }
     }
+    check_has_process(st)?;
+    let dir = std::fs::File::open(&c.dir).with_context(|| format!("open {}", c.dir.display()))?;
+    let fifo = open_start_fifo(&crate::container::fd_path(&dir, state::START_SOCKET), true)?;
+    finish_start(c, st, fifo)
+}
+
+/// `start` of the container `run` has just created with
+/// `CreateOptions::start_now`, holding its lock: `fifo` is the read end
+/// create opened, through which the init is already going on to exec.
+pub fn start_opened(c: &state::Container, st: &State, fifo: std::os::fd::OwnedFd) -> Result<()> {
+    check_has_process(st)?;
+    finish_start(c, st, fifo)
+}
+
+fn check_has_process(st: &State) -> Result<()> {
     if st.config.process().is_none() {
         return Err(Error::new(format!(
             "cannot start container {}: config.json has no process",
             st.id
         )));
     }
-    let dir = std::fs::File::open(&c.dir).with_context(|| format!("open {}", c.dir.display()))?;
-    let reply = release_init(st, &crate::container::fd_path(&dir, state::START_SOCKET))?;
+    Ok(())
+}
+
+fn finish_start(c: &state::Container, st: &State, fifo: std::os::fd::OwnedFd) -> Result<()> {
+    let reply = wait_for_exec(st, fifo)?;
     let _ = std::fs::remove_file(c.start_socket());
     crate::timing::mark("release init+execve");
     if !reply.is_empty() {
@@ -295,22 +314,28 @@ pub fn start(c: &state::Container, st: &State) -> Result<()> {
     Ok(())
 }
 
-/// Opens the start FIFO for reading, which lets the init's blocked open for
-/// writing return, and reads until EOF: the init's end is close-on-exec, so
-/// EOF means the user program is running; anything else is the init's
-/// error. Opened non-blocking so that an init that died meanwhile cannot
-/// make us wait forever.
-fn release_init(st: &State, fifo: &Path) -> Result<String> {
-    use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let fd = open(
-        fifo,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-        nix::sys::stat::Mode::empty(),
-    )
-    .context("start: open the container init's start FIFO")?;
+/// Opens the start FIFO for reading, which lets the init's (blocked or
+/// coming) open for writing return. Non-blocking, so that an init that died
+/// meanwhile cannot make us wait forever. `fifo` is a path in the state
+/// directory (`nofollow`: never a symlink) or, from `create` itself,
+/// `/proc/self/fd/N` of the FIFO it has just made (a link to follow).
+pub(crate) fn open_start_fifo(fifo: &Path, nofollow: bool) -> Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::{open, OFlag};
+    let mut flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    if nofollow {
+        flags |= OFlag::O_NOFOLLOW;
+    }
+    let fd = open(fifo, flags, nix::sys::stat::Mode::empty())
+        .context("start: open the container init's start FIFO")?;
     // SAFETY: open just returned this fd and nothing else owns it.
-    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reads the start FIFO until EOF: the init's end is close-on-exec, so EOF
+/// means the user program is running; anything else is the init's error.
+fn wait_for_exec(st: &State, fd: std::os::fd::OwnedFd) -> Result<String> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     // Until the init has opened its end, a FIFO without writers polls as
     // nothing at all (no POLLHUP for a writer that never came).
     loop {

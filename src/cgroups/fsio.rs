@@ -21,6 +21,38 @@ pub fn write(field: &str, path: &Path, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// A control file opened on its first write and kept open for the next
+/// ones, each still a single write(2).
+pub struct Writer {
+    path: std::path::PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl Writer {
+    pub fn new(path: std::path::PathBuf) -> Writer {
+        Writer { path, file: None }
+    }
+
+    pub fn write(&mut self, field: &str, value: &str) -> Result<()> {
+        let what = || format!("{field}: write {value:?} to {}", self.path.display());
+        let f = match &mut self.file {
+            Some(f) => f,
+            None => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&self.path)
+                    .with_context(what)?;
+                self.file.insert(f)
+            }
+        };
+        let n = f.write(value.as_bytes()).with_context(what)?;
+        if n != value.len() {
+            return Err(Error::new(format!("{}: short write ({n} bytes)", what())));
+        }
+        Ok(())
+    }
+}
+
 pub fn read(path: &Path) -> Result<String> {
     let mut s = String::new();
     std::fs::File::open(path)

@@ -48,13 +48,24 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
 /// Removes `dir` and every cgroup below it, deepest first. EBUSY (a process
 /// still exiting, a css still being released) is retried for about 300 ms
 /// like runc does; a directory that is already gone is fine.
+///
+/// The rmdir comes first: a container's cgroup usually has no sub-cgroups,
+/// and listing the directory of each hierarchy before removing it cost
+/// five syscalls a hierarchy on every `delete`. Only a refused rmdir (EBUSY
+/// for a cgroup with children, ENOTEMPTY elsewhere) looks below.
 pub fn remove_recursive(dir: &Path) -> Result<()> {
+    let rmdir = || nix::unistd::unlinkat(None, dir, nix::unistd::UnlinkatFlags::RemoveDir);
+    match rmdir() {
+        Ok(()) | Err(Errno::ENOENT) => return Ok(()),
+        Err(Errno::EBUSY) | Err(Errno::ENOTEMPTY) => {}
+        Err(e) => return Err(Error::os(format!("remove cgroup {}", dir.display()), e)),
+    }
     for sub in subdirs(dir)? {
         remove_recursive(&sub)?;
     }
     let mut delay = Duration::from_millis(10);
     for attempt in 0.. {
-        match nix::unistd::unlinkat(None, dir, nix::unistd::UnlinkatFlags::RemoveDir) {
+        match rmdir() {
             Ok(()) | Err(Errno::ENOENT) => return Ok(()),
             Err(Errno::EBUSY) if attempt < 5 => {
                 std::thread::sleep(delay);

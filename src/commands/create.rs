@@ -19,6 +19,7 @@ pub fn options<'a>(root: &'a Path, a: &'a CreateArgs, systemd_cgroup: bool) -> C
         preserve_fds: a.preserve_fds,
         stdio: None,
         systemd_cgroup,
+        start_now: false,
     }
 }
 

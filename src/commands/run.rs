@@ -36,14 +36,19 @@ pub fn run(root: &Path, a: &RunArgs, systemd_cgroup: bool) -> Result<i32> {
     let mut opts = options(root, &a.create, systemd_cgroup);
     opts.stdio = io.stdio();
     opts.console = io.console(a.create.console_socket.as_deref());
+    opts.start_now = true;
     crate::timing::mark("stdio");
-    let created = container::create_from(&opts, bundle)?;
+    let mut created = container::create_from(&opts, bundle)?;
     if let Err(e) = io.started() {
         let _ = kill_and_wait(&created.state);
         let _ = destroy(created.container, &created.state);
         return Err(e);
     }
-    if let Err(e) = crate::lifecycle::start(&created.container, &created.state) {
+    let started = match created.start_fifo.take() {
+        Some(fifo) => crate::lifecycle::start_opened(&created.container, &created.state, fifo),
+        None => crate::lifecycle::start(&created.container, &created.state),
+    };
+    if let Err(e) = started {
         let _ = kill_and_wait(&created.state);
         let _ = destroy(created.container, &created.state);
         return Err(e);

@@ -64,11 +64,19 @@ pub struct CreateOptions<'a> {
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
     /// `--systemd-cgroup`: the cgroup is a systemd unit.
     pub systemd_cgroup: bool,
+    /// `run`: the start FIFO is opened for reading as soon as the init
+    /// exists ([`Created::start_fifo`]), so the init goes on to exec the
+    /// moment it is ready instead of waiting for this process to come
+    /// round to `start`. Ignored for a config without `process`.
+    pub start_now: bool,
 }
 
 pub struct Created {
     pub container: Container,
     pub state: State,
+    /// With [`CreateOptions::start_now`]: the read end of the start FIFO,
+    /// for `lifecycle::start_opened`.
+    pub start_fifo: Option<OwnedFd>,
 }
 
 /// Everything `create` does; on error nothing is left behind.
@@ -160,7 +168,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     cleanup.save(&st)?;
     crash_point("recorded");
     crate::timing::mark("state.json");
-    launch(
+    let start_fifo = launch(
         opts,
         preserve_fds,
         &bundle,
@@ -178,6 +186,7 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     Ok(Created {
         container,
         state: st,
+        start_fifo,
     })
 }
 
@@ -275,7 +284,7 @@ fn launch(
     memory_policy: Option<crate::process::mempolicy::Policy>,
     net_devices: &[crate::netdev::Device],
     cleanup: &mut Cleanup,
-) -> Result<()> {
+) -> Result<Option<OwnedFd>> {
     let dir = cleanup
         .container
         .as_ref()
@@ -403,14 +412,16 @@ fn launch(
     let mut pid = Pid::from_raw(pid);
     cleanup.pid = Some(pid);
     crash_point("clone");
-    record_pid(
-        st,
-        cleanup,
-        pid.as_raw(),
-        "container init exited right after clone",
-    )?;
-    crate::timing::mark("clone+record pid");
-    crash_point("pid");
+    if two_step {
+        record_pid(
+            st,
+            cleanup,
+            pid.as_raw(),
+            "container init exited right after clone",
+        )?;
+        crash_point("pid");
+    }
+    crate::timing::mark("clone");
     // The systemd driver's unit is started around the first process.
     st.cgroup.attach(pid.as_raw(), &bundle.spec)?;
     // linux.netDevices go in as soon as the init's network namespace
@@ -436,6 +447,16 @@ fn launch(
     }
     parent_ch.set_peer(pid.as_raw());
     drop(child_ch);
+    // Opened here, after the clone, so that no init ever holds a read end
+    // (its own open for writing would then never wait for `start`).
+    let start_reader = if opts.start_now && bundle.spec.process().is_some() {
+        Some(crate::lifecycle::open_start_fifo(
+            &fd_path_of(&start_fifo),
+            false,
+        )?)
+    } else {
+        None
+    };
     drop(start_fifo);
     drop(console);
     drop(cgroup_fd);
@@ -446,9 +467,14 @@ fn launch(
         }
         move_devices(pid)?;
         parent_ch.send(&Msg::Go)?;
+        // Recorded while the init sets up, off its critical path: until
+        // then a kill of this process kills the init (PDEATHSIG) and the
+        // state already names the cgroups.
+        record_pid_after_go(st, cleanup, &parent_ch, pid.as_raw())?;
+        crash_point("pid");
     }
     crash_point("placed");
-    crate::timing::mark("id maps+Go");
+    crate::timing::mark("id maps+Go+record pid");
     loop {
         match parent_ch.recv()? {
             Some(Msg::RunHooks) => {
@@ -507,7 +533,7 @@ fn launch(
         write_pid_file(p, pid.as_raw())?;
     }
     crate::timing::mark("state.json+pid file");
-    Ok(())
+    Ok(start_reader)
 }
 
 /// Records the init's pid (and start time) as soon as it exists, so that a
@@ -518,6 +544,24 @@ fn record_pid(st: &mut State, cleanup: &Cleanup, pid: i32, gone: &str) -> Result
         .map(|s| s.start_time)
         .ok_or_else(|| Error::new(gone))?;
     cleanup.save(st)
+}
+
+/// `record_pid` once the init has been let go: an init already gone has
+/// usually said why on the channel, which is the better error.
+fn record_pid_after_go(
+    st: &mut State,
+    cleanup: &Cleanup,
+    ch: &sync::Channel,
+    pid: i32,
+) -> Result<()> {
+    let gone = "container init exited right after clone";
+    match record_pid(st, cleanup, pid, gone) {
+        Err(e) if st.start_time == 0 => match ch.recv() {
+            Ok(Some(Msg::Failed(why))) => Err(Error::new(why)),
+            _ => Err(e),
+        },
+        r => r,
+    }
 }
 
 /// Passes a seccomp notify fd to `listenerPath` with the container state.
@@ -573,6 +617,11 @@ fn launch_middle(plan: &Plan, bundle: &Bundle, ch: &sync::Channel, middle: Pid) 
     })();
     let _ = waitpid(middle, None);
     res.map(Pid::from_raw)
+}
+
+/// `/proc/self/fd/N`: the path that reopens an (O_PATH) descriptor.
+fn fd_path_of(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 /// `/proc/self/fd/N/name`: a short path to a file in an open directory.

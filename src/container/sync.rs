@@ -67,6 +67,9 @@ pub struct Channel {
     fd: OwnedFd,
     /// The child's pid, on the runtime's side: where a lent fd is taken from.
     peer: std::cell::Cell<i32>,
+    /// Receive buffer, made (and zeroed) on the first `recv` and kept: a
+    /// fresh 64 KiB for each message was a calloc and memset every time.
+    rbuf: std::cell::RefCell<Vec<u8>>,
 }
 
 const FD_TAKEN: u8 = 10;
@@ -82,11 +85,24 @@ pub fn pair() -> Result<(Channel, Channel)> {
     let ch = |fd| Channel {
         fd,
         peer: std::cell::Cell::new(0),
+        rbuf: std::cell::RefCell::new(Vec::new()),
     };
     Ok((ch(a), ch(b)))
 }
 
 impl Channel {
+    /// Has every holder of the other end closed it (the runtime died)?
+    /// Messages it sent before may still be queued: the kernel reports the
+    /// hang-up all the same.
+    pub fn peer_gone(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut p = [PollFd::new(self.fd.as_fd(), PollFlags::empty())];
+        poll(&mut p, PollTimeout::ZERO).is_ok_and(|_| {
+            p[0].revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLHUP))
+        })
+    }
+
     /// Runtime side: the host pid of the process at the other end.
     pub fn set_peer(&self, pid: i32) {
         self.peer.set(pid);
@@ -190,7 +206,10 @@ impl Channel {
 
     /// Receives one message; `None` when the peer has gone away.
     pub fn recv(&self) -> Result<Option<Msg>> {
-        let mut buf = vec![0u8; 65_536];
+        let mut buf = self.rbuf.borrow_mut();
+        if buf.is_empty() {
+            buf.resize(65_536, 0);
+        }
         let mut space = nix::cmsg_space!(UnixCredentials);
         let (n, pid) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];

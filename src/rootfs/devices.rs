@@ -6,7 +6,7 @@
 //! directory. In a new user namespace mknod is impossible, so (like runc) an
 //! empty file is created and the host node is bind-mounted onto it.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -120,12 +120,14 @@ pub fn create_devices(cfg: &RootfsConfig, root: BorrowedFd<'_>) -> Result<()> {
     // Exact modes from the spec, not filtered by our umask.
     let old = nix::sys::stat::umask(Mode::empty());
     let r = (|| {
+        let mut parents = Parents::default();
         for (field, n) in all_nodes(cfg.spec)? {
             // /dev/ptmx is always the link to pts/ptmx (create_links).
             if n.path == Path::new("/dev/ptmx") {
                 continue;
             }
-            create_node(root, &n, cfg.in_new_userns).context(field)?;
+            let (dir, name) = parents.get(root, &n.path).context(field.clone())?;
+            create_node(dir, &name, &n, cfg.in_new_userns).context(field)?;
         }
         Ok(())
     })();
@@ -133,15 +135,39 @@ pub fn create_devices(cfg: &RootfsConfig, root: BorrowedFd<'_>) -> Result<()> {
     r
 }
 
-fn create_node(root: BorrowedFd<'_>, n: &Node, bind: bool) -> Result<()> {
-    let (dir, name) = resolve::parent_and_name(root, &n.path).context("create parent")?;
+/// The verified parent directory of the last node, kept for the next one
+/// in the same directory (every default node is in /dev): one resolution
+/// instead of one per node.
+#[derive(Default)]
+struct Parents {
+    last: Option<(PathBuf, OwnedFd)>,
+}
+
+impl Parents {
+    fn get(&mut self, root: BorrowedFd<'_>, path: &Path) -> Result<(BorrowedFd<'_>, PathBuf)> {
+        let clean = resolve::clean(path);
+        let (Some(parent), Some(name)) = (clean.parent(), clean.file_name()) else {
+            return Err(Error::os("create parent", Errno::EINVAL));
+        };
+        if self.last.as_ref().is_none_or(|(p, _)| p != parent) {
+            let (dir, _) = resolve::parent_and_name(root, path).context("create parent")?;
+            self.last = Some((parent.to_path_buf(), dir));
+        }
+        match &self.last {
+            Some((_, dir)) => Ok((dir.as_fd(), PathBuf::from(name))),
+            None => Err(Error::os("create parent", Errno::ENOENT)),
+        }
+    }
+}
+
+fn create_node(dir: BorrowedFd<'_>, name: &Path, n: &Node, bind: bool) -> Result<()> {
     if bind {
-        return bind_node(dir.as_fd(), &name, n);
+        return bind_node(dir, name, n);
     }
     let dev = nix::sys::stat::makedev(n.major, n.minor);
     match nix::sys::stat::mknodat(
         Some(dir.as_raw_fd()),
-        &name,
+        name,
         n.kind,
         Mode::from_bits_truncate(n.mode),
         dev,
@@ -151,12 +177,12 @@ fn create_node(root: BorrowedFd<'_>, n: &Node, bind: bool) -> Result<()> {
         // chown/chmod it since it could be a symlink planted by the image.
         Err(Errno::EEXIST) => return Ok(()),
         // Not allowed to mknod (e.g. no CAP_MKNOD): fall back like runc.
-        Err(Errno::EPERM) => return bind_node(dir.as_fd(), &name, n),
+        Err(Errno::EPERM) => return bind_node(dir, name, n),
         Err(e) => return Err(Error::os("mknod", e)),
     }
     nix::unistd::fchownat(
         Some(dir.as_raw_fd()),
-        &name,
+        name,
         Some(Uid::from_raw(n.uid)),
         Some(Gid::from_raw(n.gid)),
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,

@@ -141,7 +141,12 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
         let prop = root_propagation(cfg.spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
         set_propagation(Path::new("/"), prop)
             .context("set propagation of / (linux.rootfsPropagation)")?;
-        make_parent_private(cfg.rootfs)?;
+        // After a recursive change to anything but shared no mount is
+        // shared any more: no need to read mountinfo for the parent.
+        let none_shared = prop & libc::MS_REC != 0 && prop & libc::MS_SHARED == 0;
+        if !none_shared {
+            make_parent_private(cfg.rootfs)?;
+        }
     }
     cfg.sources
         .attach_rootfs(cfg.joined_mount_ns.then_some(cfg.rootfs))

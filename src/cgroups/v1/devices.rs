@@ -14,18 +14,15 @@ use crate::error::Result;
 use std::path::Path;
 
 pub fn apply(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
-    fsio::write("linux.resources.devices", &dir.join("devices.deny"), "a")?;
+    // One open of each file for every rule: the kernel parses each write(2)
+    // as one rule, whatever was written on the descriptor before.
+    let mut allow = fsio::Writer::new(dir.join("devices.allow"));
+    let mut deny = fsio::Writer::new(dir.join("devices.deny"));
+    deny.write("linux.resources.devices", "a")?;
     for r in writes(rules) {
-        let file = if r.allow {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        fsio::write(
-            &format!("linux.resources.devices rule {:?}", r.v1_line()),
-            &dir.join(file),
-            &r.v1_line(),
-        )?;
+        let file = if r.allow { &mut allow } else { &mut deny };
+        let line = r.v1_line();
+        file.write(&format!("linux.resources.devices rule {line:?}"), &line)?;
     }
     Ok(())
 }

@@ -18,10 +18,10 @@ pub fn create(d: &V1Dir) -> Result<()> {
     let cpuset = d.controllers.iter().any(|c| c == "cpuset");
     let mut parent = d.mount.clone();
     for level in tree::levels(&d.mount, &d.path) {
-        tree::mkdir(&level)?;
+        let made = tree::mkdir(&level)?;
         if cpuset {
             for f in ["cpuset.cpus", "cpuset.mems"] {
-                inherit_if_empty(&parent, &level, f)?;
+                inherit_if_empty(&parent, &level, f, made)?;
             }
         }
         parent = level;
@@ -29,9 +29,11 @@ pub fn create(d: &V1Dir) -> Result<()> {
     Ok(())
 }
 
-fn inherit_if_empty(parent: &Path, dir: &Path, file: &str) -> Result<()> {
-    let cur = fsio::read(&dir.join(file))?;
-    if !cur.trim().is_empty() {
+/// `made`: the directory was just created, so its value is empty (or,
+/// with the parent's cgroup.clone_children, the parent's already): no need
+/// to read it first.
+fn inherit_if_empty(parent: &Path, dir: &Path, file: &str, made: bool) -> Result<()> {
+    if !made && !fsio::read(&dir.join(file))?.trim().is_empty() {
         return Ok(());
     }
     let val = fsio::read(&parent.join(file))?;
