@@ -203,7 +203,7 @@ fn rootless_pause_without_a_delegated_freezer_fails_clearly() {
     let o = k.cmd(&["pause", &id]);
     clean_failure(&o);
     if !is_reference() {
-        o.stderr_has("freezer");
+        o.stderr_has("freezer").stderr_has("no cgroup");
     }
     assert_eq!(k.status(&id), "running");
 }
@@ -473,4 +473,42 @@ fn pid_is_root(pid: i32) -> bool {
         .unwrap_or_default()
         .lines()
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+#[test]
+fn rootless_events_stats_without_a_cgroup_reads_empty() {
+    let u = user(1);
+    let k = Kist::as_user(u);
+    let b = k.bundle(&["sleep", "100"]);
+    let id = k.id("stats");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let o = k.cmd(&["events", "--stats", &id]).ok();
+    let v: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(v["type"], "stats", "{v}");
+    assert_eq!(v["data"]["memory"]["usage"]["limit"], json!(0), "{v}");
+}
+
+#[test]
+fn rootless_privileged_process_settings_fail_naming_the_field() {
+    let u = user(1);
+    let k = Kist::as_user(u);
+    let cases = [
+        ("oomScoreAdj", json!(-500), "process.oomScoreAdj"),
+        (
+            "rlimits",
+            json!([{ "type": "RLIMIT_NOFILE", "hard": 1u64 << 40, "soft": 1024 }]),
+            "process.rlimits",
+        ),
+    ];
+    for (key, value, field) in cases {
+        let mut b = k.bundle(&["true"]);
+        b.config["process"][key] = value;
+        let id = k.id("priv");
+        let o = k.run(&b, &id);
+        clean_failure(&o);
+        if !is_reference() {
+            o.stderr_has(field);
+        }
+        k.assert_gone(&id);
+    }
 }
