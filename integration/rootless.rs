@@ -512,3 +512,49 @@ fn rootless_privileged_process_settings_fail_naming_the_field() {
         k.assert_gone(&id);
     }
 }
+
+/// The cgroup2 path of `pid` (its `0::` line).
+fn cgroup2_of(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// KIST-ONLY on a hybrid host: runc 1.1 rootless leaves the container in
+/// the runtime's own cgroup2 directory (its v1 manager makes nothing in a
+/// cgroup2 subtree delegated to the user); kist makes the container's
+/// cgroup there, so the freezer works (on a pure v2 host runc does too).
+#[test]
+fn kist_only_rootless_delegated_cgroup2_subtree_holds_the_container() {
+    let u = user(1);
+    let k = Kist::as_user(u);
+    let runtime_cg = u.delegated_cgroup2(&k);
+    k.in_cgroup(&runtime_cg);
+    let b = k.bundle(&["sleep", "100"]);
+    let id = k.id("deleg");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let pid = k.pid(&id);
+    let top = runtime_cg
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let cg = cgroup2_of(pid);
+    assert!(
+        cg.contains(&format!("/{top}/")) && cg.ends_with(&id),
+        "init in {cg:?}"
+    );
+    // The freezer of the delegated cgroup: pause and resume work.
+    k.cmd(&["pause", &id]).ok();
+    assert_eq!(k.status(&id), "paused");
+    k.cmd(&["resume", &id]).ok();
+    assert_eq!(k.status(&id), "running");
+    k.cmd(&["kill", &id, "KILL"]).ok();
+    k.wait_status(&id, "stopped");
+    k.delete(&id).ok();
+    k.assert_gone(&id);
+}

@@ -116,7 +116,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     // Rootless: an unprivileged runtime writes the id maps (and setgroups)
     // of a dumpable process only; nothing of the container runs before Go,
     // and the init turns non-dumpable right after it.
-    let maps_later = !a.via_middle && crate::rootless::euid_rootless() && a.plan.creates(NS::User);
+    let maps_later = !a.via_middle && a.plan.creates(NS::User) && crate::rootless::euid_rootless();
     if !maps_later {
         nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
     }
