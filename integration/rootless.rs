@@ -558,3 +558,61 @@ fn kist_only_rootless_delegated_cgroup2_subtree_holds_the_container() {
     k.delete(&id).ok();
     k.assert_gone(&id);
 }
+
+/// `spec --rootless` then `run` as the user, with and without a cgroup
+/// namespace; returns each run's output lines.
+fn run_spec_template(k: &Kist, u: &'static User) -> Vec<Vec<String>> {
+    let b = k.bundle(&["true"]);
+    std::fs::remove_file(b.config_path()).unwrap();
+    let bdir = b.dir.to_string_lossy().into_owned();
+    let runtime = bin().to_string_lossy().into_owned();
+    u.run(&k.dir, &runtime, &["spec", "--rootless", "--bundle", &bdir])
+        .ok();
+    let mut config: Value = serde_json::from_str(&crate::common::read(&b.config_path())).unwrap();
+    config["process"]["terminal"] = json!(false);
+    config["process"]["args"] = json!(["sh", "-c",
+        "id -u; ls /sys/fs/cgroup | grep -c .; touch /sys/fs/cgroup/x 2>/dev/null || echo cgroup-ro"]);
+    config["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(format!("KIST_TEST_MARK={}", k.mark)));
+    let mut outs = Vec::new();
+    for cgroupns in [false, true] {
+        if cgroupns {
+            let ns = config["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "cgroup");
+            ns.push(json!({ "type": "cgroup" }));
+        }
+        b.set_raw(config.to_string().as_bytes());
+        let id = k.id("template");
+        let out = k.run(&b, &id).ok().stdout;
+        outs.push(out.lines().map(str::to_string).collect());
+    }
+    outs
+}
+
+#[test]
+fn rootless_spec_template_runs_as_is() {
+    // What a user does by hand: `spec --rootless` in a bundle holding a
+    // rootfs, then `run`.
+    let u = user(1);
+    let k = Kist::as_user(u);
+    for l in run_spec_template(&k, u) {
+        assert_eq!(l.first().map(String::as_str), Some("0"), "{l:?}");
+        assert!(
+            l.get(1).and_then(|n| n.parse::<u32>().ok()).unwrap_or(0) > 0,
+            "{l:?}"
+        );
+    }
+}
+
+/// KIST-ONLY: the template's `/sys/fs/cgroup` mount asks for `ro`; runc
+/// 1.1.5 rootless on a hybrid host leaves its tmpfs writable.
+#[test]
+fn kist_only_rootless_cgroup_mount_is_read_only_as_asked() {
+    let u = user(1);
+    let k = Kist::as_user(u);
+    for l in run_spec_template(&k, u) {
+        assert_eq!(l.get(2).map(String::as_str), Some("cgroup-ro"), "{l:?}");
+    }
+}

@@ -110,17 +110,32 @@ fn mount_v2(
         .map(|o| PathBuf::from(&o.path))
         .unwrap_or_else(|| PathBuf::from("/"));
     let src = Path::new(CGROUP_ROOT).join(own_path.strip_prefix("/").unwrap_or(&own_path));
+    let refused = |e: &Error| {
+        e.errno() == Some(Errno::EPERM as i32) || e.errno() == Some(Errno::EBUSY as i32)
+    };
     if cfg.cgroupns {
-        match fresh(root, dest, "cgroup2", flags, &opts.data()) {
+        let first = match fresh(root, dest, "cgroup2", flags, &opts.data()) {
+            // In a user namespace (rootless) the cgroup2 superblock, shared
+            // with the host's and read-write, cannot be made read-only
+            // (EBUSY): mount it read-write and make only this mount
+            // read-only, as runc does.
+            Err(e) if refused(&e) && flags & libc::MS_RDONLY != 0 => fresh(
+                root,
+                dest,
+                "cgroup2",
+                flags & !libc::MS_RDONLY,
+                &opts.data(),
+            )
+            .and_then(|()| read_only(root, dest)),
+            r => r,
+        };
+        match first {
             Ok(()) => return Ok(()),
             // Like runc: when the kernel refuses (e.g. a cgroupns not owned
             // by our user namespace), emulate with a bind of our own cgroup.
             // Inside a cgroupns our path reads "/", which would expose the
             // whole host hierarchy: refuse that instead.
-            Err(e)
-                if (e.errno() == Some(Errno::EPERM as i32)
-                    || e.errno() == Some(Errno::EBUSY as i32))
-                    && own_path != Path::new("/") => {}
+            Err(e) if refused(&e) && own_path != Path::new("/") => {}
             Err(e) => return Err(e),
         }
     }
@@ -189,15 +204,20 @@ fn mount_v1(
         }
     }
     if opts.flags & libc::MS_RDONLY != 0 {
-        let fd = resolve::open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY)
-            .context("reopen cgroup tmpfs")?;
-        let attr = sys::MountAttr {
-            set: libc::MOUNT_ATTR_RDONLY,
-            ..Default::default()
-        };
-        sys::mount_setattr(fd.as_fd(), false, attr).context("remount cgroup tmpfs read-only")?;
+        read_only(root, dest).context("cgroup tmpfs")?;
     }
     Ok(())
+}
+
+/// Makes the mount at `dest` (only it, not the superblock) read-only.
+fn read_only(root: BorrowedFd<'_>, dest: &Path) -> Result<()> {
+    let fd = resolve::open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY)
+        .context("reopen destination")?;
+    let attr = sys::MountAttr {
+        set: libc::MOUNT_ATTR_RDONLY,
+        ..Default::default()
+    };
+    sys::mount_setattr(fd.as_fd(), false, attr).context("remount read-only")
 }
 
 #[cfg(test)]
