@@ -42,6 +42,9 @@ pub struct InitArgs<'a> {
     /// (cgroups/place.rs); taken then, so the files are closed at once.
     /// None when a middle process did it.
     pub cgroup: std::cell::Cell<Option<crate::cgroups::SelfPlacement>>,
+    /// The container's cgroup2 directory on the host, if it has one (a
+    /// `cgroup` mount that cannot be made fresh binds it instead).
+    pub cgroup2_dir: Option<&'a Path>,
 }
 
 pub fn run(args: InitArgs) -> ! {
@@ -177,6 +180,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         cgroupns: a.plan.creates(NS::Cgroup),
         defer_proc: a.plan.defers_pid_join(spec),
         sources: a.sources,
+        cgroup2_dir: a.cgroup2_dir,
     };
     rootfs::prepare(&rcfg).context("rootfs")?;
     crate::timing::mark("rootfs prepare");

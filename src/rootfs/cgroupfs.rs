@@ -114,28 +114,33 @@ fn mount_v2(
         e.errno() == Some(Errno::EPERM as i32) || e.errno() == Some(Errno::EBUSY as i32)
     };
     if cfg.cgroupns {
-        let first = match fresh(root, dest, "cgroup2", flags, &opts.data()) {
-            // In a user namespace (rootless) the cgroup2 superblock, shared
-            // with the host's and read-write, cannot be made read-only
-            // (EBUSY): mount it read-write and make only this mount
-            // read-only, as runc does.
-            Err(e) if refused(&e) && flags & libc::MS_RDONLY != 0 => fresh(
-                root,
-                dest,
-                "cgroup2",
-                flags & !libc::MS_RDONLY,
-                &opts.data(),
-            )
-            .and_then(|()| read_only(root, dest)),
-            r => r,
-        };
-        match first {
+        match fresh(root, dest, "cgroup2", flags, &opts.data()) {
             Ok(()) => return Ok(()),
             // Like runc: when the kernel refuses (e.g. a cgroupns not owned
-            // by our user namespace), emulate with a bind of our own cgroup.
-            // Inside a cgroupns our path reads "/", which would expose the
-            // whole host hierarchy: refuse that instead.
-            Err(e) if refused(&e) && own_path != Path::new("/") => {}
+            // by our user namespace, or rootless on a pure v2 host), emulate
+            // it with a bind of the container's own cgroup. Inside the
+            // cgroupns our path reads "/", which would expose the whole
+            // host hierarchy: the host path comes from the runtime.
+            Err(e) if refused(&e) => {
+                if let Some(dir) = cfg.cgroup2_dir {
+                    return bind(root, dir, dest, flags).with_context(|| format!("bind {dir:?}"));
+                }
+                if own_path == Path::new("/") {
+                    // No cgroup of its own (rootless, nothing delegated):
+                    // an empty read-only tmpfs, as runc masks it then.
+                    if crate::rootless::active() {
+                        return fresh(
+                            root,
+                            dest,
+                            "tmpfs",
+                            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY,
+                            "mode=755",
+                        )
+                        .context("no cgroup (rootless): empty read-only tmpfs");
+                    }
+                    return Err(e);
+                }
+            }
             Err(e) => return Err(e),
         }
     }
