@@ -591,6 +591,10 @@ fn kist_only_rootless_delegated_cgroup2_subtree_holds_the_container() {
         cg.contains(&format!("/{top}/")) && cg.ends_with(&id),
         "init in {cg:?}"
     );
+    // An exec'd process joins it (the root of the container's cgroupns;
+    // outside it, the path would read "/.." or deeper).
+    let o = k.cmd(&["exec", &id, "cat", "/proc/self/cgroup"]).ok();
+    assert!(o.stdout.lines().any(|l| l == "0::/"), "{}", o.stdout);
     // The freezer of the delegated cgroup: pause and resume work.
     k.cmd(&["pause", &id]).ok();
     assert_eq!(k.status(&id), "paused");
