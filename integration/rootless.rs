@@ -31,6 +31,20 @@ fn delete_at_drop(k: &Kist, u: &'static User, id: &str) {
     });
 }
 
+/// `create` of `b` must fail cleanly, leave nothing, and (kist) name every
+/// one of `needles` in its error.
+fn create_refused(k: &Kist, b: &crate::common::Bundle, tag: &str, needles: &[&str]) {
+    let id = k.id(tag);
+    let o = k.create(b, &id);
+    clean_failure(&o);
+    if !is_reference() {
+        for n in needles {
+            assert!(o.stderr.contains(n), "expected {n:?} in:\n{}", o.describe());
+        }
+    }
+    k.assert_gone(&id);
+}
+
 #[test]
 fn rootless_run_as_user_maps_caller_to_root() {
     let u = user(1);
@@ -214,14 +228,12 @@ fn rootless_memory_limit_without_delegation_fails_naming_the_field() {
     let k = Kist::as_user(u);
     let mut b = k.bundle(&["true"]);
     b.config["linux"]["resources"] = json!({ "memory": { "limit": 67108864 } });
-    let id = k.id("memlim");
-    let o = k.create(&b, &id);
-    clean_failure(&o);
-    if !is_reference() {
-        o.stderr_has("linux.resources.memory.limit")
-            .stderr_has("rootless");
-    }
-    k.assert_gone(&id);
+    create_refused(
+        &k,
+        &b,
+        "memlim",
+        &["linux.resources.memory.limit", "rootless"],
+    );
 }
 
 #[test]
@@ -271,14 +283,7 @@ fn rootless_mapping_outside_the_users_ranges_is_refused() {
         { "containerID": 0, "hostID": u.uid, "size": 1 },
         { "containerID": 1, "hostID": 0, "size": 1 }
     ]);
-    let id = k.id("badmap");
-    let o = k.create(&b, &id);
-    clean_failure(&o);
-    if !is_reference() {
-        o.stderr_has("linux.uidMappings[1]")
-            .stderr_has("/etc/subuid");
-    }
-    k.assert_gone(&id);
+    create_refused(&k, &b, "badmap", &["linux.uidMappings[1]", "/etc/subuid"]);
 }
 
 #[test]
@@ -287,14 +292,7 @@ fn rootless_config_without_a_user_namespace_is_refused() {
     let k = Kist::as_user(u);
     let mut b = k.bundle(&["true"]);
     b.remove_namespace("user");
-    let id = k.id("nouserns");
-    let o = k.create(&b, &id);
-    clean_failure(&o);
-    if !is_reference() {
-        o.stderr_has("linux.namespaces")
-            .stderr_has("user namespace");
-    }
-    k.assert_gone(&id);
+    create_refused(&k, &b, "nouserns", &["linux.namespaces", "user namespace"]);
     // The same config with its user namespace back runs.
     b.set_namespace(json!({ "type": "user" }));
     let id = k.id("userns");
