@@ -31,6 +31,7 @@ mod netdev;
 mod pause;
 mod privileges;
 mod process;
+mod rootless;
 mod runc_compat;
 mod seccomp;
 mod seccomp_compat;

@@ -26,6 +26,12 @@ pub struct Opts {
     /// Extra fds for the runtime: (fd in the test process, fd number in the
     /// child). The test keeps the source open until the command is spawned.
     pub fds: Vec<(RawFd, RawFd)>,
+    /// Run as this unprivileged user with only its login environment
+    /// (see `users.rs`); `envs` and KIST_TEST_MARK are added to it.
+    pub as_user: Option<&'static super::users::User>,
+    /// With `as_user`: the cgroup2 directory the process is moved into
+    /// first (see `User::apply_in_cgroup`).
+    pub cgroup: Option<PathBuf>,
 }
 
 /// The result of one runtime invocation.
@@ -210,6 +216,13 @@ pub fn spawn(bin: &Path, argv: &[OsString], dir: &Path, mark: &str, opts: Opts) 
         None => Stdio::null(),
     };
     let mut c = Command::new(bin);
+    if let Some(u) = opts.as_user {
+        match &opts.cgroup {
+            Some(cg) => u.apply_in_cgroup(&mut c, cg),
+            None => u.apply(&mut c),
+        }
+        c.current_dir(&u.home);
+    }
     c.args(argv)
         .stdin(stdin)
         .stdout(file(&stdout_path))

@@ -14,6 +14,7 @@ pub mod bundle;
 pub mod cleanup;
 pub mod cmd;
 pub mod console;
+pub mod users;
 
 pub use bundle::Bundle;
 pub use cmd::{Output, Spawned};
@@ -87,6 +88,10 @@ pub struct Kist {
     ncmd: AtomicUsize,
     /// Extra cleanup actions registered by tests (netns removal, etc.).
     cleanups: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// Every command runs as this unprivileged user (see [`Kist::as_user`]).
+    pub user: Option<&'static users::User>,
+    /// ... placed in this cgroup2 directory first (see [`Kist::in_cgroup`]).
+    user_cgroup: RefCell<Option<PathBuf>>,
 }
 
 impl Kist {
@@ -104,7 +109,29 @@ impl Kist {
             extra_global: RefCell::new(Vec::new()),
             ncmd: AtomicUsize::new(0),
             cleanups: RefCell::new(Vec::new()),
+            user: None,
+            user_cgroup: RefCell::new(None),
         }
+    }
+
+    /// A harness whose every command runs as `u` (clean login environment,
+    /// no supplementary groups). The test directory is theirs (0700) and
+    /// `bundle()` gives them bundles with runc's `spec --rootless` changes
+    /// applied (their uid and gid mapped to 0). `--root` is still passed:
+    /// `bare()` runs without it (the default root, `$XDG_RUNTIME_DIR/...`).
+    pub fn as_user(u: &'static users::User) -> Kist {
+        let mut k = Kist::new();
+        users::chown(&k.dir, u.uid, u.gid);
+        std::fs::set_permissions(&k.dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", k.dir.display()));
+        k.user = Some(u);
+        k
+    }
+
+    /// From now on every command of this (user's) harness starts in the
+    /// cgroup2 directory `dir` (see `users::User::delegated_cgroup2`).
+    pub fn in_cgroup(&self, dir: &Path) {
+        *self.user_cgroup.borrow_mut() = Some(dir.to_path_buf());
     }
 
     /// A fresh container id, registered for cleanup. `tag` keeps it readable.
@@ -137,8 +164,14 @@ impl Kist {
     /// A new bundle in this test's directory running `args`.
     pub fn bundle(&self, args: &[&str]) -> Bundle {
         let n = self.ncmd.fetch_add(1, Ordering::SeqCst);
-        let b = Bundle::new(&self.dir.join(format!("bundle{n}")), args, &self.mark);
+        let mut b = Bundle::new(&self.dir.join(format!("bundle{n}")), args, &self.mark);
+        if let Some(u) = self.user {
+            u.rootless_config(&mut b.config);
+        }
         b.save();
+        if let Some(u) = self.user {
+            users::chown_tree(&b.dir, u.uid, u.gid);
+        }
         b
     }
 
@@ -187,7 +220,9 @@ impl Kist {
         self.exec(argv, opts)
     }
 
-    fn exec(&self, argv: Vec<OsString>, opts: cmd::Opts) -> Output {
+    fn exec(&self, argv: Vec<OsString>, mut opts: cmd::Opts) -> Output {
+        opts.as_user = opts.as_user.or(self.user);
+        opts.cgroup = opts.cgroup.or_else(|| self.user_cgroup.borrow().clone());
         let n = self.ncmd.fetch_add(1, Ordering::SeqCst);
         cmd::run(
             &bin(),
@@ -203,7 +238,9 @@ impl Kist {
         self.spawn_opts(args, cmd::Opts::default())
     }
 
-    pub fn spawn_opts(&self, args: &[&str], opts: cmd::Opts) -> Spawned {
+    pub fn spawn_opts(&self, args: &[&str], mut opts: cmd::Opts) -> Spawned {
+        opts.as_user = opts.as_user.or(self.user);
+        opts.cgroup = opts.cgroup.or_else(|| self.user_cgroup.borrow().clone());
         let n = self.ncmd.fetch_add(1, Ordering::SeqCst);
         cmd::spawn(
             &bin(),

@@ -4,11 +4,6 @@ use crate::error::{Error, Result};
 /// Writes a default config.json like `runc spec`: a shell on a terminal in a
 /// rootfs/ directory, with runc's default mounts, namespaces and capabilities.
 pub fn run(a: &SpecArgs) -> Result<()> {
-    if a.rootless {
-        return Err(Error::new(
-            "spec --rootless: rootless containers are not supported yet",
-        ));
-    }
     let dir = a.bundle.clone().unwrap_or_else(|| ".".into());
     let path = dir.join("config.json");
     if path.exists() {
@@ -17,7 +12,14 @@ pub fn run(a: &SpecArgs) -> Result<()> {
             path.display()
         )));
     }
-    let v = template();
+    let mut v = template();
+    if a.rootless {
+        kist::rootless::to_rootless_spec(
+            &mut v,
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+    }
     let text = serde_json::to_string_pretty(&v).map_err(|e| Error::new(e.to_string()))?;
     std::fs::write(&path, text + "\n")
         .map_err(|e| Error::io(format!("write {}", path.display()), e))

@@ -63,6 +63,8 @@ pub struct RootfsConfig<'a> {
     pub defer_proc: bool,
     /// The rootfs and bind sources, opened by the runtime on the host.
     pub sources: &'a Sources,
+    /// The container's cgroup2 directory on the host, if it has one.
+    pub cgroup2_dir: Option<&'a Path>,
 }
 
 /// linux.rootfsPropagation as mount(2) flags; None when unset.
@@ -148,6 +150,7 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
             make_parent_private(cfg.rootfs)?;
         }
     }
+    cfg.sources.open_deferred()?;
     cfg.sources
         .attach_rootfs(cfg.joined_mount_ns.then_some(cfg.rootfs))
         .with_context(|| format!("root.path {:?}", cfg.rootfs))?;
@@ -157,7 +160,7 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
         set_propagation(cfg.rootfs, libc::MS_PRIVATE | libc::MS_REC)
             .with_context(|| format!("root.path {:?}: make its bind private", cfg.rootfs))?;
     }
-    let root = cfg.sources.root();
+    let root = cfg.sources.root()?;
     let mounted = mounts::mount_all(cfg, root);
     cfg.sources.release();
     mounted?;
@@ -217,9 +220,9 @@ pub fn enter(cfg: &RootfsConfig) -> Result<()> {
         // as runc does without a mount namespace.
         pivot::chroot_into(cfg.rootfs).context("enter rootfs (chroot, no mount namespace)")?;
     } else if cfg.no_pivot {
-        pivot::move_root(cfg.rootfs, cfg.sources.root()).context("enter rootfs (no pivot)")?;
+        pivot::move_root(cfg.rootfs, cfg.sources.root()?).context("enter rootfs (no pivot)")?;
     } else {
-        pivot::pivot(cfg.sources.root()).context("enter rootfs (pivot_root)")?;
+        pivot::pivot(cfg.sources.root()?).context("enter rootfs (pivot_root)")?;
     }
     if !dev_is_bind_mounted(cfg.spec) {
         pivot::reopen_dev_null().context("reopen /dev/null inside the container")?;

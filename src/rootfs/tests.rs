@@ -485,6 +485,7 @@ fn rootfs_cfg<'a>(
         in_new_userns: false,
         cgroupns: false,
         defer_proc: false,
+        cgroup2_dir: None,
     }
 }
 
@@ -536,7 +537,7 @@ fn child() {
         "mask-with-planted-null" => {
             prepare(&cfg).unwrap();
             // Skip enter()'s own /dev/null check to exercise finish()'s.
-            pivot::pivot(sources.root()).unwrap();
+            pivot::pivot(sources.root().unwrap()).unwrap();
             let e = finish(&cfg).expect_err("finish should fail");
             println!("ERROR: {e}");
             return;
