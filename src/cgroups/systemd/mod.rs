@@ -22,15 +22,36 @@ const DEST: &str = "org.freedesktop.systemd1";
 const PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 
+/// Whether `--systemd-cgroup` means the caller's own systemd instance, as
+/// runc's rootless auto-detection decides it for the systemd driver: not
+/// euid 0, or in a user namespace other than the initial one (kist as uid 0
+/// under rootless podman has no say over the system instance's units).
+pub fn user_instance() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| !is_initial_uid_map(&m))
+        .unwrap_or(false)
+}
+
+/// The initial user namespace maps every id onto itself.
+fn is_initial_uid_map(map: &str) -> bool {
+    let f: Vec<&str> = map.split_whitespace().collect();
+    f == ["0", "0", "4294967295"]
+}
+
 /// A connection to systemd's manager that receives `JobRemoved`.
 pub struct Systemd {
     conn: Conn,
 }
 
 impl Systemd {
-    pub fn connect() -> Result<Systemd> {
-        let mut conn = Conn::system()?;
-        if conn.bus() == dbus::Bus::System {
+    /// The system instance, or with `user` the caller's own (rootless: see
+    /// [`Conn::user`]).
+    pub fn connect(user: bool) -> Result<Systemd> {
+        let mut conn = if user { Conn::user()? } else { Conn::system()? };
+        if conn.bus() == dbus::Bus::Daemon {
             // The bus daemon routes signals only to who asked for them.
             conn.call(&Call {
                 destination: Some("org.freedesktop.DBus"),
@@ -50,7 +71,7 @@ impl Systemd {
 
     fn manager(&mut self, member: &str, args: &[Value]) -> Result<Vec<Value>> {
         self.conn.call(&Call {
-            destination: (self.conn.bus() == dbus::Bus::System).then_some(DEST),
+            destination: (self.conn.bus() == dbus::Bus::Daemon).then_some(DEST),
             path: PATH,
             interface: MANAGER,
             member,
@@ -152,6 +173,34 @@ impl Systemd {
         .map(|_| ())
     }
 
+    /// The manager's own cgroup: `/` for the system instance, typically
+    /// `/user.slice/user-UID.slice/user@UID.service` for a user's, whose
+    /// slices and units live below it.
+    pub fn control_group(&mut self) -> Result<String> {
+        let reply = self.conn.call(&Call {
+            destination: (self.conn.bus() == dbus::Bus::Daemon).then_some(DEST),
+            path: PATH,
+            interface: "org.freedesktop.DBus.Properties",
+            member: "Get",
+            args: &[
+                Value::Str(MANAGER.into()),
+                Value::Str("ControlGroup".into()),
+            ],
+        })?;
+        match reply.first() {
+            Some(Value::Variant(v)) => match v.as_str() {
+                Some(cg) if cg.starts_with('/') => Ok(cg.to_string()),
+                // an instance not yet fully started reports ""
+                _ => Err(Error::new(format!(
+                    "systemd reported no cgroup of its own ({v:?})"
+                ))),
+            },
+            r => Err(Error::new(format!(
+                "Get ControlGroup: unexpected reply {r:?}"
+            ))),
+        }
+    }
+
     /// Whether the unit is loaded (running, or stopped but not yet
     /// garbage-collected).
     pub fn unit_loaded(&mut self, unit: &Unit) -> Result<bool> {
@@ -160,5 +209,19 @@ impl Systemd {
             Err(e) if e.to_string().contains("NoSuchUnit") => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn initial_user_namespace() {
+        assert!(super::is_initial_uid_map(
+            "         0          0 4294967295\n"
+        ));
+        assert!(!super::is_initial_uid_map(
+            "         0       1000          1\n"
+        ));
+        assert!(!super::is_initial_uid_map("0 1000 1\n1 100000 65536\n"));
     }
 }
