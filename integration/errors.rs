@@ -473,12 +473,3 @@ fn invalid_signal_message_names_it() {
     k.run_with(&b, &id, &["-d"]).ok();
     k.kill(&id, "SIGNOPE").fail().stderr_has("SIGNOPE");
 }
-
-/// KIST-ONLY: --rootless is refused clearly.
-#[test]
-fn kist_only_unsupported_global_flags() {
-    let k = Kist::new();
-    k.cmd(&["--rootless", "true", "list"])
-        .fail()
-        .stderr_has("not supported");
-}

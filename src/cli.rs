@@ -13,9 +13,9 @@ use std::path::PathBuf;
     subcommand_required = false
 )]
 pub struct Cli {
-    /// Directory for the storage of container state (use a tmpfs)
-    #[arg(long, global = false, default_value = "/run/kist")]
-    pub root: PathBuf,
+    /// Directory for the storage of container state (use a tmpfs) [default: /run/kist, rootless: $XDG_RUNTIME_DIR/kist]
+    #[arg(long, global = false)]
+    pub root: Option<PathBuf>,
     /// Write log messages to this file instead of stderr
     #[arg(long)]
     pub log: Option<PathBuf>,
@@ -28,7 +28,7 @@ pub struct Cli {
     /// Use systemd for cgroups: linux.cgroupsPath is slice:prefix:name
     #[arg(long)]
     pub systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto (only false/auto as root are supported)
+    /// Rootless mode: true, false or auto (auto: not uid 0, or uid 0 in a user namespace)
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Print the version

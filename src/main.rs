@@ -69,12 +69,12 @@ fn dispatch(cli: Cli) -> error::Result<i32> {
         println!("spec: {OCI_VERSION}");
         return Ok(0);
     }
-    match cli.rootless.as_deref() {
-        None | Some("false") => {}
-        Some("auto") if nix::unistd::geteuid().is_root() => {}
-        Some(v) => bail!("--rootless {v}: rootless mode is not supported yet"),
-    }
-    let root = cli.root.as_path();
+    kist::rootless::set_flag(cli.rootless.as_deref())?;
+    let root = cli
+        .root
+        .clone()
+        .unwrap_or_else(kist::rootless::default_root);
+    let root = root.as_path();
     let Some(cmd) = cli.command else {
         bail!("no command given; see kist --help");
     };

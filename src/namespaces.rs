@@ -314,6 +314,9 @@ pub fn join_in_child(plan: &Plan) -> Result<()> {
 /// Writes uid_map/gid_map of a process in a new user namespace, directly
 /// when we may, through newuidmap/newgidmap otherwise.
 pub fn write_id_maps(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
+    if crate::rootless::euid_rootless() {
+        return crate::rootless::write_id_maps(pid, uids, gids);
+    }
     let fmt = |m: &[LinuxIdMapping]| {
         m.iter()
             .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))

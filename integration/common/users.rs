@@ -294,7 +294,7 @@ pub fn rootless_config(config: &mut Value, uid: u32, gid: u32) {
                 });
                 continue;
             }
-            if let Some(opts) = m["options"].as_array_mut() {
+            if let Some(opts) = m.get_mut("options").and_then(|o| o.as_array_mut()) {
                 opts.retain(|o| {
                     let o = o.as_str().unwrap_or("");
                     !o.starts_with("uid=") && !o.starts_with("gid=")

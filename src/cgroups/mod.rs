@@ -163,6 +163,58 @@ impl Cgroup {
         Ok(())
     }
 
+    /// cgroupfs `create` that leaves out, in rootless mode, each hierarchy
+    /// the user may not write (nothing delegated to it), as runc's rootless
+    /// cgroup manager does when no cgroupsPath was asked for: the container
+    /// then has no cgroup there, and a limit asked for in it fails in
+    /// `apply` naming its field. True if something was left out (the
+    /// caller records the smaller cgroup). A real root pays nothing: the
+    /// rootless check only runs on a permission error.
+    pub fn create_reachable(&mut self, explicit_path: bool) -> Result<bool> {
+        let denied = |e: &Error| {
+            matches!(
+                e.errno(),
+                Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
+            ) && !explicit_path
+                && crate::rootless::active()
+        };
+        let before = self.v1.len() + usize::from(self.unified.is_some());
+        let mut kept = Vec::with_capacity(self.v1.len());
+        for d in std::mem::take(&mut self.v1) {
+            match v1::create(&d) {
+                Ok(()) => kept.push(d),
+                Err(e) if denied(&e) => crate::logger::debug(&format!(
+                    "rootless: no cgroup in {}: {e}",
+                    d.mount.display()
+                )),
+                Err(e) => {
+                    self.v1 = kept;
+                    return Err(e.context("create cgroup"));
+                }
+            }
+        }
+        self.v1 = kept;
+        if let Some(u) = &self.unified {
+            match v2::create(u, self.mode == Mode::V2) {
+                Ok(()) => {}
+                Err(e) if denied(&e) => {
+                    crate::logger::debug(&format!(
+                        "rootless: no cgroup in {}: {e}",
+                        u.mount.display()
+                    ));
+                    self.unified = None;
+                }
+                Err(e) => return Err(e.context("create cgroup")),
+            }
+        }
+        Ok(self.v1.len() + usize::from(self.unified.is_some()) != before)
+    }
+
+    /// No directory in any hierarchy (rootless without delegation).
+    pub fn is_empty(&self) -> bool {
+        self.v1.is_empty() && self.unified.is_none()
+    }
+
     /// An fd of the cgroup2 directory for clone3(CLONE_INTO_CGROUP), None
     /// without cgroup2. The child lands in the cgroup2 directory only: see
     /// `placement` for the v1 hierarchies.

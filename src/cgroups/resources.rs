@@ -23,6 +23,11 @@ impl Cgroup {
             } else {
                 format!("no cgroup v1 {controller} hierarchy is mounted")
             };
+            if self.driver.is_cgroupfs() && crate::rootless::active() {
+                return Error::new(format!(
+                    "{field}: cannot write {file}: kist runs rootless and the user was given no writable cgroup with the {controller} controller (delegate a cgroup v2 subtree to it, or leave the field out)"
+                ));
+            }
             Error::new(format!(
                 "{field}: cannot write {file}: no {controller} controller ({v1}{v2})"
             ))
@@ -35,7 +40,16 @@ impl Cgroup {
     pub(super) fn fs_apply(&self, r: &LinuxResources) -> Result<()> {
         self.set(r)?;
         let rules = devices::rules(r.devices().as_deref().unwrap_or(&[]))?;
-        self.set_devices(&rules)
+        match self.set_devices(&rules) {
+            // As runc: a rootless container's device rules cannot be
+            // enforced (no devices hierarchy of its own, no BPF), and it
+            // reaches no device its user could not open on the host.
+            Err(e) if crate::rootless::active() => {
+                crate::logger::debug(&format!("rootless: device rules not applied: {e}"));
+                Ok(())
+            }
+            r => r,
+        }
     }
 
     /// `kist update` through the files: writes only what `r` holds; device

@@ -4,11 +4,6 @@ use crate::error::{Error, Result};
 /// Writes a default config.json like `runc spec`: a shell on a terminal in a
 /// rootfs/ directory, with runc's default mounts, namespaces and capabilities.
 pub fn run(a: &SpecArgs) -> Result<()> {
-    if a.rootless {
-        return Err(Error::new(
-            "spec --rootless: rootless containers are not supported yet",
-        ));
-    }
     let dir = a.bundle.clone().unwrap_or_else(|| ".".into());
     let path = dir.join("config.json");
     if path.exists() {
@@ -17,7 +12,14 @@ pub fn run(a: &SpecArgs) -> Result<()> {
             path.display()
         )));
     }
-    let v = template();
+    let mut v = template();
+    if a.rootless {
+        to_rootless(
+            &mut v,
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+    }
     let text = serde_json::to_string_pretty(&v).map_err(|e| Error::new(e.to_string()))?;
     std::fs::write(&path, text + "\n")
         .map_err(|e| Error::io(format!("write {}", path.display()), e))
@@ -67,4 +69,38 @@ pub fn template() -> serde_json::Value {
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
     })
+}
+
+/// runc's `spec --rootless` changes (its specconv.ToRootless): a user
+/// namespace mapping the caller's euid and egid to 0 instead of a network
+/// namespace, /sys bind-mounted read-only (sysfs needs a network namespace
+/// owned by the user namespace), no uid=/gid= mount options (those ids are
+/// not mapped), and no `linux.resources` (no cgroup is writable for sure).
+pub fn to_rootless(v: &mut serde_json::Value, uid: u32, gid: u32) {
+    use serde_json::json;
+    let linux = &mut v["linux"];
+    if let Some(ns) = linux["namespaces"].as_array_mut() {
+        ns.retain(|n| n["type"] != "network" && n["type"] != "user");
+        ns.push(json!({ "type": "user" }));
+    }
+    linux["uidMappings"] = json!([{ "containerID": 0, "hostID": uid, "size": 1 }]);
+    linux["gidMappings"] = json!([{ "containerID": 0, "hostID": gid, "size": 1 }]);
+    if let Some(l) = linux.as_object_mut() {
+        l.remove("resources");
+    }
+    if let Some(mounts) = v["mounts"].as_array_mut() {
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/sys" {
+                *m = json!({
+                    "destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]
+                });
+            } else if let Some(opts) = m.get_mut("options").and_then(|o| o.as_array_mut()) {
+                opts.retain(|o| {
+                    let o = o.as_str().unwrap_or("");
+                    !o.starts_with("uid=") && !o.starts_with("gid=")
+                });
+            }
+        }
+    }
 }

@@ -113,7 +113,13 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         .context("init: set pdeathsig")?;
     // Others in the container must not ptrace this process or open its
     // /proc/<pid>/exe (the runtime binary) while it runs runtime code.
-    nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
+    // Rootless: an unprivileged runtime writes the id maps (and setgroups)
+    // of a dumpable process only; nothing of the container runs before Go,
+    // and the init turns non-dumpable right after it.
+    let maps_later = !a.via_middle && crate::rootless::euid_rootless() && a.plan.creates(NS::User);
+    if !maps_later {
+        nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
+    }
 
     if a.via_middle {
         if a.plan.has(NS::User) {
@@ -123,6 +129,9 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         a.channel
             .expect(Msg::Go)
             .context("init: wait for the runtime")?;
+        if maps_later {
+            nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
+        }
         // Before anything of the container's runs, as runc places its init.
         crate::timing::mark("wait for Go");
         if let Some(p) = a.cgroup.take() {

@@ -96,6 +96,8 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
     let preserve_fds = listen + opts.preserve_fds;
     fds::check_preserved(preserve_fds)?;
     let plan = Plan::from_spec(&bundle.spec)?;
+    crate::rootless::check_config(&bundle.spec)?;
+    crate::rootless::check_id_maps(&bundle.spec)?;
     crate::rootfs::validate_sysctl(&bundle.spec)?;
     check_process(&bundle, opts)?;
     let memory_policy = crate::process::mempolicy::from_spec(&bundle.spec)?;
@@ -282,9 +284,21 @@ fn launch(
         .as_ref()
         .map(|c| c.dir.clone())
         .unwrap_or_default();
+    cleanup.cgroup = Some(st.cgroup.clone());
+    if st.cgroup.driver.is_cgroupfs() {
+        let explicit = bundle
+            .spec
+            .linux()
+            .as_ref()
+            .is_some_and(|l| l.cgroups_path().is_some());
+        if st.cgroup.create_reachable(explicit)? {
+            cleanup.cgroup = Some(st.cgroup.clone());
+            cleanup.save(st)?;
+        }
+    } else {
+        st.cgroup.create()?;
+    }
     let cgroup = st.cgroup.clone();
-    cleanup.cgroup = Some(cgroup.clone());
-    cgroup.create()?;
     crate::timing::mark("cgroup create");
     crash_point("cgroup");
     // Limits are in place before the init enters the cgroup.

@@ -17,7 +17,13 @@ pub fn groups(user: &User) -> Vec<Gid> {
 /// Switches to the configured user. Capabilities are kept across the switch
 /// by the caller (PR_SET_KEEPCAPS) and set exactly afterwards.
 pub fn switch(groups: &[Gid], gid: Gid, uid: Uid) -> Result<()> {
-    setgroups(groups).context("process.user.additionalGids: setgroups")?;
+    match setgroups(groups) {
+        // A user namespace whose gid_map was written unprivileged has
+        // setgroups denied (rootless): with no group asked for there is
+        // nothing to drop, as runc skips the call there.
+        Err(nix::errno::Errno::EPERM) if groups.is_empty() => {}
+        r => r.context("process.user.additionalGids: setgroups")?,
+    }
     setresgid(gid, gid, gid).with_context(|| {
         format!("process.user.gid {gid}: setresgid (is it mapped in the user namespace?)")
     })?;

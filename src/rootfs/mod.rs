@@ -143,6 +143,7 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
             .context("set propagation of / (linux.rootfsPropagation)")?;
         make_parent_private(cfg.rootfs)?;
     }
+    cfg.sources.open_deferred()?;
     cfg.sources
         .attach_rootfs(cfg.joined_mount_ns.then_some(cfg.rootfs))
         .with_context(|| format!("root.path {:?}", cfg.rootfs))?;
@@ -152,7 +153,7 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
         set_propagation(cfg.rootfs, libc::MS_PRIVATE | libc::MS_REC)
             .with_context(|| format!("root.path {:?}: make its bind private", cfg.rootfs))?;
     }
-    let root = cfg.sources.root();
+    let root = cfg.sources.root()?;
     let mounted = mounts::mount_all(cfg, root);
     cfg.sources.release();
     mounted?;
@@ -212,9 +213,9 @@ pub fn enter(cfg: &RootfsConfig) -> Result<()> {
         // as runc does without a mount namespace.
         pivot::chroot_into(cfg.rootfs).context("enter rootfs (chroot, no mount namespace)")?;
     } else if cfg.no_pivot {
-        pivot::move_root(cfg.rootfs, cfg.sources.root()).context("enter rootfs (no pivot)")?;
+        pivot::move_root(cfg.rootfs, cfg.sources.root()?).context("enter rootfs (no pivot)")?;
     } else {
-        pivot::pivot(cfg.sources.root()).context("enter rootfs (pivot_root)")?;
+        pivot::pivot(cfg.sources.root()?).context("enter rootfs (pivot_root)")?;
     }
     if !dev_is_bind_mounted(cfg.spec) {
         pivot::reopen_dev_null().context("reopen /dev/null inside the container")?;

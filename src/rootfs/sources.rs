@@ -34,8 +34,12 @@ use crate::error::{Context, Error, Result};
 /// (CVE-2024-21626 was such a descriptor).
 pub struct Sources {
     /// The rootfs tree: detached until `attach_rootfs`, then the rootfs
-    /// mount itself.
-    rootfs: OwnedFd,
+    /// mount itself. Empty until `open_deferred` when opened late.
+    rootfs: std::cell::OnceCell<OwnedFd>,
+    /// Rootless (non-zero euid): what to open inside the container's own
+    /// user and mount namespaces (`open_deferred`), where the unprivileged
+    /// caller has the rights open_tree needs; the host gives it none.
+    deferred: Option<Deferred>,
     /// The rootfs directory, in the runtime's mount namespace.
     rootfs_dir: RefCell<Option<OwnedFd>>,
     /// The rootfs mount made in a mount namespace joined by path.
@@ -44,6 +48,13 @@ pub struct Sources {
     prop: Option<u64>,
     /// Per `spec.mounts` index: the tree of a bind mount, until attached.
     binds: RefCell<Vec<Option<OwnedFd>>>,
+}
+
+/// The rootfs and the bind sources, by path, for `Sources::open_deferred`.
+struct Deferred {
+    rootfs: std::path::PathBuf,
+    /// Per `spec.mounts` index: (source path, recursive, field) of a bind.
+    binds: Vec<Option<(std::path::PathBuf, bool, String)>>,
 }
 
 impl Sources {
@@ -59,14 +70,23 @@ impl Sources {
             libc::RESOLVE_NO_MAGICLINKS,
         )
         .with_context(|| format!("{}: open", root_field()))?;
-        let tree = clone(rootfs, true, prop).with_context(root_field)?;
+        // Rootless: open_tree needs CAP_SYS_ADMIN over the host's mount
+        // namespace, which the caller does not have; the init opens the
+        // same paths once it is root in its own namespaces.
+        let defer = crate::rootless::euid_rootless();
+        let tree = std::cell::OnceCell::new();
+        if !defer {
+            let _ = tree.set(clone(rootfs, true, prop).with_context(root_field)?);
+        }
         let mut userns = idmap::Namespaces::default();
         let mut binds = Vec::new();
+        let mut later = Vec::new();
         for (i, m) in spec.mounts().iter().flatten().enumerate() {
             let opts = options::parse(m.typ().as_deref(), m.options().as_deref().unwrap_or(&[]));
             let idmap = idmap::request(spec, i, m, &opts)?;
             if !opts.is_bind() {
                 binds.push(None);
+                later.push(None);
                 continue;
             }
             let field = format!("mounts[{i}].destination {:?}", m.destination());
@@ -76,6 +96,16 @@ impl Sources {
                 )));
             };
             let src = mounts::bind_source(bundle, src);
+            if defer {
+                if idmap.is_some() {
+                    return Err(Error::new(format!(
+                        "{field}: an id-mapped mount needs CAP_SYS_ADMIN over the source's filesystem: not available to a rootless container"
+                    )));
+                }
+                binds.push(None);
+                later.push(Some((src, opts.is_rbind(), field)));
+                continue;
+            }
             let t = clone(&src, opts.is_rbind(), prop)
                 .with_context(|| format!("{field}: mounts[{i}].source {src:?}"))?;
             if let Some(r) = idmap {
@@ -94,14 +124,47 @@ impl Sources {
                 })?;
             }
             binds.push(Some(t));
+            later.push(None);
         }
         Ok(Sources {
             rootfs: tree,
+            deferred: defer.then(|| Deferred {
+                rootfs: rootfs.to_path_buf(),
+                binds: later,
+            }),
             joined_root: std::cell::OnceCell::new(),
             prop,
             rootfs_dir: RefCell::new(Some(rootfs_dir)),
             binds: RefCell::new(binds),
         })
+    }
+
+    /// In the init of a rootless container, in its new user and mount
+    /// namespaces: opens what `open` left (nothing for a privileged one).
+    pub fn open_deferred(&self) -> Result<()> {
+        let Some(d) = &self.deferred else {
+            return Ok(());
+        };
+        if self.rootfs.get().is_none() {
+            let t = clone(&d.rootfs, true, self.prop)
+                .with_context(|| format!("root.path {:?}", d.rootfs))?;
+            let _ = self.rootfs.set(t);
+        }
+        let mut binds = self.binds.borrow_mut();
+        for (i, b) in d.binds.iter().enumerate() {
+            let Some((src, recursive, field)) = b else {
+                continue;
+            };
+            if binds.get(i).is_some_and(Option::is_some) {
+                continue;
+            }
+            let t = clone(src, *recursive, self.prop)
+                .with_context(|| format!("{field}: mounts[{i}].source {src:?}"))?;
+            if let Some(slot) = binds.get_mut(i) {
+                *slot = Some(t);
+            }
+        }
+        Ok(())
     }
 
     /// The tree of bind mount `i`, to attach (handed over once).
@@ -172,12 +235,20 @@ impl Sources {
         if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
             return Err(Error::new("the current directory is not the rootfs"));
         }
-        sys::move_mount(self.rootfs.as_fd(), dot.as_fd()).context("move_mount rootfs")
+        let tree = self
+            .rootfs
+            .get()
+            .ok_or_else(|| Error::new("root.path: not opened"))?;
+        sys::move_mount(tree.as_fd(), dot.as_fd()).context("move_mount rootfs")
     }
 
     /// The rootfs mount (after `attach_rootfs`).
-    pub fn root(&self) -> BorrowedFd<'_> {
-        self.joined_root.get().unwrap_or(&self.rootfs).as_fd()
+    pub fn root(&self) -> Result<BorrowedFd<'_>> {
+        self.joined_root
+            .get()
+            .or(self.rootfs.get())
+            .map(AsFd::as_fd)
+            .ok_or_else(|| Error::new("root.path: not opened"))
     }
 }
 

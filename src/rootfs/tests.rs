@@ -536,7 +536,7 @@ fn child() {
         "mask-with-planted-null" => {
             prepare(&cfg).unwrap();
             // Skip enter()'s own /dev/null check to exercise finish()'s.
-            pivot::pivot(sources.root()).unwrap();
+            pivot::pivot(sources.root().unwrap()).unwrap();
             let e = finish(&cfg).expect_err("finish should fail");
             println!("ERROR: {e}");
             return;
