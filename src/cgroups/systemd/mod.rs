@@ -22,25 +22,6 @@ const DEST: &str = "org.freedesktop.systemd1";
 const PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 
-/// Whether `--systemd-cgroup` means the caller's own systemd instance, as
-/// runc's rootless auto-detection decides it for the systemd driver: not
-/// euid 0, or in a user namespace other than the initial one (kist as uid 0
-/// under rootless podman has no say over the system instance's units).
-pub fn user_instance() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    std::fs::read_to_string("/proc/self/uid_map")
-        .map(|m| !is_initial_uid_map(&m))
-        .unwrap_or(false)
-}
-
-/// The initial user namespace maps every id onto itself.
-fn is_initial_uid_map(map: &str) -> bool {
-    let f: Vec<&str> = map.split_whitespace().collect();
-    f == ["0", "0", "4294967295"]
-}
-
 /// A connection to systemd's manager that receives `JobRemoved`.
 pub struct Systemd {
     conn: Conn,
@@ -209,19 +190,5 @@ impl Systemd {
             Err(e) if e.to_string().contains("NoSuchUnit") => Ok(false),
             Err(e) => Err(e),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn initial_user_namespace() {
-        assert!(super::is_initial_uid_map(
-            "         0          0 4294967295\n"
-        ));
-        assert!(!super::is_initial_uid_map(
-            "         0       1000          1\n"
-        ));
-        assert!(!super::is_initial_uid_map("0 1000 1\n1 100000 65536\n"));
     }
 }
