@@ -22,6 +22,7 @@ mod cri;
 mod docker;
 pub mod image;
 mod podman;
+mod podman_rootless;
 
 use super::common::{cmd, Kist, Output};
 use std::ffi::OsString;
@@ -74,6 +75,14 @@ pub fn engine_kist() -> Kist {
     let mut k = Kist::new();
     k.root = k.dir.join("runtime").join(&k.mark);
     k
+}
+
+/// [`engine_kist`] for an engine run by an ordinary user: every command as
+/// `u` (see `Kist::as_user`); the caller points `root` at where the engine
+/// makes kist keep state.
+pub fn engine_kist_as(u: &'static super::common::users::User) -> Kist {
+    DEADLINE.with(|d| d.set(Some(Instant::now() + TEST_TIMEOUT)));
+    Kist::as_user(u)
 }
 
 /// The directory under which engines keep kist's state (see [`engine_kist`]).
