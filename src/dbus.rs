@@ -520,11 +520,16 @@ impl Conn {
         self.bus
     }
 
+    /// EXTERNAL auth, with BEGIN sent right behind AUTH as sd-bus's own
+    /// client does. Sent only after OK, BEGIN can reach a systemd private
+    /// socket in the same read as the first call: sd-bus then keeps that
+    /// call in its buffer, unparsed, until more bytes arrive, and the call
+    /// never gets a reply (seen with the user instance under emulation).
     fn auth(&mut self) -> Result<()> {
         let uid = auth_uid().to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         self.sock
-            .write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())
+            .write_all(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes())
             .map_err(|e| Error::io("D-Bus auth: send", e))?;
         let line = self.read_line()?;
         if !line.starts_with("OK ") {
@@ -532,9 +537,7 @@ impl Conn {
                 "D-Bus auth: EXTERNAL refused: {line:?}"
             )));
         }
-        self.sock
-            .write_all(b"BEGIN\r\n")
-            .map_err(|e| Error::io("D-Bus auth: send BEGIN", e))
+        Ok(())
     }
 
     /// One auth line, read byte by byte: nothing after it may be consumed.
