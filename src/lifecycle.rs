@@ -137,7 +137,7 @@ impl Container {
             // pid namespace of its own): they are signalled, and an empty
             // cgroup is success, as with runc. containerd sends `kill --all
             // ID 9` after every exit and retries until it succeeds.
-            return st.cgroup.signal_all(opts.signal);
+            return st.signal_all(opts.signal);
         }
         if self.status() == Status::Stopped {
             // runc's wording: containerd's shim matches it to tell "already
@@ -339,7 +339,7 @@ fn release_init(st: &State, fifo: &Path) -> Result<String> {
 
 /// SIGKILL every process of the container and wait for the init to die.
 pub fn kill_and_wait(st: &State) -> Result<()> {
-    st.cgroup.signal_all(Signal::SIGKILL)?;
+    st.signal_all(Signal::SIGKILL)?;
     // Only the recorded process: a pid that was reused has another start
     // time (and pid 0 would be our own process group).
     if st.is_alive() {
@@ -356,14 +356,12 @@ pub fn kill_and_wait(st: &State) -> Result<()> {
 fn kill_leftovers(st: &State) -> Result<()> {
     // As runc: with a pid namespace of its own, whatever else sits in the
     // cgroup (a shared cgroupsPath) is not this container's to kill.
-    if crate::namespaces::creates(&st.config, LinuxNamespaceType::Pid)
-        || st.cgroup.pids()?.is_empty()
-    {
+    if crate::namespaces::creates(&st.config, LinuxNamespaceType::Pid) || st.pids()?.is_empty() {
         return Ok(());
     }
-    st.cgroup.signal_all(Signal::SIGKILL)?;
+    st.signal_all(Signal::SIGKILL)?;
     wait_after_kill(st, || {
-        let left = st.cgroup.pids()?;
+        let left = st.pids()?;
         Ok((!left.is_empty()).then(|| format!("processes {left:?} in its cgroup")))
     })
 }

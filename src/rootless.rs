@@ -45,9 +45,12 @@ pub fn set_flag(v: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// The effective uid is not 0: no privileges on the host at all.
+/// The effective uid is not 0: no privileges on the host at all. Read
+/// once per process (a forked init inherits the answer, which is about the
+/// runtime's privileges, not the init's uid in its user namespace).
 pub fn euid_rootless() -> bool {
-    !nix::unistd::geteuid().is_root()
+    static EUID_ROOTLESS: OnceLock<bool> = OnceLock::new();
+    *EUID_ROOTLESS.get_or_init(|| !nix::unistd::geteuid().is_root())
 }
 
 /// Rootless mode as `--rootless` and the process's credentials decide.

@@ -138,8 +138,15 @@ impl Container {
     /// Creates `<root>/<id>` (failing if it exists) and locks it.
     pub fn create(root: &Path, id: &str) -> Result<Container> {
         validate_id(id)?;
-        fs::create_dir_all(root)
-            .with_context(|| format!("create state root {}", root.display()))?;
+        // Private, as runc's: the states name bundles, pids and configs.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(root)
+                .with_context(|| format!("create state root {}", root.display()))?;
+        }
         let dir = root.join(dir_name(id));
         if let Err(e) = fs::create_dir(&dir) {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
@@ -233,7 +240,13 @@ pub fn parse_state(data: &[u8]) -> Result<State> {
 
 /// A valid id with no container state under `root`.
 pub fn is_gone(root: &Path, id: &str) -> bool {
-    validate_id(id).is_ok() && !root.join(dir_name(id)).join(STATE_FILE).exists()
+    // Only a definite "no such file": a root the caller may not enter
+    // (another user's) is not "gone".
+    validate_id(id).is_ok()
+        && matches!(
+            root.join(dir_name(id)).join(STATE_FILE).try_exists(),
+            Ok(false)
+        )
 }
 
 /// Removes the state directory of `id` if it holds no state: left by a
@@ -312,6 +325,62 @@ impl State {
             return Status::Created;
         }
         Status::Running
+    }
+
+    /// The container's processes: those of its cgroup or, with no cgroup
+    /// at all (rootless, nothing delegated), those in the init's pid
+    /// namespace when it has its own, else the init alone.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        if !self.cgroup.is_empty() {
+            return self.cgroup.pids();
+        }
+        if !self.is_alive() {
+            return Ok(Vec::new());
+        }
+        let own_pidns =
+            crate::namespaces::creates(&self.config, oci_spec::runtime::LinuxNamespaceType::Pid);
+        if !own_pidns {
+            return Ok(vec![self.pid]);
+        }
+        let ns_of = |pid: &str| fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+        let Some(ns) = ns_of(&self.pid.to_string()) else {
+            return Ok(Vec::new());
+        };
+        let rd = fs::read_dir("/proc").context("list /proc")?;
+        let mut out: Vec<i32> = rd
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name();
+                let pid = name.to_str()?.parse::<i32>().ok()?;
+                (ns_of(name.to_str()?).as_ref() == Some(&ns)).then_some(pid)
+            })
+            .collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Signals every process of the container (see [`State::pids`]); with
+    /// a cgroup, frozen around it (`Cgroup::signal_all`).
+    pub fn signal_all(&self, sig: impl Into<Option<nix::sys::signal::Signal>>) -> Result<()> {
+        let sig = sig.into();
+        if !self.cgroup.is_empty() {
+            return self.cgroup.signal_all(sig);
+        }
+        for pid in self.pids()? {
+            match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => {
+                    return Err(Error::os(
+                        format!(
+                            "kill --all: signal {} to pid {pid}",
+                            sig.map_or("0", |s| s.as_str())
+                        ),
+                        e,
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn is_alive(&self) -> bool {

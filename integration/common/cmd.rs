@@ -29,6 +29,9 @@ pub struct Opts {
     /// Run as this unprivileged user with only its login environment
     /// (see `users.rs`); `envs` and KIST_TEST_MARK are added to it.
     pub as_user: Option<&'static super::users::User>,
+    /// With `as_user`: the cgroup2 directory the process is moved into
+    /// first (see `User::apply_in_cgroup`).
+    pub cgroup: Option<PathBuf>,
 }
 
 /// The result of one runtime invocation.
@@ -214,7 +217,10 @@ pub fn spawn(bin: &Path, argv: &[OsString], dir: &Path, mark: &str, opts: Opts) 
     };
     let mut c = Command::new(bin);
     if let Some(u) = opts.as_user {
-        u.apply(&mut c);
+        match &opts.cgroup {
+            Some(cg) => u.apply_in_cgroup(&mut c, cg),
+            None => u.apply(&mut c),
+        }
         c.current_dir(&u.home);
     }
     c.args(argv)

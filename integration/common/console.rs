@@ -21,6 +21,10 @@ impl ConsoleSocket {
         listener
             .set_nonblocking(true)
             .expect("nonblocking listener");
+        // A rootless runtime connects as its user.
+        if let Some(u) = k.user {
+            super::users::chown(&path, u.uid, u.gid);
+        }
         ConsoleSocket { path, listener }
     }
 

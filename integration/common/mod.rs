@@ -90,6 +90,8 @@ pub struct Kist {
     cleanups: RefCell<Vec<Box<dyn FnOnce()>>>,
     /// Every command runs as this unprivileged user (see [`Kist::as_user`]).
     pub user: Option<&'static users::User>,
+    /// ... placed in this cgroup2 directory first (see [`Kist::in_cgroup`]).
+    user_cgroup: RefCell<Option<PathBuf>>,
 }
 
 impl Kist {
@@ -108,6 +110,7 @@ impl Kist {
             ncmd: AtomicUsize::new(0),
             cleanups: RefCell::new(Vec::new()),
             user: None,
+            user_cgroup: RefCell::new(None),
         }
     }
 
@@ -123,6 +126,12 @@ impl Kist {
             .unwrap_or_else(|e| panic!("chmod {}: {e}", k.dir.display()));
         k.user = Some(u);
         k
+    }
+
+    /// From now on every command of this (user's) harness starts in the
+    /// cgroup2 directory `dir` (see `users::User::delegated_cgroup2`).
+    pub fn in_cgroup(&self, dir: &Path) {
+        *self.user_cgroup.borrow_mut() = Some(dir.to_path_buf());
     }
 
     /// A fresh container id, registered for cleanup. `tag` keeps it readable.
@@ -213,6 +222,7 @@ impl Kist {
 
     fn exec(&self, argv: Vec<OsString>, mut opts: cmd::Opts) -> Output {
         opts.as_user = opts.as_user.or(self.user);
+        opts.cgroup = opts.cgroup.or_else(|| self.user_cgroup.borrow().clone());
         let n = self.ncmd.fetch_add(1, Ordering::SeqCst);
         cmd::run(
             &bin(),
@@ -230,6 +240,7 @@ impl Kist {
 
     pub fn spawn_opts(&self, args: &[&str], mut opts: cmd::Opts) -> Spawned {
         opts.as_user = opts.as_user.or(self.user);
+        opts.cgroup = opts.cgroup.or_else(|| self.user_cgroup.borrow().clone());
         let n = self.ncmd.fetch_add(1, Ordering::SeqCst);
         cmd::spawn(
             &bin(),

@@ -237,6 +237,79 @@ impl User {
         c.env_clear().envs(self.env()).uid(self.uid).gid(self.gid);
     }
 
+    /// Like [`User::apply`], and first (still as root) moves the process
+    /// into the cgroup2 directory `cgroup`: a user may only move its own
+    /// processes between cgroups below one it was delegated, so a test
+    /// puts the runtime there for it, as a login manager would.
+    pub fn apply_in_cgroup(&self, c: &mut Command, cgroup: &Path) {
+        use std::os::unix::ffi::OsStrExt;
+        c.env_clear().envs(self.env());
+        let procs = std::ffi::CString::new(cgroup.join("cgroup.procs").as_os_str().as_bytes())
+            .expect("cgroup path without NUL");
+        let (uid, gid) = (self.uid, self.gid);
+        // SAFETY: the closure runs between fork and exec and calls only the
+        // async-signal-safe open, write, close, setgroups, setresgid and
+        // setresuid on memory it owns.
+        unsafe {
+            c.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+                let err = std::io::Error::last_os_error();
+                libc::close(fd);
+                if n != 1 {
+                    return Err(err);
+                }
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setresgid(gid, gid, gid) != 0
+                    || libc::setresuid(uid, uid, uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// A cgroup2 directory delegated to this user (owner of the directory
+    /// and of its cgroup.procs, cgroup.threads and cgroup.subtree_control,
+    /// as systemd's `Delegate=` does), with a `runtime` child delegated the
+    /// same way for the runtime's own processes: on a pure cgroup v2 host
+    /// the runtime makes the container's cgroup next to its own. Removed
+    /// when `k` is dropped (after its containers). On a hybrid host it is
+    /// in the cgroup2 hierarchy at /sys/fs/cgroup/unified.
+    pub fn delegated_cgroup2(&self, k: &super::Kist) -> PathBuf {
+        let mount = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(Path::new)
+            .find(|m| {
+                m.join("cgroup.subtree_control").exists()
+                    || m.join("cgroup.procs").exists() && m.join("cgroup.controllers").exists()
+            })
+            .expect("no cgroup2 hierarchy mounted");
+        let top = mount.join(format!("kist-rl-{}", super::unique()));
+        let runtime = top.join("runtime");
+        for d in [&top, &runtime] {
+            std::fs::create_dir(d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+            for f in [
+                "",
+                "cgroup.procs",
+                "cgroup.threads",
+                "cgroup.subtree_control",
+            ] {
+                chown(&d.join(f), self.uid, self.gid);
+            }
+        }
+        let top2 = top.clone();
+        k.on_drop(move || {
+            let _ = std::fs::remove_dir(top2.join("runtime"));
+            let _ = std::fs::remove_dir(&top2);
+        });
+        runtime
+    }
+
     /// Runs `program args` as this user with file-backed stdio (the output
     /// files go under `dir`), stdin from /dev/null, the usual timeout.
     #[track_caller]

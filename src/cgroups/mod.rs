@@ -257,6 +257,11 @@ impl Cgroup {
     }
 
     fn no_freezer(&self) -> Error {
+        if self.is_empty() {
+            return Error::new(
+                "cgroup freezer: the container has no cgroup (created rootless, and no cgroup was delegated to the user)",
+            );
+        }
         Error::new(format!(
             "cgroup freezer: no v1 freezer hierarchy and no cgroup.freeze in {}",
             self.unified_path()

@@ -70,8 +70,8 @@ pub fn run(root: &Path, a: &RunArgs, systemd_cgroup: bool) -> Result<i32> {
         // A concurrent `delete` may have removed the container already.
         if let Ok(c) = crate::state::Container::open(root, &st.id) {
             // An empty cgroup (the usual case) needs no freeze, kill, thaw.
-            if st.cgroup.pids().map_or(true, |p| !p.is_empty()) {
-                let _ = st.cgroup.signal_all(Signal::SIGKILL);
+            if st.pids().map_or(true, |p| !p.is_empty()) {
+                let _ = st.signal_all(Signal::SIGKILL);
             }
             destroy(c, &st)?;
         }

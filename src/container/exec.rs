@@ -43,7 +43,7 @@ pub struct ExecOptions<'a> {
 pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     fds::check_preserved(opts.preserve_fds)?;
     // Before anything is opened: may restart the command.
-    let running = st.cgroup.pids().ok();
+    let running = st.pids().ok();
     super::seal::ensure(&st.config, Some(&opts.process), running.as_deref())?;
     crate::timing::mark("seal check");
     let terminal = opts.process.terminal().unwrap_or(false);

@@ -42,6 +42,9 @@ pub struct InitArgs<'a> {
     /// (cgroups/place.rs); taken then, so the files are closed at once.
     /// None when a middle process did it.
     pub cgroup: std::cell::Cell<Option<crate::cgroups::SelfPlacement>>,
+    /// The container's cgroup2 directory on the host, if it has one (a
+    /// `cgroup` mount that cannot be made fresh binds it instead).
+    pub cgroup2_dir: Option<&'a Path>,
 }
 
 pub fn run(args: InitArgs) -> ! {
@@ -116,7 +119,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
     // Rootless: an unprivileged runtime writes the id maps (and setgroups)
     // of a dumpable process only; nothing of the container runs before Go,
     // and the init turns non-dumpable right after it.
-    let maps_later = !a.via_middle && crate::rootless::euid_rootless() && a.plan.creates(NS::User);
+    let maps_later = !a.via_middle && a.plan.creates(NS::User) && crate::rootless::euid_rootless();
     if !maps_later {
         nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
     }
@@ -177,6 +180,7 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         cgroupns: a.plan.creates(NS::Cgroup),
         defer_proc: a.plan.defers_pid_join(spec),
         sources: a.sources,
+        cgroup2_dir: a.cgroup2_dir,
     };
     rootfs::prepare(&rcfg).context("rootfs")?;
     crate::timing::mark("rootfs prepare");

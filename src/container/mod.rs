@@ -410,6 +410,7 @@ fn launch(
             sources: &sources,
             memory_policy: memory_policy.as_ref(),
             cgroup: std::cell::Cell::new(placement.take()),
+            cgroup2_dir: cgroup.unified_path(),
         });
     }
     drop(placement);

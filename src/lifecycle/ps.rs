@@ -7,7 +7,7 @@ use crate::error::{Context, Error, Result};
 impl Container {
     /// The host pids of every process in the container's cgroup.
     pub fn pids(&self) -> Result<Vec<i32>> {
-        self.state.cgroup.pids()
+        self.state.pids()
     }
 }
 

@@ -110,17 +110,37 @@ fn mount_v2(
         .map(|o| PathBuf::from(&o.path))
         .unwrap_or_else(|| PathBuf::from("/"));
     let src = Path::new(CGROUP_ROOT).join(own_path.strip_prefix("/").unwrap_or(&own_path));
+    let refused = |e: &Error| {
+        e.errno() == Some(Errno::EPERM as i32) || e.errno() == Some(Errno::EBUSY as i32)
+    };
     if cfg.cgroupns {
         match fresh(root, dest, "cgroup2", flags, &opts.data()) {
             Ok(()) => return Ok(()),
             // Like runc: when the kernel refuses (e.g. a cgroupns not owned
-            // by our user namespace), emulate with a bind of our own cgroup.
-            // Inside a cgroupns our path reads "/", which would expose the
-            // whole host hierarchy: refuse that instead.
-            Err(e)
-                if (e.errno() == Some(Errno::EPERM as i32)
-                    || e.errno() == Some(Errno::EBUSY as i32))
-                    && own_path != Path::new("/") => {}
+            // by our user namespace, or rootless on a pure v2 host), emulate
+            // it with a bind of the container's own cgroup. Inside the
+            // cgroupns our path reads "/", which would expose the whole
+            // host hierarchy: the host path comes from the runtime.
+            Err(e) if refused(&e) => {
+                if let Some(dir) = cfg.cgroup2_dir {
+                    return bind(root, dir, dest, flags).with_context(|| format!("bind {dir:?}"));
+                }
+                if own_path == Path::new("/") {
+                    // No cgroup of its own (rootless, nothing delegated):
+                    // an empty read-only tmpfs, as runc masks it then.
+                    if crate::rootless::active() {
+                        return fresh(
+                            root,
+                            dest,
+                            "tmpfs",
+                            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY,
+                            "mode=755",
+                        )
+                        .context("no cgroup (rootless): empty read-only tmpfs");
+                    }
+                    return Err(e);
+                }
+            }
             Err(e) => return Err(e),
         }
     }
@@ -189,15 +209,20 @@ fn mount_v1(
         }
     }
     if opts.flags & libc::MS_RDONLY != 0 {
-        let fd = resolve::open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY)
-            .context("reopen cgroup tmpfs")?;
-        let attr = sys::MountAttr {
-            set: libc::MOUNT_ATTR_RDONLY,
-            ..Default::default()
-        };
-        sys::mount_setattr(fd.as_fd(), false, attr).context("remount cgroup tmpfs read-only")?;
+        read_only(root, dest).context("cgroup tmpfs")?;
     }
     Ok(())
+}
+
+/// Makes the mount at `dest` (only it, not the superblock) read-only.
+fn read_only(root: BorrowedFd<'_>, dest: &Path) -> Result<()> {
+    let fd = resolve::open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY)
+        .context("reopen destination")?;
+    let attr = sys::MountAttr {
+        set: libc::MOUNT_ATTR_RDONLY,
+        ..Default::default()
+    };
+    sys::mount_setattr(fd.as_fd(), false, attr).context("remount read-only")
 }
 
 #[cfg(test)]

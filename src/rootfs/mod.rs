@@ -63,6 +63,8 @@ pub struct RootfsConfig<'a> {
     pub defer_proc: bool,
     /// The rootfs and bind sources, opened by the runtime on the host.
     pub sources: &'a Sources,
+    /// The container's cgroup2 directory on the host, if it has one.
+    pub cgroup2_dir: Option<&'a Path>,
 }
 
 /// linux.rootfsPropagation as mount(2) flags; None when unset.

@@ -485,6 +485,7 @@ fn rootfs_cfg<'a>(
         in_new_userns: false,
         cgroupns: false,
         defer_proc: false,
+        cgroup2_dir: None,
     }
 }
 
