@@ -301,6 +301,25 @@ impl PtyPair {
     }
 }
 
+/// A `-t` command succeeded and its output on the pty shows `tty_path` and
+/// the script's `tty-ok`; `diagnostics` explains a failure.
+#[track_caller]
+pub fn assert_tty(
+    o: &Output,
+    pty: &mut PtyPair,
+    tty_path: &str,
+    diagnostics: impl FnOnce() -> String,
+) {
+    let seen = pty.drain().to_string();
+    if !o.success() {
+        panic!("{}\npty: {seen:?}\n{}", o.describe(), diagnostics());
+    }
+    assert!(
+        seen.contains(tty_path) && seen.contains("tty-ok"),
+        "pty: {seen:?}"
+    );
+}
+
 /// Removes the cgroup `rel` (and the empty cgroups below it) from every v1
 /// hierarchy and from cgroup2. Returns what the runtime should have removed
 /// itself (sub-cgroups other than the `conmon` one podman creates and never

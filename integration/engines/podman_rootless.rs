@@ -18,7 +18,7 @@
 
 use super::super::common::users::{self, User};
 use super::super::common::{cmd, Kist, Output};
-use super::{image, kist_bin, strs, tool, PtyPair, Steps};
+use super::{image, kist_bin, podman, strs, tool, PtyPair, Steps};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -63,25 +63,9 @@ impl<'a> RootlessPodman<'a> {
         // the runtimes it knows.
         let runtime = dir.join("runc");
         std::os::unix::fs::symlink(kist_bin(), &runtime).expect("symlink runc -> kist");
-        // podman's default nofile/nproc rlimits exceed this VM's hard limits.
         let conf = dir.join("containers.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                r#"[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-env = ["KIST_TEST_MARK={mark}"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-[network]
-network_config_dir = "{net}"
-"#,
-                mark = k.mark,
-                net = dir.join("net").display()
-            ),
-        )
-        .expect("write containers.conf");
+        std::fs::write(&conf, podman::containers_conf(&k.mark, &dir.join("net")))
+            .expect("write containers.conf");
         let k: &'a Kist = k;
         let p = RootlessPodman {
             k,
@@ -104,21 +88,7 @@ network_config_dir = "{net}"
     /// `podman <private dirs> args...` as the user, with the private
     /// XDG_RUNTIME_DIR.
     pub fn podman_opts(&self, args: &[&str], mut opts: cmd::Opts) -> Output {
-        let d = |n: &str| self.dir.join(n).to_string_lossy().into_owned();
-        let mut v = strs(&[
-            "--root",
-            &d("storage"),
-            "--runroot",
-            &d("runroot"),
-            "--tmpdir",
-            &d("tmp"),
-            "--storage-driver",
-            "vfs",
-            "--events-backend",
-            "file",
-            "--runtime",
-            &self.runtime.to_string_lossy(),
-        ]);
+        let mut v = podman::private_flags(&self.dir, &self.runtime);
         v.extend(strs(args));
         opts.as_user = Some(self.user);
         opts.envs.extend([
@@ -225,7 +195,7 @@ fn ok(p: &RootlessPodman, o: Output) -> Output {
 }
 
 /// A rootless podman for `k` (from `engine_kist_as`).
-fn podman(k: &mut Kist) -> Option<RootlessPodman<'_>> {
+fn rootless_podman(k: &mut Kist) -> Option<RootlessPodman<'_>> {
     RootlessPodman::new(k)
 }
 
@@ -236,7 +206,7 @@ fn rootless_kist() -> Kist {
 #[test]
 fn podman_rootless_run_exec_stop_rm() {
     let mut k = rootless_kist();
-    let Some(p) = podman(&mut k) else {
+    let Some(p) = rootless_podman(&mut k) else {
         return;
     };
     let p = &p;
@@ -308,17 +278,7 @@ fn podman_rootless_run_exec_stop_rm() {
             &["exec", "-t", name, "sh", "-c", "tty; echo tty-ok"],
             pty.stdio(),
         );
-        let seen = pty.drain().to_string();
-        assert!(
-            o.success(),
-            "{}\npty: {seen:?}\n{}",
-            o.describe(),
-            p.runtime_logs()
-        );
-        assert!(
-            seen.contains("/dev/pts/") && seen.contains("tty-ok"),
-            "pty: {seen:?}"
-        );
+        super::assert_tty(&o, &mut pty, "/dev/pts/", || p.runtime_logs());
     });
     steps.run("stop", || {
         ok(p, p.podman(&["stop", "--time", "10", name]));
@@ -336,7 +296,7 @@ fn podman_rootless_run_exec_stop_rm() {
 #[test]
 fn podman_rootless_keep_id_and_networks() {
     let mut k = rootless_kist();
-    let Some(p) = podman(&mut k) else {
+    let Some(p) = rootless_podman(&mut k) else {
         return;
     };
     let p = &p;
