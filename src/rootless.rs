@@ -286,3 +286,33 @@ pub fn write_id_maps(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping])
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_values() {
+        for ok in ["true", "false", "auto", "1", "0", "TRUE"] {
+            assert!(set_flag(Some(ok)).is_ok(), "{ok}");
+        }
+        let e = set_flag(Some("maybe")).unwrap_err().to_string();
+        assert!(e.contains("--rootless") && e.contains("auto"), "{e}");
+    }
+
+    #[test]
+    fn only_own_single_mapping() {
+        let m = |c: u32, h: u32, s: u32| {
+            oci_spec::runtime::LinuxIdMappingBuilder::default()
+                .container_id(c)
+                .host_id(h)
+                .size(s)
+                .build()
+                .unwrap()
+        };
+        assert!(only_own(&[m(0, 1000, 1)], 1000));
+        assert!(!only_own(&[m(0, 1000, 2)], 1000));
+        assert!(!only_own(&[m(0, 1001, 1)], 1000));
+        assert!(!only_own(&[m(0, 1000, 1), m(1, 100000, 10)], 1000));
+    }
+}
