@@ -452,6 +452,49 @@ fn rootless_as_root_of_a_user_namespace_like_rootless_podman() {
 }
 
 #[test]
+fn rootless_in_a_user_namespace_uses_the_xdg_root_for_every_command() {
+    // As podman drives it: no --root, uid 0 of the caller's user namespace
+    // with USER and XDG_RUNTIME_DIR of the user; run -d, exec, list, kill,
+    // delete all find the same state.
+    let u = user(1);
+    let k = Kist::as_user(u);
+    let mut b = k.bundle(&["sleep", "100"]);
+    b.remove_namespace("user");
+    if let Some(l) = b.config["linux"].as_object_mut() {
+        l.remove("uidMappings");
+        l.remove("gidMappings");
+    }
+    b.save();
+    let id = k.id("podmanlike");
+    delete_at_drop(&k, u, &id);
+    let (bdir, rt) = (
+        b.dir.to_string_lossy().into_owned(),
+        bin().to_string_lossy().into_owned(),
+    );
+    let script = format!(
+        "set -e; R={rt}; $R run -d --bundle {bdir} {id} </dev/null >/dev/null 2>&1; \
+         $R exec {id} id -u; $R list -q; $R kill {id} KILL; \
+         while $R state {id} | grep -q running; do sleep 0.05; done; $R delete {id}; echo deleted"
+    );
+    let o = u.run(
+        &k.dir,
+        "/usr/bin/unshare",
+        &[
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--",
+            "/bin/sh",
+            "-c",
+            &script,
+        ],
+    );
+    assert!(o.success(), "{}", o.describe());
+    assert_eq!(o.stdout, format!("0\n{id}\ndeleted\n"), "{}", o.describe());
+    assert!(!default_root(u).join(&id).exists());
+}
+
+#[test]
 fn rootless_flag_takes_true_false_auto() {
     let k = Kist::new();
     for v in ["true", "auto", "false"] {
@@ -548,6 +591,10 @@ fn kist_only_rootless_delegated_cgroup2_subtree_holds_the_container() {
         cg.contains(&format!("/{top}/")) && cg.ends_with(&id),
         "init in {cg:?}"
     );
+    // An exec'd process joins it (the root of the container's cgroupns;
+    // outside it, the path would read "/.." or deeper).
+    let o = k.cmd(&["exec", &id, "cat", "/proc/self/cgroup"]).ok();
+    assert!(o.stdout.lines().any(|l| l == "0::/"), "{}", o.stdout);
     // The freezer of the delegated cgroup: pause and resume work.
     k.cmd(&["pause", &id]).ok();
     assert_eq!(k.status(&id), "paused");

@@ -287,6 +287,40 @@ pub fn write_id_maps(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping])
     Ok(())
 }
 
+/// runc's `spec --rootless` changes (its specconv.ToRootless): a user
+/// namespace mapping the caller's euid and egid to 0 instead of a network
+/// namespace, /sys bind-mounted read-only (sysfs needs a network namespace
+/// owned by the user namespace), no uid=/gid= mount options (those ids are
+/// not mapped), and no `linux.resources` (no cgroup is writable for sure).
+pub fn to_rootless_spec(v: &mut serde_json::Value, uid: u32, gid: u32) {
+    use serde_json::json;
+    let linux = &mut v["linux"];
+    if let Some(ns) = linux["namespaces"].as_array_mut() {
+        ns.retain(|n| n["type"] != "network" && n["type"] != "user");
+        ns.push(json!({ "type": "user" }));
+    }
+    linux["uidMappings"] = json!([{ "containerID": 0, "hostID": uid, "size": 1 }]);
+    linux["gidMappings"] = json!([{ "containerID": 0, "hostID": gid, "size": 1 }]);
+    if let Some(l) = linux.as_object_mut() {
+        l.remove("resources");
+    }
+    if let Some(mounts) = v["mounts"].as_array_mut() {
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/sys" {
+                *m = json!({
+                    "destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]
+                });
+            } else if let Some(opts) = m.get_mut("options").and_then(|o| o.as_array_mut()) {
+                opts.retain(|o| {
+                    let o = o.as_str().unwrap_or("");
+                    !o.starts_with("uid=") && !o.starts_with("gid=")
+                });
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::cmd::{self, Output};
 
@@ -346,33 +346,9 @@ impl User {
     }
 }
 
-/// See [`User::rootless_config`].
+/// See [`User::rootless_config`]: the library's own `spec --rootless`
+/// transformation, which `rootless_spec_is_runcs_rootless_template` checks
+/// against runc's output.
 pub fn rootless_config(config: &mut Value, uid: u32, gid: u32) {
-    let linux = &mut config["linux"];
-    if let Some(ns) = linux["namespaces"].as_array_mut() {
-        ns.retain(|n| n["type"] != "network" && n["type"] != "user");
-        ns.push(json!({ "type": "user" }));
-    }
-    linux["uidMappings"] = json!([{ "containerID": 0, "hostID": uid, "size": 1 }]);
-    linux["gidMappings"] = json!([{ "containerID": 0, "hostID": gid, "size": 1 }]);
-    if let Some(l) = linux.as_object_mut() {
-        l.remove("resources");
-    }
-    if let Some(mounts) = config["mounts"].as_array_mut() {
-        for m in mounts.iter_mut() {
-            if m["destination"] == "/sys" {
-                *m = json!({
-                    "destination": "/sys", "type": "none", "source": "/sys",
-                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]
-                });
-                continue;
-            }
-            if let Some(opts) = m.get_mut("options").and_then(|o| o.as_array_mut()) {
-                opts.retain(|o| {
-                    let o = o.as_str().unwrap_or("");
-                    !o.starts_with("uid=") && !o.starts_with("gid=")
-                });
-            }
-        }
-    }
+    kist::rootless::to_rootless_spec(config, uid, gid);
 }
