@@ -62,9 +62,11 @@ test-v2: busybox
 
 # The --systemd-cgroup tests (ignored by a plain cargo test: they need
 # systemd as PID 1) in a systemd 252 qemu guest, plus the D-Bus client's
-# test against a real dbus-daemon.
+# test against a real dbus-daemon. libpam-systemd and dbus-user-session let
+# a lingering user's own systemd start (the rootless tests), as on any
+# desktop or server install.
 test-systemd: busybox
-	VM_TEST_SYSTEMD=1 VM_TEST_UNIT=dbus:: hack/vm-test systemd:: -- --include-ignored
+	VM_RUN_PKGS=libpam-systemd,dbus-user-session VM_TEST_SYSTEMD=1 VM_TEST_UNIT=dbus:: hack/vm-test systemd:: -- --include-ignored
 
 # Docker, podman and containerd with their default (systemd) cgroup manager
 # and kist as runtime, in the systemd guest with the engines installed.

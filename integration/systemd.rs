@@ -5,10 +5,17 @@
 //! These need systemd as PID 1 (and its D-Bus API), so they are ignored by
 //! a plain `cargo test` and run by `make test-systemd` in a systemd guest
 //! with `--include-ignored`. Only the malformed-path test runs everywhere:
-//! it fails before kist talks to systemd.
+//! it fails before kist talks to systemd; so does the rootless one that
+//! finds no user instance (or no cgroup v2).
+//!
+//! Rootless (`systemd_user_*`): an ordinary user with lingering enabled has
+//! its own systemd (`user@UID.service`, which systemd delegates a cgroup v2
+//! subtree to); kist run by that user puts the container in a unit of that
+//! instance, read back with `systemctl --user`.
 
 use crate::cgroups::v2;
-use crate::common::{Bundle, Kist};
+use crate::common::users::{self, User};
+use crate::common::{clean_failure, cmd, Bundle, Kist};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::Command;
@@ -335,4 +342,134 @@ fn kist_only_systemd_cgroup_malformed_path_names_the_field() {
         k.run(&b, &id).fail().stderr_has("linux.cgroupsPath");
         k.assert_gone(&id);
     }
+}
+
+/// `systemctl --user show -P <prop> <unit>` as `u`.
+fn user_show(u: &User, unit: &str, prop: &str) -> String {
+    let o = u
+        .command("systemctl")
+        .args(["--user", "show", "-P", prop, unit])
+        .output()
+        .expect("run systemctl --user");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Lingering for `u`: logind starts its systemd instance without a login
+/// (and mounts its XDG_RUNTIME_DIR); waits until the instance answers.
+fn linger(u: &User) {
+    let st = Command::new("loginctl")
+        .args(["enable-linger", &u.name])
+        .status()
+        .expect("run loginctl");
+    assert!(st.success(), "loginctl enable-linger {}: {st}", u.name);
+    let unit = format!("user@{}.service", u.uid);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while show(&unit, "ActiveState") != "active" || !u.runtime_dir.join("systemd/private").exists()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{unit} did not start: {}",
+            show(&unit, "ActiveState")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+#[ignore = "needs a systemd host (make test-systemd)"]
+fn systemd_user_instance_holds_a_rootless_container_and_enforces_its_memory_limit() {
+    let u = users::user(1);
+    linger(u);
+    let k = Kist::as_user(u);
+    k.global_flags(&["--systemd-cgroup"]);
+    // dd's 64 MiB buffer cannot fit under a 32 MiB limit (no swap here).
+    let mut b = k.bundle_sh(
+        "dd if=/dev/zero of=/dev/null bs=64M count=1; echo $? >/tmp/dd-status; exec sleep 1000",
+    );
+    b.config["root"]["readonly"] = json!(false);
+    b.config["linux"]["resources"] = json!({"memory": {"limit": 32 << 20}});
+    let id = k.id("sduser");
+    // no cgroupsPath: the rootless default, user.slice:kist:<id>
+    let unit = format!("kist-{id}.scope");
+    k.run_with(&b, &id, &["--detach"]).ok();
+    assert_eq!(user_show(u, &unit, "ActiveState"), "active");
+    assert_eq!(user_show(u, &unit, "Slice"), "user.slice");
+    assert_eq!(user_show(u, &unit, "MemoryMax"), (32u64 << 20).to_string());
+    let cg = user_show(u, &unit, "ControlGroup");
+    let base = format!("/user.slice/user-{0}.slice/user@{0}.service", u.uid);
+    assert_eq!(cg, format!("{base}/user.slice/{unit}"));
+    let dir = PathBuf::from(format!("/sys/fs/cgroup{cg}"));
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    assert_eq!(read("memory.max").trim(), (32u64 << 20).to_string());
+    let pid = k.pid(&id);
+    assert!(
+        read("cgroup.procs").lines().any(|l| l == pid.to_string()),
+        "init {pid} not in {}",
+        dir.display()
+    );
+    // enforced: dd was OOM-killed (SIGKILL, 128+9) in the unit's cgroup
+    let status = b.rootfs().join("tmp/dd-status");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !status.exists() {
+        assert!(std::time::Instant::now() < deadline, "dd never finished");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(std::fs::read_to_string(&status).unwrap().trim(), "137");
+    let events = read("memory.events");
+    let kills: u64 = events
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(kills >= 1, "memory.events: {events}");
+    // exec from outside the user's subtree: the process runs (in the
+    // caller's cgroup, as runc's rootless exec)
+    let o = k.cmd(&["exec", &id, "echo", "exec-ok"]).ok();
+    assert!(o.stdout.contains("exec-ok"), "{}", o.describe());
+    k.delete_force(&id).ok();
+    assert_eq!(user_show(u, &unit, "LoadState"), "not-found");
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    k.assert_gone(&id);
+
+    // No session bus: the user manager's private socket, as systemctl --user.
+    let no_bus = || cmd::Opts {
+        envs: vec![(
+            "DBUS_SESSION_BUS_ADDRESS".into(),
+            "unix:path=/nonexistent/bus".into(),
+        )],
+        ..Default::default()
+    };
+    let id2 = k.id("sdpriv");
+    let unit2 = format!("kist-{id2}.scope");
+    let b2 = k.bundle(&["sleep", "1000"]);
+    k.track(&id2);
+    b2.save();
+    let bdir = b2.dir.to_string_lossy().into_owned();
+    k.cmd_opts(&["run", "--detach", "--bundle", &bdir, &id2], no_bus())
+        .ok();
+    assert_eq!(user_show(u, &unit2, "ActiveState"), "active");
+    k.cmd_opts(&["delete", "--force", &id2], no_bus()).ok();
+    assert_eq!(user_show(u, &unit2, "LoadState"), "not-found");
+}
+
+/// Rootless `--systemd-cgroup` needs the user's systemd and cgroup v2; when
+/// either is missing kist says which, before anything exists (runc fails
+/// later, on dialing the bus).
+#[test]
+fn kist_only_rootless_systemd_cgroup_says_what_is_missing() {
+    // user 2 never lingers: no systemd instance of its own
+    let k = Kist::as_user(users::user(2));
+    k.global_flags(&["--systemd-cgroup"]);
+    let b = k.bundle(&["true"]);
+    let id = k.id("sdnouser");
+    let o = k.run_with(&b, &id, &[]);
+    clean_failure(&o);
+    let want = if v2() {
+        "loginctl enable-linger"
+    } else {
+        "needs a cgroup v2 host"
+    };
+    assert!(o.stderr.contains(want), "{}", o.describe());
+    k.assert_gone(&id);
 }

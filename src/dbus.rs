@@ -16,7 +16,7 @@
 use crate::error::{Error, Result};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A D-Bus value, with enough type information to marshal it (an empty
@@ -426,11 +426,12 @@ pub fn decode(data: &[u8]) -> Result<Message> {
     Ok(m)
 }
 
-/// Which bus: the system bus (through dbus-daemon, needs `Hello`) or
-/// systemd's private socket (peer to peer with pid 1).
+/// Which kind of socket: a bus daemon (the system bus, or a user's session
+/// bus: needs `Hello`, routes signals only on `AddMatch`) or a systemd
+/// instance's private socket (peer to peer with that manager).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bus {
-    System,
+    Daemon,
     Private,
 }
 
@@ -454,11 +455,38 @@ impl Conn {
             .ok()
             .and_then(|a| a.strip_prefix("unix:path=").map(str::to_string));
         let bus_path = path.as_deref().unwrap_or(SYSTEM_BUS);
-        match Conn::open(Path::new(bus_path), Bus::System) {
+        match Conn::open(Path::new(bus_path), Bus::Daemon) {
             Ok(c) => Ok(c),
             Err(e) => Conn::open(Path::new(SYSTEMD_PRIVATE), Bus::Private)
                 .map_err(|e2| Error::new(format!("D-Bus: system bus: {e}; systemd: {e2}"))),
         }
+    }
+
+    /// The calling user's systemd instance (rootless `--systemd-cgroup`),
+    /// found as runc finds it: the session bus of `$DBUS_SESSION_BUS_ADDRESS`,
+    /// else `$XDG_RUNTIME_DIR/bus` when it exists; then, when there is no
+    /// session bus (no dbus-user-session), the user manager's own private
+    /// socket `$XDG_RUNTIME_DIR/systemd/private`, which `systemctl --user`
+    /// uses too.
+    pub fn user() -> Result<Conn> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let candidates = user_buses(
+            env("DBUS_SESSION_BUS_ADDRESS").as_deref(),
+            env("XDG_RUNTIME_DIR").as_deref(),
+            |p| p.exists(),
+        )?;
+        let mut tried = Vec::new();
+        for (path, bus) in candidates {
+            match Conn::open(&path, bus) {
+                Ok(c) => return Ok(c),
+                Err(e) => tried.push(e.to_string()),
+            }
+        }
+        Err(Error::new(format!(
+            "D-Bus: the user's systemd instance: {} (is `systemctl --user` running for uid {}? `loginctl enable-linger` starts it without a login)",
+            tried.join("; "),
+            auth_uid()
+        )))
     }
 
     pub fn open(path: &Path, bus: Bus) -> Result<Conn> {
@@ -476,7 +504,7 @@ impl Conn {
             pending: Vec::new(),
         };
         c.auth()?;
-        if bus == Bus::System {
+        if bus == Bus::Daemon {
             c.call(&Call {
                 destination: Some("org.freedesktop.DBus"),
                 path: "/org/freedesktop/DBus",
@@ -492,11 +520,16 @@ impl Conn {
         self.bus
     }
 
+    /// EXTERNAL auth, with BEGIN sent right behind AUTH as sd-bus's own
+    /// client does. Sent only after OK, BEGIN can reach a systemd private
+    /// socket in the same read as the first call: sd-bus then keeps that
+    /// call in its buffer, unparsed, until more bytes arrive, and the call
+    /// never gets a reply (seen with the user instance under emulation).
     fn auth(&mut self) -> Result<()> {
-        let uid = nix::unistd::geteuid().as_raw().to_string();
+        let uid = auth_uid().to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         self.sock
-            .write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())
+            .write_all(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes())
             .map_err(|e| Error::io("D-Bus auth: send", e))?;
         let line = self.read_line()?;
         if !line.starts_with("OK ") {
@@ -504,9 +537,7 @@ impl Conn {
                 "D-Bus auth: EXTERNAL refused: {line:?}"
             )));
         }
-        self.sock
-            .write_all(b"BEGIN\r\n")
-            .map_err(|e| Error::io("D-Bus auth: send BEGIN", e))
+        Ok(())
     }
 
     /// One auth line, read byte by byte: nothing after it may be consumed.
@@ -580,9 +611,141 @@ impl Conn {
     }
 }
 
+/// Where to look for the user's systemd, in order (see [`Conn::user`]):
+/// `session` is `$DBUS_SESSION_BUS_ADDRESS`, `runtime_dir`
+/// `$XDG_RUNTIME_DIR`.
+fn user_buses(
+    session: Option<&str>,
+    runtime_dir: Option<&str>,
+    exists: impl Fn(&Path) -> bool,
+) -> Result<Vec<(PathBuf, Bus)>> {
+    let mut out = Vec::new();
+    if let Some(a) = session {
+        let p = unix_path(a).ok_or_else(|| {
+            Error::new(format!(
+                "D-Bus: DBUS_SESSION_BUS_ADDRESS {a:?}: kist connects only to unix:path= addresses"
+            ))
+        })?;
+        out.push((p, Bus::Daemon));
+    }
+    if let Some(d) = runtime_dir {
+        let d = Path::new(d);
+        if session.is_none() && exists(&d.join("bus")) {
+            out.push((d.join("bus"), Bus::Daemon));
+        }
+        out.push((d.join("systemd/private"), Bus::Private));
+    }
+    if out.is_empty() {
+        return Err(Error::new(
+            "D-Bus: the user's systemd instance: neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set",
+        ));
+    }
+    Ok(out)
+}
+
+/// The socket path of the first `unix:path=` address of a D-Bus address
+/// list (`;`-separated, values %-escaped).
+fn unix_path(addresses: &str) -> Option<PathBuf> {
+    addresses.split(';').find_map(|a| {
+        let keys = a.strip_prefix("unix:")?;
+        let v = keys.split(',').find_map(|kv| kv.strip_prefix("path="))?;
+        let b = v.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        use std::os::unix::ffi::OsStringExt;
+        Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
+    })
+}
+
+/// The uid to claim in EXTERNAL auth: the bus checks it against the
+/// socket's peer credentials, which it sees from its own (the initial) user
+/// namespace. Inside a user namespace (kist as uid 0 under rootless podman)
+/// that is the id our euid maps to outside, as runc's `DetectUID`.
+fn auth_uid() -> u32 {
+    let euid = nix::unistd::geteuid().as_raw();
+    std::fs::read_to_string("/proc/self/uid_map")
+        .ok()
+        .and_then(|m| map_outside(&m, euid))
+        .unwrap_or(euid)
+}
+
+/// `id` of this namespace as the parent namespace sees it, from a
+/// `/proc/PID/uid_map` text (`inside outside count` lines).
+fn map_outside(map: &str, id: u32) -> Option<u32> {
+    map.lines().find_map(|l| {
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let [inside, outside, count] = f[..] else {
+            return None;
+        };
+        let id = u64::from(id);
+        (id >= inside && id - inside < count)
+            .then(|| u32::try_from(outside + (id - inside)).ok())
+            .flatten()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_bus_addresses() {
+        assert_eq!(
+            unix_path("unix:path=/run/user/1000/bus"),
+            Some(PathBuf::from("/run/user/1000/bus"))
+        );
+        assert_eq!(
+            unix_path("tcp:host=x;unix:guid=ab,path=/tmp/a%20b,x=y"),
+            Some(PathBuf::from("/tmp/a b"))
+        );
+        assert_eq!(unix_path("unix:abstract=/tmp/dbus-x"), None);
+        assert_eq!(unix_path("unix:path=/bad%2"), None);
+        let none = |_: &Path| false;
+        let all = |_: &Path| true;
+        let b = user_buses(Some("unix:path=/s"), Some("/run/user/7"), all).unwrap();
+        assert_eq!(
+            b,
+            vec![
+                (PathBuf::from("/s"), Bus::Daemon),
+                (PathBuf::from("/run/user/7/systemd/private"), Bus::Private)
+            ]
+        );
+        let b = user_buses(None, Some("/run/user/7"), all).unwrap();
+        assert_eq!(b[0], (PathBuf::from("/run/user/7/bus"), Bus::Daemon));
+        assert_eq!(b.len(), 2);
+        let b = user_buses(None, Some("/run/user/7"), none).unwrap();
+        assert_eq!(
+            b,
+            vec![(PathBuf::from("/run/user/7/systemd/private"), Bus::Private)]
+        );
+        let e = user_buses(Some("unix:abstract=/x"), None, all).unwrap_err();
+        assert!(e.to_string().contains("DBUS_SESSION_BUS_ADDRESS"), "{e}");
+        assert!(user_buses(None, None, all).is_err());
+    }
+
+    #[test]
+    fn auth_uid_through_a_user_namespace() {
+        let init = "         0          0 4294967295\n";
+        assert_eq!(map_outside(init, 1000), Some(1000));
+        // rootless podman: 0 is the user, 1.. its subordinate range
+        let podman = "         0       1001          1\n         1     100000      65536\n";
+        assert_eq!(map_outside(podman, 0), Some(1001));
+        assert_eq!(map_outside(podman, 5), Some(100004));
+        assert_eq!(map_outside(podman, 70000), None);
+    }
 
     #[test]
     fn marshal_matches_the_specification() {
@@ -771,7 +934,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         let res = (|| -> Result<()> {
-            let mut c = Conn::open(&sock, Bus::System)?;
+            let mut c = Conn::open(&sock, Bus::Daemon)?;
             fn bus<'a>(member: &'a str, args: &'a [Value]) -> Call<'a> {
                 Call {
                     destination: Some("org.freedesktop.DBus"),

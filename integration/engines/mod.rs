@@ -22,6 +22,7 @@ mod cri;
 mod docker;
 pub mod image;
 mod podman;
+mod podman_rootless;
 
 use super::common::{cmd, Kist, Output};
 use std::ffi::OsString;
@@ -74,6 +75,14 @@ pub fn engine_kist() -> Kist {
     let mut k = Kist::new();
     k.root = k.dir.join("runtime").join(&k.mark);
     k
+}
+
+/// [`engine_kist`] for an engine run by an ordinary user: every command as
+/// `u` (see `Kist::as_user`); the caller points `root` at where the engine
+/// makes kist keep state.
+pub fn engine_kist_as(u: &'static super::common::users::User) -> Kist {
+    DEADLINE.with(|d| d.set(Some(Instant::now() + TEST_TIMEOUT)));
+    Kist::as_user(u)
 }
 
 /// The directory under which engines keep kist's state (see [`engine_kist`]).
@@ -290,6 +299,25 @@ impl PtyPair {
         }
         &self.seen
     }
+}
+
+/// A `-t` command succeeded and its output on the pty shows `tty_path` and
+/// the script's `tty-ok`; `diagnostics` explains a failure.
+#[track_caller]
+pub fn assert_tty(
+    o: &Output,
+    pty: &mut PtyPair,
+    tty_path: &str,
+    diagnostics: impl FnOnce() -> String,
+) {
+    let seen = pty.drain().to_string();
+    if !o.success() {
+        panic!("{}\npty: {seen:?}\n{}", o.describe(), diagnostics());
+    }
+    assert!(
+        seen.contains(tty_path) && seen.contains("tty-ok"),
+        "pty: {seen:?}"
+    );
 }
 
 /// Removes the cgroup `rel` (and the empty cgroups below it) from every v1

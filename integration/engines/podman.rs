@@ -37,33 +37,9 @@ impl<'a> Podman<'a> {
         std::fs::create_dir_all(&dir).expect("mkdir podman dir");
         let runtime = dir.join("runc");
         std::os::unix::fs::symlink(kist_bin(), &runtime).expect("symlink runc -> kist");
-        // Default ulimits of podman (nofile and nproc 1048576) exceed this
-        // VM's hard limits and root here lacks CAP_SYS_RESOURCE to raise them.
-        // File locks instead of the default shared-memory ones keep podman's
-        // lock state in this test's tmpdir rather than in /dev/shm; the
-        // network config dir (where podman puts its cni.lock) is private too.
-        // Left outside: podman's blob-info cache in /var/lib/containers/cache,
-        // which podman 4.3 has no setting for (a cache any podman use creates).
         let conf = dir.join("containers.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                r#"[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-env = ["KIST_TEST_MARK={mark}"]
-netns = "none"
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-lock_type = "file"
-[network]
-network_config_dir = "{net}"
-"#,
-                mark = k.mark,
-                net = dir.join("net").display()
-            ),
-        )
-        .expect("write containers.conf");
+        std::fs::write(&conf, containers_conf(&k.mark, &dir.join("net")))
+            .expect("write containers.conf");
         let p = Podman {
             k,
             dir,
@@ -82,23 +58,7 @@ network_config_dir = "{net}"
     }
 
     pub fn podman_opts(&self, args: &[&str], opts: cmd::Opts) -> Output {
-        let d = |n: &str| self.dir.join(n).to_string_lossy().into_owned();
-        let mut v = strs(&[
-            "--root",
-            &d("root"),
-            "--runroot",
-            &d("runroot"),
-            "--tmpdir",
-            &d("tmp"),
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "file",
-            "--runtime",
-            &self.runtime.to_string_lossy(),
-        ]);
+        let mut v = private_flags(&self.dir, &self.runtime);
         v.extend(strs(args));
         let mut opts = opts;
         opts.envs
@@ -208,24 +168,63 @@ impl Drop for Podman<'_> {
     }
 }
 
-/// The output of a `podman run` that must succeed, with kist's log on failure.
-#[track_caller]
-/// A `-t` command succeeded and its output on the pty shows `tty_path`
-/// and the script's `tty-ok`.
-fn tty_ok(p: &Podman, o: &Output, pty: &mut PtyPair, tty_path: &str) {
-    let seen = pty.drain().to_string();
-    assert!(
-        o.success(),
-        "{}\npty: {seen:?}\n{}",
-        o.describe(),
-        p.runtime_logs()
-    );
-    assert!(
-        seen.contains(tty_path) && seen.contains("tty-ok"),
-        "pty: {seen:?}"
-    );
+/// containers.conf for a test's podman (rootful or rootless). Default
+/// ulimits of podman (nofile and nproc 1048576) exceed this VM's hard limits
+/// and root here lacks CAP_SYS_RESOURCE to raise them. File locks instead
+/// of the default shared-memory ones keep podman's lock state in this
+/// test's tmpdir rather than in /dev/shm; the network config dir (where
+/// podman puts its cni.lock) is private too. Left outside: podman's
+/// blob-info cache in /var/lib/containers/cache (rootless:
+/// ~/.local/share/containers/cache), which podman 4.3 has no setting for (a
+/// cache any podman use creates). No network unless a test asks for one.
+pub fn containers_conf(mark: &str, net_dir: &Path) -> String {
+    format!(
+        r#"[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+env = ["KIST_TEST_MARK={mark}"]
+netns = "none"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+lock_type = "file"
+[network]
+network_config_dir = "{net}"
+"#,
+        net = net_dir.display()
+    )
 }
 
+/// podman's flags for private storage, run root and tmp dir under `dir`,
+/// and `runtime`.
+pub fn private_flags(dir: &Path, runtime: &Path) -> Vec<String> {
+    let d = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    strs(&[
+        "--root",
+        &d("root"),
+        "--runroot",
+        &d("runroot"),
+        "--tmpdir",
+        &d("tmp"),
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "file",
+        "--runtime",
+        &runtime.to_string_lossy(),
+    ])
+}
+
+/// A `-t` command succeeded and its output on the pty shows `tty_path`
+/// and the script's `tty-ok`.
+#[track_caller]
+fn tty_ok(p: &Podman, o: &Output, pty: &mut PtyPair, tty_path: &str) {
+    super::assert_tty(o, pty, tty_path, || p.runtime_logs());
+}
+
+/// The output of a `podman run` that must succeed, with kist's log on failure.
+#[track_caller]
 fn ok(p: &Podman, o: Output) -> Output {
     assert!(
         o.success(),

@@ -35,9 +35,23 @@ impl Driver {
 impl Cgroup {
     /// The cgroup of a container created with `--systemd-cgroup`:
     /// linux.cgroupsPath is `slice:prefix:name` and the paths are where
-    /// systemd puts that unit.
-    pub fn new_systemd(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
-        let (unit, path) = super::systemd::unit::parse(cgroups_path, id)?;
+    /// systemd puts that unit. `user` (rootless): the caller's systemd
+    /// instance owns the unit, below that instance's own cgroup, which it
+    /// delegates to the user on cgroup v2 only (as runc, which refuses
+    /// rootless systemd on v1).
+    pub fn new_systemd(cgroups_path: Option<&str>, id: &str, user: bool) -> Result<Cgroup> {
+        let (unit, mut path) = super::systemd::unit::parse(cgroups_path, id, user)?;
+        if user {
+            if !super::host_is_v2() {
+                return Err(Error::new(
+                    "--systemd-cgroup as a rootless user needs a cgroup v2 host: a user's systemd gets no cgroups delegated on v1 or hybrid hosts (drop --systemd-cgroup to run without cgroups)",
+                ));
+            }
+            let base = Systemd::connect(true)
+                .and_then(|mut s| s.control_group())
+                .context("--systemd-cgroup: the user's systemd instance")?;
+            path = format!("{}{path}", base.trim_end_matches('/'));
+        }
         let mut cg = Cgroup::new(Some(&path), id)?;
         cg.driver = Driver::Systemd(unit);
         Ok(cg)
@@ -53,7 +67,7 @@ impl Cgroup {
         if unit.is_slice() {
             return Ok(());
         }
-        let loaded = Systemd::connect()
+        let loaded = Systemd::connect(unit.user)
             .and_then(|mut s| s.unit_loaded(unit))
             .with_context(|| format!("--systemd-cgroup: look up unit {}", unit.unit))?;
         if loaded {
@@ -105,7 +119,7 @@ impl Cgroup {
             std::fs::read_to_string("/proc/devices")
         })?);
         p.extend(props::from_annotations(spec.annotations().as_ref())?);
-        Systemd::connect()
+        Systemd::connect(unit.user)
             .and_then(|mut s| s.start_unit(unit, pid, p))
             .with_context(|| format!("--systemd-cgroup: start unit {}", unit.unit))?;
         if self.mode != Mode::V2 || unit.is_slice() {
@@ -135,7 +149,7 @@ impl Cgroup {
                         std::fs::read_to_string("/proc/devices")
                     })?);
                 }
-                Systemd::connect()?.set_properties(unit, p)?;
+                Systemd::connect(unit.user)?.set_properties(unit, p)?;
                 self.fs_update(r)
             }
         }
@@ -146,7 +160,7 @@ impl Cgroup {
     pub fn remove(&self) -> Result<()> {
         let stopped = match &self.driver {
             Driver::Cgroupfs => Ok(()),
-            Driver::Systemd(unit) => Systemd::connect()
+            Driver::Systemd(unit) => Systemd::connect(unit.user)
                 .and_then(|mut s| s.stop_unit(unit))
                 .with_context(|| format!("stop systemd unit {}", unit.unit)),
         };

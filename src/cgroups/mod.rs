@@ -410,13 +410,14 @@ pub fn host_is_v2() -> bool {
 }
 
 /// The `linux.cgroup` object of the runtime's `features` output: what kist
-/// really supports (the systemd driver on the system instance only).
+/// really supports (the systemd driver on the system instance, and on a
+/// rootless user's own instance on cgroup v2).
 pub fn features() -> serde_json::Value {
     serde_json::json!({
         "v1": true,
         "v2": true,
         "systemd": true,
-        "systemdUser": false,
+        "systemdUser": true,
         "rdma": true,
     })
 }

@@ -433,7 +433,7 @@ fn features_shape() {
     assert_eq!(f["v1"], true);
     assert_eq!(f["v2"], true);
     assert_eq!(f["systemd"], true);
-    assert_eq!(f["systemdUser"], false);
+    assert_eq!(f["systemdUser"], true);
 }
 
 /// On v2 the device rules of apply() become an attached eBPF program.

@@ -118,7 +118,23 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     // middle process, in the host's pid namespace, joins every namespace,
     // forks the exec child as our child (CLONE_PARENT), reports its pid and
     // exits.
-    let middle = clone3(0, cgroup_fd.as_ref());
+    let mut middle = clone3(0, cgroup_fd.as_ref());
+    if cgroup_fd.is_some()
+        && crate::rootless::active()
+        && matches!(
+            middle.as_ref().map_err(|e| e.errno()),
+            Err(Some(libc::EACCES | libc::EPERM))
+        )
+    {
+        // Moving into a cgroup needs write access to the common ancestor of
+        // the caller's cgroup and the container's: a rootless caller outside
+        // the subtree delegated to the user (the user's systemd instance)
+        // has none. runc leaves the process where the caller is, then.
+        crate::logger::warn(
+            "exec: the container's cgroup is not reachable from the caller's (not in the user's delegated subtree): the process stays in the caller's cgroup",
+        );
+        middle = clone3(0, None);
+    }
     if middle.as_ref().is_ok_and(|p| *p == 0) {
         // No host directory fd may stay open below (CVE-2024-21626).
         drop(parent_ch);

@@ -128,7 +128,8 @@ pub fn create_from(opts: &CreateOptions, mut bundle: Bundle) -> Result<Created> 
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = if opts.systemd_cgroup {
-        Cgroup::new_systemd(cgroups_path.as_deref(), opts.id)?
+        // rootless: the caller's own systemd instance, as runc
+        Cgroup::new_systemd(cgroups_path.as_deref(), opts.id, crate::rootless::active())?
     } else {
         Cgroup::new(cgroups_path.as_deref(), opts.id)?
     };

@@ -28,9 +28,11 @@ pub struct Systemd {
 }
 
 impl Systemd {
-    pub fn connect() -> Result<Systemd> {
-        let mut conn = Conn::system()?;
-        if conn.bus() == dbus::Bus::System {
+    /// The system instance, or with `user` the caller's own (rootless: see
+    /// [`Conn::user`]).
+    pub fn connect(user: bool) -> Result<Systemd> {
+        let mut conn = if user { Conn::user()? } else { Conn::system()? };
+        if conn.bus() == dbus::Bus::Daemon {
             // The bus daemon routes signals only to who asked for them.
             conn.call(&Call {
                 destination: Some("org.freedesktop.DBus"),
@@ -50,7 +52,7 @@ impl Systemd {
 
     fn manager(&mut self, member: &str, args: &[Value]) -> Result<Vec<Value>> {
         self.conn.call(&Call {
-            destination: (self.conn.bus() == dbus::Bus::System).then_some(DEST),
+            destination: (self.conn.bus() == dbus::Bus::Daemon).then_some(DEST),
             path: PATH,
             interface: MANAGER,
             member,
@@ -150,6 +152,34 @@ impl Systemd {
         )
         .with_context(|| format!("update systemd unit {}", unit.unit))
         .map(|_| ())
+    }
+
+    /// The manager's own cgroup: `/` for the system instance, typically
+    /// `/user.slice/user-UID.slice/user@UID.service` for a user's, whose
+    /// slices and units live below it.
+    pub fn control_group(&mut self) -> Result<String> {
+        let reply = self.conn.call(&Call {
+            destination: (self.conn.bus() == dbus::Bus::Daemon).then_some(DEST),
+            path: PATH,
+            interface: "org.freedesktop.DBus.Properties",
+            member: "Get",
+            args: &[
+                Value::Str(MANAGER.into()),
+                Value::Str("ControlGroup".into()),
+            ],
+        })?;
+        match reply.first() {
+            Some(Value::Variant(v)) => match v.as_str() {
+                Some(cg) if cg.starts_with('/') => Ok(cg.to_string()),
+                // an instance not yet fully started reports ""
+                _ => Err(Error::new(format!(
+                    "systemd reported no cgroup of its own ({v:?})"
+                ))),
+            },
+            r => Err(Error::new(format!(
+                "Get ControlGroup: unexpected reply {r:?}"
+            ))),
+        }
     }
 
     /// Whether the unit is loaded (running, or stopped but not yet

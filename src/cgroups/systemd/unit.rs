@@ -12,6 +12,9 @@ pub struct Unit {
     pub unit: String,
     /// The parent slice (`system.slice`, `-.slice` for the root).
     pub slice: String,
+    /// Owned by the caller's systemd instance (rootless), not the system's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user: bool,
 }
 
 impl Unit {
@@ -21,9 +24,11 @@ impl Unit {
 }
 
 /// Parses the systemd form of linux.cgroupsPath. Empty or absent means
-/// `system.slice:kist:<id>` (runc uses `runc`). Returns the unit and its
-/// absolute cgroup path (`/system.slice/kist-<id>.scope`).
-pub fn parse(cgroups_path: Option<&str>, id: &str) -> Result<(Unit, String)> {
+/// `system.slice:kist:<id>` (runc uses `runc`), and an empty slice
+/// `system.slice`; for a `user` instance `user.slice` instead, as runc's
+/// rootless driver. Returns the unit and its cgroup path relative to its
+/// manager's cgroup (`/system.slice/kist-<id>.scope`).
+pub fn parse(cgroups_path: Option<&str>, id: &str, user: bool) -> Result<(Unit, String)> {
     let raw = cgroups_path.filter(|p| !p.is_empty());
     let (slice, prefix, name) = match raw {
         None => ("", "kist", id),
@@ -51,7 +56,11 @@ pub fn parse(cgroups_path: Option<&str>, id: &str) -> Result<(Unit, String)> {
         )));
     }
     let slice = if slice.is_empty() {
-        "system.slice"
+        if user {
+            "user.slice"
+        } else {
+            "system.slice"
+        }
     } else {
         slice
     };
@@ -80,6 +89,7 @@ pub fn parse(cgroups_path: Option<&str>, id: &str) -> Result<(Unit, String)> {
         Unit {
             unit,
             slice: slice.to_string(),
+            user,
         },
         path,
     ))
@@ -118,7 +128,7 @@ mod tests {
     use super::*;
 
     fn path(p: Option<&str>, id: &str) -> String {
-        parse(p, id).unwrap().1
+        parse(p, id, false).unwrap().1
     }
 
     #[test]
@@ -138,7 +148,14 @@ mod tests {
             path(Some("system.slice:x:a-b.slice"), "x"),
             "/a.slice/a-b.slice"
         );
-        let (u, _) = parse(Some("system.slice:docker:abc"), "x").unwrap();
+        let (u, p) = parse(None, "c9", true).unwrap();
+        assert_eq!(p, "/user.slice/kist-c9.scope");
+        assert_eq!((u.slice.as_str(), u.user), ("user.slice", true));
+        assert_eq!(
+            parse(Some(":libpod:abc"), "x", true).unwrap().1,
+            "/user.slice/libpod-abc.scope"
+        );
+        let (u, _) = parse(Some("system.slice:docker:abc"), "x", false).unwrap();
         assert_eq!(u.unit, "docker-abc.scope");
         assert_eq!(u.slice, "system.slice");
         assert!(!u.is_slice());
@@ -152,7 +169,7 @@ mod tests {
             "a.slice:p",
             "a.slice:p:",
         ] {
-            let e = parse(Some(bad), "x").unwrap_err();
+            let e = parse(Some(bad), "x", false).unwrap_err();
             assert!(e.to_string().contains("linux.cgroupsPath"), "{bad}: {e}");
         }
     }
