@@ -135,10 +135,36 @@ impl Cgroup {
                         std::fs::read_to_string("/proc/devices")
                     })?);
                 }
-                Systemd::connect()?.set_properties(unit, p)?;
+                self.frozen_if_v1_devices(|| Systemd::connect()?.set_properties(unit, p))?;
                 self.fs_update(r)
             }
         }
+    }
+
+    /// Runs `f` (a change of the unit's properties) with the container
+    /// frozen when its device rules are in a v1 devices hierarchy: systemd
+    /// then re-applies every cgroup attribute of the unit, device rules
+    /// included, which on v1 means `devices.deny a` first and the allow
+    /// rules one by one after, and a process of the container opening a
+    /// device in that gap gets EPERM. runc 1.1 freezes too. A container
+    /// that cannot be frozen is changed as it is, with a warning (as runc).
+    fn frozen_if_v1_devices(&self, f: impl FnOnce() -> Result<()>) -> Result<()> {
+        let gap = self.v1_path("devices").is_some() && !self.is_frozen().unwrap_or(true);
+        let froze = gap
+            && match self.freeze() {
+                Ok(()) => true,
+                Err(e) => {
+                    crate::logger::warn(&format!(
+                        "update: cannot freeze the container around its systemd unit's device rules: {e}"
+                    ));
+                    false
+                }
+            };
+        let res = f();
+        if froze {
+            self.thaw().map_err(|e| e.context("update: thaw"))?;
+        }
+        res
     }
 
     /// Destroys the container's cgroup once its processes are gone; what is
