@@ -63,15 +63,13 @@ fn assert_no_unit(unit: &str) {
     assert!(left.is_empty(), "{unit} left behind: {left:?}");
 }
 
-/// The lines of /proc/<pid>/cgroup whose cgroup is not the unit's: every
-/// hierarchy a runtime places its processes in must hold the unit's cgroup
-/// (v1: the ones systemd does not manage too, cpuset, freezer, net_cls...,
-/// where runc and kist make and join the directory themselves). `misc` is
-/// left out: runc 1.1 does not know it.
-fn hierarchies_not_in(pid: i32, unit: &str) -> Vec<String> {
-    let p = format!("/proc/{pid}/cgroup");
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("read {p}: {e}"))
+/// The lines of a /proc/<pid>/cgroup text whose cgroup is not the unit's:
+/// every hierarchy a runtime places its processes in must hold the unit's
+/// cgroup (v1: the ones systemd does not manage too, cpuset, freezer,
+/// net_cls..., where runc and kist make and join the directory themselves).
+/// `misc` is left out: runc 1.1 does not know it.
+fn hierarchies_not_in(proc_cgroup: &str, unit: &str) -> Vec<String> {
+    proc_cgroup
         .lines()
         .filter(|l| l.split(':').nth(1) != Some("misc"))
         .filter(|l| !l.ends_with(&format!("/{unit}")))
@@ -143,7 +141,8 @@ fn systemd_unit_holds_the_container_with_its_resources() {
         procs.lines().any(|l| l == pid.to_string()),
         "init {pid} not in {unit}: {procs}"
     );
-    let wrong = hierarchies_not_in(pid, &unit);
+    let own = crate::common::read(&PathBuf::from(format!("/proc/{pid}/cgroup")));
+    let wrong = hierarchies_not_in(&own, &unit);
     assert!(wrong.is_empty(), "init {pid} outside {unit}: {wrong:?}");
     // cpuset is systemd's on v2 only; the properties are set on v1 too.
     assert_eq!(show(&unit, "AllowedCPUs"), "0");
@@ -193,11 +192,7 @@ fn systemd_unit_holds_the_container_with_its_resources() {
         .ok()
         .stdout;
     assert!(cg.contains(&format!("/system.slice/{unit}")), "{cg}");
-    let wrong: Vec<&str> = cg
-        .lines()
-        .filter(|l| l.split(':').nth(1) != Some("misc"))
-        .filter(|l| !l.ends_with(&format!("/{unit}")))
-        .collect();
+    let wrong = hierarchies_not_in(&cg, &unit);
     assert!(wrong.is_empty(), "exec'd process outside {unit}: {wrong:?}");
     let ev = k.cmd(&["events", "--stats", &id]).ok().stdout;
     assert!(ev.contains(&format!("\"limit\":{}", 64u64 << 20)), "{ev}");
@@ -311,7 +306,13 @@ fn systemd_update_never_cuts_device_access() {
     assert_eq!(k.status(&id), "running");
     k.cmd(&["exec", &id, "touch", "/tmp/stop"]).ok();
     let denied = k
-        .cmd(&["exec", &id, "sh", "-c", "cat /tmp/denied 2>/dev/null | wc -l"])
+        .cmd(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "cat /tmp/denied 2>/dev/null | wc -l",
+        ])
         .ok()
         .stdout;
     assert_eq!(denied.trim(), "0", "/dev/null refused during update");
