@@ -209,8 +209,22 @@ fn systemd_update_pause_kill_all_delete() {
     let id = k.id("sdupd");
     place(&mut b, &id);
     let unit = unit_of(&id);
-    b.config["linux"]["resources"] = json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 42}});
+    b.config["linux"]["resources"] = json!({
+        "memory": {"limit": 64 << 20},
+        "pids": {"limit": 42},
+        // systemd has no form for a wildcard major: the runtime's own rule
+        "devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "minor": 99, "access": "r"},
+        ],
+    });
     k.run_with(&b, &id, &["--detach"]).ok();
+    // v1: the list in the devices hierarchy (v2: an eBPF program of the
+    // runtime's own, which systemd does not replace)
+    let v1_devices = || (!v2()).then(|| cg_file(&unit, "devices", "devices.list"));
+    if let Some(list) = v1_devices() {
+        assert!(list.lines().any(|l| l == "c *:99 r"), "{list}");
+    }
     k.cmd(&[
         "update",
         "--memory",
@@ -245,6 +259,14 @@ fn systemd_update_pause_kill_all_delete() {
     assert_eq!(show(&unit, mem), (128u64 << 20).to_string());
     // not left frozen by the update (v1 freezes around the unit's change)
     assert_eq!(k.status(&id), "running");
+    // systemd rewrote the v1 list from its DeviceAllow=, without that rule:
+    // the runtime has put its whole list back.
+    if let Some(list) = v1_devices() {
+        assert!(
+            list.lines().any(|l| l == "c *:99 r"),
+            "after update: {list}"
+        );
+    }
 
     // v2: cgroup.freeze of the unit; v1: the freezer hierarchy, which
     // systemd does not manage (the runtime made the unit's directory).

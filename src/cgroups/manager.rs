@@ -122,8 +122,9 @@ impl Cgroup {
         self.fs_apply(&r)
     }
 
-    /// `kist update`: changes only what `r` holds.
-    pub fn update(&self, r: &LinuxResources) -> Result<()> {
+    /// `kist update`: changes only what `r` holds; `all` is the container's
+    /// whole linux.resources once `r` is merged in.
+    pub fn update(&self, r: &LinuxResources, all: &LinuxResources) -> Result<()> {
         match &self.driver {
             Driver::Cgroupfs => self.fs_update(r),
             Driver::Systemd(unit) => {
@@ -135,7 +136,21 @@ impl Cgroup {
                         std::fs::read_to_string("/proc/devices")
                     })?);
                 }
-                self.frozen_if_v1_devices(|| Systemd::connect()?.set_properties(unit, p))?;
+                self.frozen_if_v1_devices(|| {
+                    Systemd::connect()?.set_properties(unit, p)?;
+                    // v1: systemd has just rewritten the devices list from
+                    // its DeviceAllow=, which lacks the rules it has no form
+                    // for (a wildcard major, deny exceptions): the whole
+                    // list again, as runc's Set does. (Given rules are
+                    // written by fs_update.)
+                    match (self.v1_path("devices"), r.devices()) {
+                        (Some(dir), None) => {
+                            let rules = devices::rules(all.devices().as_deref().unwrap_or(&[]))?;
+                            super::v1::devices::apply(dir, &rules)
+                        }
+                        _ => Ok(()),
+                    }
+                })?;
                 self.fs_update(r)
             }
         }
