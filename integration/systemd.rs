@@ -15,7 +15,7 @@
 
 use crate::cgroups::v2;
 use crate::common::{Bundle, Kist};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -75,6 +75,25 @@ fn hierarchies_not_in(proc_cgroup: &str, unit: &str) -> Vec<String> {
         .filter(|l| !l.ends_with(&format!("/{unit}")))
         .map(str::to_string)
         .collect()
+}
+
+/// Runs `b` detached as unit `kist-it-<id>.scope` with `resources`;
+/// returns the id and the unit.
+fn run_placed(k: &Kist, mut b: Bundle, tag: &str, resources: Value) -> (String, String) {
+    let id = k.id(tag);
+    place(&mut b, &id);
+    b.config["linux"]["resources"] = resources;
+    k.run_with(&b, &id, &["--detach"]).ok();
+    let unit = unit_of(&id);
+    (id, unit)
+}
+
+/// `delete --force`: no unit, no cgroup, nothing of the container left.
+#[track_caller]
+fn delete_and_check(k: &Kist, id: &str, unit: &str) {
+    k.delete_force(id).ok();
+    assert_no_unit(unit);
+    k.assert_gone(id);
 }
 
 fn systemd_kist() -> Kist {
@@ -196,21 +215,19 @@ fn systemd_unit_holds_the_container_with_its_resources() {
     assert!(wrong.is_empty(), "exec'd process outside {unit}: {wrong:?}");
     let ev = k.cmd(&["events", "--stats", &id]).ok().stdout;
     assert!(ev.contains(&format!("\"limit\":{}", 64u64 << 20)), "{ev}");
-    k.delete_force(&id).ok();
-    assert_no_unit(&unit);
-    k.assert_gone(&id);
+    delete_and_check(&k, &id, &unit);
 }
 
 #[test]
 #[ignore = "needs a systemd host (make test-systemd)"]
 fn systemd_update_pause_kill_all_delete() {
     let k = systemd_kist();
-    let mut b = k.bundle(&["sleep", "1000"]);
-    let id = k.id("sdupd");
-    place(&mut b, &id);
-    let unit = unit_of(&id);
-    b.config["linux"]["resources"] = json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 42}});
-    k.run_with(&b, &id, &["--detach"]).ok();
+    let (id, unit) = run_placed(
+        &k,
+        k.bundle(&["sleep", "1000"]),
+        "sdupd",
+        json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 42}}),
+    );
     k.cmd(&[
         "update",
         "--memory",
@@ -279,17 +296,18 @@ fn systemd_update_pause_kill_all_delete() {
 #[ignore = "needs a systemd host (make test-systemd)"]
 fn systemd_update_never_cuts_device_access() {
     let k = systemd_kist();
-    let mut b = k.bundle_sh(
+    let b = k.bundle_sh(
         "i=0; while [ ! -e /tmp/stop ]; do \
            if ! true </dev/null 2>/dev/null; then echo denied >>/tmp/denied; fi; \
            i=$((i+1)); [ $i = 50 ] && : >/tmp/looping; \
          done; sleep 1000",
     );
-    let id = k.id("sddev");
-    place(&mut b, &id);
-    let unit = unit_of(&id);
-    b.config["linux"]["resources"] = json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 42}});
-    k.run_with(&b, &id, &["--detach"]).ok();
+    let (id, unit) = run_placed(
+        &k,
+        b,
+        "sddev",
+        json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 42}}),
+    );
     let looping = std::time::Instant::now();
     while k.cmd(&["exec", &id, "test", "-e", "/tmp/looping"]).code != 0 {
         assert!(
@@ -316,9 +334,7 @@ fn systemd_update_never_cuts_device_access() {
         .ok()
         .stdout;
     assert_eq!(denied.trim(), "0", "/dev/null refused during update");
-    k.delete_force(&id).ok();
-    assert_no_unit(&unit);
-    k.assert_gone(&id);
+    delete_and_check(&k, &id, &unit);
 }
 
 /// KIST-ONLY (runc 1.1.5 loses the rule): on a v1 host `update` makes
@@ -334,18 +350,18 @@ fn kist_only_systemd_v1_update_keeps_the_device_rules_systemd_cannot_express() {
         return;
     }
     let k = systemd_kist();
-    let mut b = k.bundle(&["sleep", "1000"]);
-    let id = k.id("sddevupd");
-    place(&mut b, &id);
-    let unit = unit_of(&id);
-    b.config["linux"]["resources"] = json!({
-        "pids": {"limit": 42},
-        "devices": [
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "minor": 99, "access": "r"},
-        ],
-    });
-    k.run_with(&b, &id, &["--detach"]).ok();
+    let (id, unit) = run_placed(
+        &k,
+        k.bundle(&["sleep", "1000"]),
+        "sddevupd",
+        json!({
+            "pids": {"limit": 42},
+            "devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "minor": 99, "access": "r"},
+            ],
+        }),
+    );
     let has_rule = || {
         let list = cg_file(&unit, "devices", "devices.list");
         assert!(list.lines().any(|l| l == "c *:99 r"), "{list}");
@@ -354,9 +370,7 @@ fn kist_only_systemd_v1_update_keeps_the_device_rules_systemd_cannot_express() {
     k.cmd(&["update", "--pids-limit", "50", &id]).ok();
     assert_eq!(show(&unit, "TasksMax"), "50");
     has_rule();
-    k.delete_force(&id).ok();
-    assert_no_unit(&unit);
-    k.assert_gone(&id);
+    delete_and_check(&k, &id, &unit);
 }
 
 /// KIST-ONLY (the crash hook): `create` killed between the clone and the
