@@ -306,7 +306,8 @@ fn systemd_update_never_cuts_device_access() {
         &k,
         b,
         "sddev",
-        json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 42}}),
+        // half a CPU: the loop must not starve the tests beside it
+        json!({"cpu": {"quota": 50000, "period": 100000}, "pids": {"limit": 42}}),
     );
     let looping = std::time::Instant::now();
     while k.cmd(&["exec", &id, "test", "-e", "/tmp/looping"]).code != 0 {
