@@ -363,14 +363,27 @@ fn kist_only_systemd_v1_update_keeps_the_device_rules_systemd_cannot_express() {
             ],
         }),
     );
-    let has_rule = || {
+    let has_rule = |minor: u32| {
         let list = cg_file(&unit, "devices", "devices.list");
-        assert!(list.lines().any(|l| l == "c *:99 r"), "{list}");
+        assert!(
+            list.lines().any(|l| l == format!("c *:{minor} r")),
+            "{list}"
+        );
+        list
     };
-    has_rule();
+    has_rule(99);
     k.cmd(&["update", "--pids-limit", "50", &id]).ok();
     assert_eq!(show(&unit, "TasksMax"), "50");
-    has_rule();
+    has_rule(99);
+    // new rules given to update replace the list, inexpressible ones too
+    let r = json!({"devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "minor": 98, "access": "r"},
+    ]});
+    k.cmd_stdin(&["update", "-r", "-", &id], r.to_string().as_bytes())
+        .ok();
+    let list = has_rule(98);
+    assert!(!list.contains("c *:99 r"), "{list}");
     delete_and_check(&k, &id, &unit);
 }
 

@@ -136,21 +136,27 @@ impl Cgroup {
                         std::fs::read_to_string("/proc/devices")
                     })?);
                 }
+                let v1_devices = self.v1_path("devices");
                 self.frozen_if_v1_devices(|| {
                     Systemd::connect()?.set_properties(unit, p)?;
                     // v1: systemd has just rewritten the devices list from
                     // its DeviceAllow=, which lacks the rules it has no form
                     // for (a wildcard major, deny exceptions): the whole
-                    // list again, as runc's Set does. (Given rules are
-                    // written by fs_update.)
-                    match (self.v1_path("devices"), r.devices()) {
-                        (Some(dir), None) => {
+                    // list again (the given one if any), as runc's Set does,
+                    // before the container runs again.
+                    match v1_devices {
+                        Some(dir) => {
                             let rules = devices::rules(all.devices().as_deref().unwrap_or(&[]))?;
                             super::v1::devices::apply(dir, &rules)
                         }
-                        _ => Ok(()),
+                        None => Ok(()),
                     }
                 })?;
+                if v1_devices.is_some() && r.devices().is_some() {
+                    let mut rest = r.clone();
+                    rest.set_devices(None);
+                    return self.fs_update(&rest);
+                }
                 self.fs_update(r)
             }
         }
