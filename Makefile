@@ -5,7 +5,7 @@ CARGO ?= cargo
 KIST  := $(CURDIR)/target/release/kist
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: all build demo test test-unprivileged test-v2 test-systemd test-systemd-engines bench lint busybox deps install
+.PHONY: all build demo test test-unprivileged test-v2 test-systemd test-systemd-engines test-systemd-v1 bench lint busybox deps install
 
 all: build
 
@@ -72,6 +72,14 @@ test-systemd: busybox
 # and kist as runtime, in the systemd guest with the engines installed.
 test-systemd-engines: busybox build
 	hack/systemd-engines
+
+# Both again in the systemd guest booted with systemd's hybrid layout
+# (systemd.unified_cgroup_hierarchy=0: v1 controllers, cgroup2 at
+# /sys/fs/cgroup/unified; hack/vm-run-cgroup), the v1 unit properties and
+# files checked instead of the v2 ones.
+test-systemd-v1: busybox build
+	VM_RUN_PKGS=libpam-systemd,dbus-user-session VM_TEST_CGROUP=hybrid VM_TEST_SYSTEMD=1 VM_TEST_UNIT=cgroups::tests::expected_mode hack/vm-test systemd:: -- --include-ignored
+	VM_TEST_CGROUP=hybrid hack/systemd-engines
 
 bench: busybox build
 	hack/bench

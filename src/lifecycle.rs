@@ -199,15 +199,15 @@ impl Container {
         // Only what is given: oci-spec leaves unset fields out.
         let patch = serde_json::to_value(r).map_err(|e| Error::new(format!("update: {e}")))?;
         let mut linux = st.config.linux().clone().unwrap_or_default();
-        st.cgroup
-            .update(r)
-            .with_context(|| format!("update {}", st.id))?;
         let old = linux.resources().clone().unwrap_or_default();
         let mut merged =
             serde_json::to_value(&old).map_err(|e| Error::new(format!("update: {e}")))?;
         merge(&mut merged, &patch);
         let merged: LinuxResources = serde_json::from_value(merged)
             .map_err(|e| Error::new(format!("update: merge resources: {e}")))?;
+        st.cgroup
+            .update(r, &merged)
+            .with_context(|| format!("update {}", st.id))?;
         linux.set_resources(Some(merged));
         st.config.set_linux(Some(linux));
         self.handle

@@ -136,8 +136,9 @@ impl Cgroup {
         self.fs_apply(&r)
     }
 
-    /// `kist update`: changes only what `r` holds.
-    pub fn update(&self, r: &LinuxResources) -> Result<()> {
+    /// `kist update`: changes only what `r` holds; `all` is the container's
+    /// whole linux.resources once `r` is merged in.
+    pub fn update(&self, r: &LinuxResources, all: &LinuxResources) -> Result<()> {
         match &self.driver {
             Driver::Cgroupfs => self.fs_update(r),
             Driver::Systemd(unit) => {
@@ -149,10 +150,56 @@ impl Cgroup {
                         std::fs::read_to_string("/proc/devices")
                     })?);
                 }
-                Systemd::connect(unit.user)?.set_properties(unit, p)?;
+                let v1_devices = self.v1_path("devices");
+                self.frozen_if_v1_devices(|| {
+                    Systemd::connect(unit.user)?.set_properties(unit, p)?;
+                    // v1: systemd has just rewritten the devices list from
+                    // its DeviceAllow=, which lacks the rules it has no form
+                    // for (a wildcard major, deny exceptions): the whole
+                    // list again (the given one if any), as runc's Set does,
+                    // before the container runs again.
+                    match v1_devices {
+                        Some(dir) => {
+                            let rules = devices::rules(all.devices().as_deref().unwrap_or(&[]))?;
+                            super::v1::devices::apply(dir, &rules)
+                        }
+                        None => Ok(()),
+                    }
+                })?;
+                if v1_devices.is_some() && r.devices().is_some() {
+                    let mut rest = r.clone();
+                    rest.set_devices(None);
+                    return self.fs_update(&rest);
+                }
                 self.fs_update(r)
             }
         }
+    }
+
+    /// Runs `f` (a change of the unit's properties) with the container
+    /// frozen when its device rules are in a v1 devices hierarchy: systemd
+    /// then re-applies every cgroup attribute of the unit, device rules
+    /// included, which on v1 means `devices.deny a` first and the allow
+    /// rules one by one after, and a process of the container opening a
+    /// device in that gap gets EPERM. runc 1.1 freezes too. A container
+    /// that cannot be frozen is changed as it is, with a warning (as runc).
+    fn frozen_if_v1_devices(&self, f: impl FnOnce() -> Result<()>) -> Result<()> {
+        let gap = self.v1_path("devices").is_some() && !self.is_frozen().unwrap_or(true);
+        let froze = gap
+            && match self.freeze() {
+                Ok(()) => true,
+                Err(e) => {
+                    crate::logger::warn(&format!(
+                        "update: cannot freeze the container around its systemd unit's device rules: {e}"
+                    ));
+                    false
+                }
+            };
+        let res = f();
+        if froze {
+            self.thaw().map_err(|e| e.context("update: thaw"))?;
+        }
+        res
     }
 
     /// Destroys the container's cgroup once its processes are gone; what is

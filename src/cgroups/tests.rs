@@ -89,6 +89,12 @@ fn res(json: &str) -> oci_spec::runtime::LinuxResources {
     serde_json::from_str(json).unwrap()
 }
 
+/// `update` with `json` as both the change and the whole resources.
+fn update(cg: &Cgroup, json: &str) -> crate::error::Result<()> {
+    let r = res(json);
+    cg.update(&r, &r)
+}
+
 /// Content of a control file for `controller`: the v1 file if the
 /// controller is on v1, else the v2 one.
 fn read_ctl(cg: &Cgroup, controller: &str, v1file: &str, v2file: &str) -> String {
@@ -126,12 +132,11 @@ fn apply_basic_resources() {
     assert_eq!(read_ctl(&t.cg, "cpuset", "cpuset.cpus", "cpuset.cpus"), "0");
     assert_eq!(read_ctl(&t.cg, "pids", "pids.max", "pids.max"), "10");
     // update writes only what it is given
-    t.cg.update(&res(r#"{"memory":{"limit":-1}}"#)).unwrap();
+    update(&t.cg, r#"{"memory":{"limit":-1}}"#).unwrap();
     assert_eq!(read_ctl(&t.cg, "pids", "pids.max", "pids.max"), "10");
     let m = read_ctl(&t.cg, "memory", "memory.limit_in_bytes", "memory.max");
     assert!(m == "max" || m.parse::<u64>().unwrap() > 1 << 40, "{m}");
-    t.cg.update(&res(r#"{"cpu":{"quota":-1},"pids":{"limit":-1}}"#))
-        .unwrap();
+    update(&t.cg, r#"{"cpu":{"quota":-1},"pids":{"limit":-1}}"#).unwrap();
     assert_eq!(read_ctl(&t.cg, "pids", "pids.max", "pids.max"), "max");
     assert_eq!(
         read_ctl(&t.cg, "cpu", "cpu.cfs_quota_us", "cpu.max"),
@@ -173,9 +178,7 @@ fn memory_swap_and_reservation() {
         ),
     }
     // swap below the limit is refused with the field named
-    let e =
-        t.cg.update(&res(r#"{"memory":{"limit":67108864,"swap":1048576}}"#))
-            .unwrap_err();
+    let e = update(&t.cg, r#"{"memory":{"limit":67108864,"swap":1048576}}"#).unwrap_err();
     assert!(e.to_string().contains("linux.resources.memory"), "{e}");
 }
 

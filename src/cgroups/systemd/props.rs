@@ -82,13 +82,13 @@ pub fn from_resources(r: &LinuxResources, v2: bool) -> Result<Vec<Value>> {
             };
             out.push(prop("CPUQuotaPerSecUSec", Value::U64(per_sec)));
         }
-        if v2 {
-            if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
-                out.push(prop("AllowedCPUs", bitmask(cpus, "cpus")?));
-            }
-            if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
-                out.push(prop("AllowedMemoryNodes", bitmask(mems, "mems")?));
-            }
+        // On v1 too, as runc: systemd keeps them (its cpuset support is v2
+        // only) and kist writes the v1 cpuset files itself.
+        if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
+            out.push(prop("AllowedCPUs", bitmask(cpus, "cpus")?));
+        }
+        if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
+            out.push(prop("AllowedMemoryNodes", bitmask(mems, "mems")?));
         }
     }
     if let Some(p) = r.pids() {
@@ -282,7 +282,8 @@ mod tests {
         let v1 = from_resources(&r, false).unwrap();
         assert_eq!(find(&v1, "MemoryLimit"), Some(&Value::U64(1 << 30)));
         assert_eq!(find(&v1, "CPUShares"), Some(&Value::U64(1024)));
-        assert!(find(&v1, "AllowedCPUs").is_none());
+        assert_eq!(find(&v1, "AllowedCPUs"), find(&p, "AllowedCPUs"));
+        assert!(find(&v1, "MemoryMax").is_none() && find(&v1, "CPUWeight").is_none());
     }
 
     #[test]
