@@ -11,6 +11,13 @@ CARGO ?= cargo
 # builds the dynamic target/release/kist.
 HOST  := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 KIST  := $(CURDIR)/target/$(HOST)/release/kist
+# The hot path's functions first in .text, packed (lld; see hack/hot-symbols,
+# which regenerates the list; symbols no longer there are skipped). The path
+# is relative (rustc links in the workspace root): with an absolute one the
+# flags, and perhaps the symbol hashes, would differ between checkouts.
+STATIC_RUSTFLAGS := -C target-feature=+crt-static \
+	-C link-arg=-Wl,--symbol-ordering-file=hack/hot-symbols.txt \
+	-C link-arg=-Wl,--no-warn-symbol-ordering
 export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: all build demo test test-unprivileged test-v2 test-systemd test-systemd-engines bench lint busybox deps install
@@ -18,7 +25,7 @@ export DEBIAN_FRONTEND := noninteractive
 all: build
 
 build:
-	RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static" $(CARGO) build --release --target $(HOST)
+	RUSTFLAGS="$(RUSTFLAGS) $(STATIC_RUSTFLAGS)" $(CARGO) build --release --target $(HOST)
 
 # The binary, its man pages and bash/zsh/fish completions (generated from
 # the clap definitions by the binary itself). DESTDIR for staging.
