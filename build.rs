@@ -11,4 +11,6 @@ fn main() {
     println!("cargo:rustc-env=KIST_COMMIT={commit}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
+    // make build links with it as lld's --symbol-ordering-file: relink when it changes.
+    println!("cargo:rerun-if-changed=hack/hot-symbols.txt");
 }
