@@ -86,7 +86,7 @@ test-systemd: busybox
 # Docker, podman and containerd with their default (systemd) cgroup manager
 # and kist as runtime, in the systemd guest with the engines installed.
 test-systemd-engines: busybox build
-	hack/systemd-engines
+	hack/systemd-engines $(KIST)
 
 # Both again in the systemd guest booted with systemd's hybrid layout
 # (systemd.unified_cgroup_hierarchy=0: v1 controllers, cgroup2 at
@@ -94,7 +94,7 @@ test-systemd-engines: busybox build
 # files checked instead of the v2 ones.
 test-systemd-v1: busybox build
 	VM_RUN_PKGS=libpam-systemd,dbus-user-session VM_TEST_CGROUP=hybrid VM_TEST_SYSTEMD=1 VM_TEST_UNIT=cgroups::tests::expected_mode hack/vm-test systemd:: -- --include-ignored
-	VM_TEST_CGROUP=hybrid hack/systemd-engines
+	VM_TEST_CGROUP=hybrid hack/systemd-engines $(KIST)
 
 bench: busybox build
 	KIST=$(KIST) hack/bench
