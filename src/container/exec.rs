@@ -176,7 +176,18 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     let _ = waitpid(middle, None);
     let pid = match first? {
         Some(Msg::InitPid(p)) => p,
-        Some(Msg::Failed(e)) => return Err(Error::new(e).context("exec")),
+        Some(Msg::Failed(e)) => {
+            // With Go queued at once the child can fail before the middle
+            // has reported its pid. It is our child (CLONE_PARENT): reap
+            // it, or it stays a zombie in the container's pid namespace,
+            // whose init then cannot finish exiting, so `delete` finds the
+            // cgroup busy. The middle has exited, so its report (or EOF)
+            // is already queued.
+            if let Ok(Some(Msg::InitPid(p))) = parent_ch.recv() {
+                let _ = waitpid(Pid::from_raw(p), None);
+            }
+            return Err(Error::new(e).context("exec"));
+        }
         Some(m) => return Err(Error::new(format!("exec: sync: unexpected {m:?}"))),
         None => {
             return Err(Error::new(
