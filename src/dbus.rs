@@ -485,7 +485,7 @@ impl Conn {
         Err(Error::new(format!(
             "D-Bus: the user's systemd instance: {} (is `systemctl --user` running for uid {}? `loginctl enable-linger` starts it without a login)",
             tried.join("; "),
-            auth_uid()
+            crate::rootless::host_euid()
         )))
     }
 
@@ -526,7 +526,7 @@ impl Conn {
     /// call in its buffer, unparsed, until more bytes arrive, and the call
     /// never gets a reply (seen with the user instance under emulation).
     fn auth(&mut self) -> Result<()> {
-        let uid = auth_uid().to_string();
+        let uid = crate::rootless::host_euid().to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         self.sock
             .write_all(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes())
@@ -667,36 +667,6 @@ fn unix_path(addresses: &str) -> Option<PathBuf> {
     })
 }
 
-/// The uid to claim in EXTERNAL auth: the bus checks it against the
-/// socket's peer credentials, which it sees from its own (the initial) user
-/// namespace. Inside a user namespace (kist as uid 0 under rootless podman)
-/// that is the id our euid maps to outside, as runc's `DetectUID`.
-fn auth_uid() -> u32 {
-    let euid = nix::unistd::geteuid().as_raw();
-    std::fs::read_to_string("/proc/self/uid_map")
-        .ok()
-        .and_then(|m| map_outside(&m, euid))
-        .unwrap_or(euid)
-}
-
-/// `id` of this namespace as the parent namespace sees it, from a
-/// `/proc/PID/uid_map` text (`inside outside count` lines).
-fn map_outside(map: &str, id: u32) -> Option<u32> {
-    map.lines().find_map(|l| {
-        let f: Vec<u64> = l
-            .split_whitespace()
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        let [inside, outside, count] = f[..] else {
-            return None;
-        };
-        let id = u64::from(id);
-        (id >= inside && id - inside < count)
-            .then(|| u32::try_from(outside + (id - inside)).ok())
-            .flatten()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -734,17 +704,6 @@ mod tests {
         let e = user_buses(Some("unix:abstract=/x"), None, all).unwrap_err();
         assert!(e.to_string().contains("DBUS_SESSION_BUS_ADDRESS"), "{e}");
         assert!(user_buses(None, None, all).is_err());
-    }
-
-    #[test]
-    fn auth_uid_through_a_user_namespace() {
-        let init = "         0          0 4294967295\n";
-        assert_eq!(map_outside(init, 1000), Some(1000));
-        // rootless podman: 0 is the user, 1.. its subordinate range
-        let podman = "         0       1001          1\n         1     100000      65536\n";
-        assert_eq!(map_outside(podman, 0), Some(1001));
-        assert_eq!(map_outside(podman, 5), Some(100004));
-        assert_eq!(map_outside(podman, 70000), None);
     }
 
     #[test]

@@ -73,6 +73,36 @@ pub fn in_user_namespace() -> bool {
     }
 }
 
+/// The uid our euid maps to in the initial user namespace (what a peer
+/// there, e.g. the D-Bus daemon checking EXTERNAL auth, sees): inside a
+/// user namespace (kist as uid 0 under rootless podman) the id it maps to
+/// outside, as runc's `DetectUID`; the euid itself otherwise.
+pub fn host_euid() -> u32 {
+    let euid = nix::unistd::geteuid().as_raw();
+    std::fs::read_to_string("/proc/self/uid_map")
+        .ok()
+        .and_then(|m| map_outside(&m, euid))
+        .unwrap_or(euid)
+}
+
+/// `id` of this namespace as the parent namespace sees it, from a
+/// `/proc/PID/uid_map` text (`inside outside count` lines).
+fn map_outside(map: &str, id: u32) -> Option<u32> {
+    map.lines().find_map(|l| {
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let [inside, outside, count] = f[..] else {
+            return None;
+        };
+        let id = u64::from(id);
+        (id >= inside && id - inside < count)
+            .then(|| u32::try_from(outside + (id - inside)).ok())
+            .flatten()
+    })
+}
+
 /// The default state root: `$XDG_RUNTIME_DIR/kist` for an ordinary user
 /// (and for uid 0 of a user namespace unless USER is root), as runc's
 /// `$XDG_RUNTIME_DIR/runc`; `/run/kist` otherwise.
@@ -324,6 +354,17 @@ pub fn to_rootless_spec(v: &mut serde_json::Value, uid: u32, gid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_uid_through_a_user_namespace() {
+        let init = "         0          0 4294967295\n";
+        assert_eq!(map_outside(init, 1000), Some(1000));
+        // rootless podman: 0 is the user, 1.. its subordinate range
+        let podman = "         0       1001          1\n         1     100000      65536\n";
+        assert_eq!(map_outside(podman, 0), Some(1001));
+        assert_eq!(map_outside(podman, 5), Some(100004));
+        assert_eq!(map_outside(podman, 70000), None);
+    }
 
     #[test]
     fn flag_values() {
