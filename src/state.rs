@@ -290,12 +290,31 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     let res = File::create(&tmp)
         .and_then(|mut f| f.write_all(data))
-        .and_then(|_| fs::rename(&tmp, path));
+        .and_then(|_| replace(&tmp, path));
     if let Err(e) = res {
         let _ = fs::remove_file(&tmp);
         return Err(Error::io(format!("write {}", path.display()), e));
     }
     Ok(())
+}
+
+/// Puts `tmp` in the place of `path`. A rename over an existing file makes
+/// ext4 (auto_da_alloc) start writing the new file's data to disk at once,
+/// a block I/O on every state save (~70 µs in a VM, twice per `create`);
+/// exchanging the two names and unlinking the old data does not. Where the
+/// exchange is not possible (no `path` yet, a filesystem without
+/// RENAME_EXCHANGE), a plain rename. Either way a reader sees the old or
+/// the new file whole, and a crash in between leaves `tmp`, which removing
+/// the state directory takes with it.
+fn replace(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags};
+    match renameat2(None, tmp, None, path, RenameFlags::RENAME_EXCHANGE) {
+        Ok(()) => {
+            let _ = fs::remove_file(tmp);
+            Ok(())
+        }
+        Err(_) => fs::rename(tmp, path),
+    }
 }
 
 /// What /proc/<pid>/stat says about a process.
