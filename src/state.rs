@@ -485,6 +485,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn write_atomic_replaces_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("kist-write-atomic-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("state.json");
+        write_atomic(&f, b"first").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"first");
+        // The second save exchanges names: the old data must be gone.
+        write_atomic(&f, b"second, longer").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"second, longer");
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["state.json"], "{names:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn ids() {
         for ok in ["a", "abc-DEF_1.2+3", "x".repeat(1024).as_str()] {
             assert!(validate_id(ok).is_ok(), "{ok}");
