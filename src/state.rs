@@ -324,7 +324,7 @@ pub struct ProcStat {
 }
 
 pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let data = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let data = crate::procfs::read(format!("/proc/{pid}/stat")).ok()?;
     // comm may contain spaces and parentheses: fields start after the last ')'.
     let rest = &data[data.rfind(')')? + 2..];
     let mut fields = rest.split(' ');
