@@ -27,6 +27,7 @@ pub mod mountinfo;
 pub mod namespaces;
 pub mod netdev;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod rootless;
 pub mod seccomp;

@@ -60,8 +60,7 @@ fn parse_line(line: &str) -> Option<Entry> {
 
 pub fn read() -> crate::error::Result<Vec<Entry>> {
     use crate::error::Context;
-    let text =
-        std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+    let text = crate::procfs::read("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
     Ok(parse(&text))
 }
 

@@ -290,12 +290,31 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     let res = File::create(&tmp)
         .and_then(|mut f| f.write_all(data))
-        .and_then(|_| fs::rename(&tmp, path));
+        .and_then(|_| replace(&tmp, path));
     if let Err(e) = res {
         let _ = fs::remove_file(&tmp);
         return Err(Error::io(format!("write {}", path.display()), e));
     }
     Ok(())
+}
+
+/// Puts `tmp` in the place of `path`. A rename over an existing file makes
+/// ext4 (auto_da_alloc) start writing the new file's data to disk at once,
+/// a block I/O on every state save (~70 µs in a VM, twice per `create`);
+/// exchanging the two names and unlinking the old data does not. Where the
+/// exchange is not possible (no `path` yet, a filesystem without
+/// RENAME_EXCHANGE), a plain rename. Either way a reader sees the old or
+/// the new file whole, and a crash in between leaves `tmp`, which removing
+/// the state directory takes with it.
+fn replace(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags};
+    match renameat2(None, tmp, None, path, RenameFlags::RENAME_EXCHANGE) {
+        Ok(()) => {
+            let _ = fs::remove_file(tmp);
+            Ok(())
+        }
+        Err(_) => fs::rename(tmp, path),
+    }
 }
 
 /// What /proc/<pid>/stat says about a process.
@@ -305,7 +324,7 @@ pub struct ProcStat {
 }
 
 pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let data = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let data = crate::procfs::read(format!("/proc/{pid}/stat")).ok()?;
     // comm may contain spaces and parentheses: fields start after the last ')'.
     let rest = &data[data.rfind(')')? + 2..];
     let mut fields = rest.split(' ');
@@ -464,6 +483,25 @@ pub fn hook_state(id: &str, status: &str, pid: i32, bundle: &Path, config: &Spec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_atomic_replaces_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("kist-write-atomic-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("state.json");
+        write_atomic(&f, b"first").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"first");
+        // The second save exchanges names: the old data must be gone.
+        write_atomic(&f, b"second, longer").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"second, longer");
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["state.json"], "{names:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn ids() {

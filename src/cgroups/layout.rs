@@ -45,7 +45,7 @@ pub(crate) fn is_cgroup2(path: &str) -> bool {
 
 impl Layout {
     pub fn detect() -> Result<Layout> {
-        let proc_cgroup = std::fs::read_to_string("/proc/self/cgroup")
+        let proc_cgroup = crate::procfs::read("/proc/self/cgroup")
             .context("detect cgroup layout: read /proc/self/cgroup")?;
         let own = parse_proc_cgroup(&proc_cgroup);
         let unified_own = own
@@ -61,7 +61,7 @@ impl Layout {
                 unified_own,
             });
         }
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        let mountinfo = crate::procfs::read("/proc/self/mountinfo")
             .context("detect cgroup layout: read /proc/self/mountinfo")?;
         let v1 = v1_hierarchies(&mountinfo, &own);
         let unified = is_cgroup2(HYBRID_UNIFIED).then(|| PathBuf::from(HYBRID_UNIFIED));

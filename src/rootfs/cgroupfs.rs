@@ -76,7 +76,7 @@ pub fn mount_cgroup(
     opts: &MountOptions,
 ) -> Result<()> {
     let own = parse_proc_cgroup(
-        &std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?,
+        &crate::procfs::read("/proc/self/cgroup").context("read /proc/self/cgroup")?,
     );
     let flags = sub_flags(opts);
     let pure_v2 = statfs(CGROUP_ROOT)
