@@ -72,7 +72,10 @@ impl SelfPlacement {
     /// The open files, to hand to a process that exists already (an early
     /// launch sends them with Go), in the order of `Cgroup::tasks_paths`.
     pub fn into_fds(self) -> Vec<OwnedFd> {
-        self.tasks.into_iter().map(|(_, f)| OwnedFd::from(f)).collect()
+        self.tasks
+            .into_iter()
+            .map(|(_, f)| OwnedFd::from(f))
+            .collect()
     }
 
     /// In the process that received [`Self::into_fds`] of `cgroup`'s

@@ -360,7 +360,10 @@ fn netns_field(spec: &Spec) -> String {
             ns.iter()
                 .position(|n| n.typ() == NS::Network && n.path().is_none())
         })
-        .map_or_else(|| "linux.namespaces".into(), |i| format!("linux.namespaces[{i}]"))
+        .map_or_else(
+            || "linux.namespaces".into(),
+            |i| format!("linux.namespaces[{i}]"),
+        )
 }
 
 fn become_root_in_userns() -> Result<()> {

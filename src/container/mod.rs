@@ -375,7 +375,9 @@ fn launch(
             id: opts.id,
             plan,
             channel: child_ch,
-            start_fifo: start_fifo.map(std::cell::OnceCell::from).unwrap_or_default(),
+            start_fifo: start_fifo
+                .map(std::cell::OnceCell::from)
+                .unwrap_or_default(),
             console: console.map(OwnedFd::from),
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,

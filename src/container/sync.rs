@@ -256,12 +256,14 @@ impl Channel {
                     {
                         match c {
                             ControlMessageOwned::ScmCredentials(c) => pid = Some(c.pid()),
-                            ControlMessageOwned::ScmRights(r) => fds.extend(r.into_iter().map(|fd| {
-                                // SAFETY: the kernel just installed this fd
-                                // in our table for this message; nothing
-                                // else owns it.
-                                unsafe { OwnedFd::from_raw_fd(fd) }
-                            })),
+                            ControlMessageOwned::ScmRights(r) => {
+                                fds.extend(r.into_iter().map(|fd| {
+                                    // SAFETY: the kernel just installed this fd
+                                    // in our table for this message; nothing
+                                    // else owns it.
+                                    unsafe { OwnedFd::from_raw_fd(fd) }
+                                }))
+                            }
                             _ => {}
                         }
                     }
