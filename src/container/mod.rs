@@ -24,6 +24,10 @@
 //! state.json, pid file; exit           write end of <state>/start.sock
 //! ```
 //!
+//! With a new network namespace (and no user namespace, netDevices,
+//! systemd driver, rootless or resources.unified) the clone comes earlier:
+//! see `launch` ("early launch") and docs/architecture.md.
+//!
 //! `start` opens the FIFO for reading: the init's open returns, it installs
 //! a noNewPrivileges filter, runs startContainer hooks and execs the user
 //! program; its end is close-on-exec, so `start` reads EOF on success and
