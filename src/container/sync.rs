@@ -338,3 +338,49 @@ impl Channel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn go_with_carries_open_files_in_order() {
+        let (a, b) = pair().unwrap();
+        let (r1, w1) = nix::unistd::pipe().unwrap();
+        let (r2, w2) = nix::unistd::pipe().unwrap();
+        a.send(&Msg::GoWith(vec![w1, w2])).unwrap();
+        let mut fds = b.expect_go_with().unwrap().into_iter();
+        // The received copies are the same pipes, in the order sent, and
+        // close-on-exec.
+        for (n, r) in [(1u8, r1), (2u8, r2)] {
+            let fd = fds.next().unwrap();
+            // SAFETY: F_GETFD only queries the descriptor table.
+            let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+            assert!(flags & libc::FD_CLOEXEC != 0);
+            std::fs::File::from(fd).write_all(&[n]).unwrap();
+            let mut got = [0u8];
+            std::fs::File::from(r).read_exact(&mut got).unwrap();
+            assert_eq!(got, [n]);
+        }
+        assert!(fds.next().is_none());
+    }
+
+    #[test]
+    fn go_with_refuses_more_files_than_a_message_may_carry() {
+        let (a, _b) = pair().unwrap();
+        let files = (0..=MAX_FDS)
+            .map(|_| std::fs::File::open("/dev/null").unwrap().into())
+            .collect();
+        assert!(a.send(&Msg::GoWith(files)).is_err());
+    }
+
+    #[test]
+    fn a_failure_instead_of_go_with_is_the_error() {
+        let (a, b) = pair().unwrap();
+        a.send(&Msg::Failed("create the network namespace: nope".into()))
+            .unwrap();
+        let e = b.expect_go_with().unwrap_err();
+        assert_eq!(e.to_string(), "create the network namespace: nope");
+    }
+}
