@@ -109,6 +109,109 @@ fn network_namespace_has_only_loopback() {
     assert_eq!(k.output(&b), "lo\n");
 }
 
+/// A seccomp filter on the runtime (inherited by everything it starts)
+/// that refuses unshare(2) with CLONE_NEWNET with EPERM and lets
+/// everything else through, clone3 included.
+fn deny_unshare_netns() -> std::io::Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    const AUDIT_ARCH: u32 = 0xc000_003e;
+    #[cfg(target_arch = "aarch64")]
+    const AUDIT_ARCH: u32 = 0xc000_00b7;
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    // struct seccomp_data: nr at 0, arch at 4, args[0] at 16 (its low
+    // half on a little-endian machine).
+    let prog = [
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 4),
+        jump(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            AUDIT_ARCH,
+            1,
+            0,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        jump(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            libc::SYS_unshare as u32,
+            1,
+            0,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 16),
+        jump(
+            libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K,
+            libc::CLONE_NEWNET as u32,
+            0,
+            1,
+        ),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: PR_SET_SECCOMP reads the program `fprog` points to, which
+    // lives until the call returns; root needs no no_new_privs for it.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The kernel refuses the container's new network namespace: `create`
+/// fails saying so and leaves nothing behind. kist makes that namespace
+/// in the init with unshare(2) when it can (the init is cloned before its
+/// cgroups are complete, see container::launch), as runc's nsexec does;
+/// a refusal must come back from the init as the error, and the init and
+/// its half-made cgroups must go.
+#[test]
+fn refused_network_namespace_fails_create_and_leaves_nothing() {
+    let k = Kist::new();
+    let b = k.bundle(&["true"]);
+    b.save();
+    let id = k.id("netns-refused");
+    let bdir = b.dir.to_string_lossy().into_owned();
+    let o = k
+        .cmd_opts(
+            &["create", "--bundle", &bdir, &id],
+            crate::common::cmd::Opts {
+                pre_exec: Some(deny_unshare_netns),
+                ..Default::default()
+            },
+        )
+        .fail();
+    if !is_reference() {
+        o.stderr_has("linux.namespaces[1]: create the network namespace: Operation not permitted");
+    }
+    k.assert_gone(&id);
+    // The same bundle without the filter works: the refusal was the cause.
+    k.create(&b, &id).ok();
+    k.delete_force(&id).ok();
+    k.assert_gone(&id);
+}
+
 #[test]
 fn join_network_namespace_by_path() {
     let k = Kist::new();

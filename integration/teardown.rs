@@ -153,14 +153,18 @@ fn delete_kills_children_left_in_a_joined_pid_namespace() {
     k.assert_gone(&id);
 }
 
-/// Every step of `create` after which kist's test hook can kill it.
+/// Every step of `create` after which kist's test hook can kill it, in
+/// the order of an early launch (a new network namespace and no user
+/// namespace: the init is cloned once its cgroup2 directory exists, and
+/// the rest of the cgroup, the limits and the start FIFO follow while it
+/// makes its network namespace; see container::launch).
 const CREATE_STEPS: &[&str] = &[
     "state-dir",
     "recorded",
+    "clone",
     "cgroup",
     "limits",
     "listener",
-    "clone",
     "pid",
     "placed",
     "hooks",
@@ -173,13 +177,26 @@ const CREATE_STEPS: &[&str] = &[
 #[test]
 fn kist_only_create_killed_after_any_step_can_be_deleted_and_the_id_reused() {
     let k = Kist::new();
-    let mut b = k.bundle(&["sleep", "100"]);
+    let mut early = k.bundle(&["sleep", "100"]);
     // A hook makes the init stop for the hooks step too.
-    b.config["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/true"}]});
-    b.save();
+    early.config["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/true"}]});
+    early.save();
+    // Without a network namespace of its own the init is cloned after the
+    // whole cgroup, the limits and the start FIFO (cgroup, limits,
+    // listener, clone).
+    let mut late = k.bundle(&["sleep", "100"]);
+    late.config["hooks"] = early.config["hooks"].clone();
+    late.remove_namespace("network");
+    late.save();
+    for (b, kind) in [(&early, "early"), (&late, "late")] {
+        crash_after_each_step(&k, b, kind);
+    }
+}
+
+fn crash_after_each_step(k: &Kist, b: &crate::common::Bundle, kind: &str) {
     let bdir = b.dir.to_string_lossy().into_owned();
     for step in CREATE_STEPS {
-        let id = k.id(&format!("crash-{step}"));
+        let id = k.id(&format!("crash-{kind}-{step}"));
         let o = k.cmd_opts(
             &["create", "--bundle", &bdir, &id],
             crate::common::cmd::Opts {
@@ -190,7 +207,7 @@ fn kist_only_create_killed_after_any_step_can_be_deleted_and_the_id_reused() {
         assert_eq!(
             o.code,
             128 + 9,
-            "create should be killed after {step}:\n{}",
+            "create should be killed after {kind} {step}:\n{}",
             o.describe()
         );
         let list = k.cmd(&["list", "--format", "json"]).ok();
@@ -198,13 +215,13 @@ fn kist_only_create_killed_after_any_step_can_be_deleted_and_the_id_reused() {
         let row = rows
             .as_array()
             .and_then(|r| r.iter().find(|r| r["id"] == id.as_str()))
-            .unwrap_or_else(|| panic!("after {step}: {id} not listed: {}", list.stdout));
-        assert_eq!(row["status"], "stopped", "after {step}: {row}");
+            .unwrap_or_else(|| panic!("after {kind} {step}: {id} not listed: {}", list.stdout));
+        assert_eq!(row["status"], "stopped", "after {kind} {step}: {row}");
         k.delete_force(&id).ok();
         k.assert_gone(&id);
         // The id is free again.
-        k.create(&b, &id).ok();
-        assert_eq!(k.status(&id), "created", "after {step}");
+        k.create(b, &id).ok();
+        assert_eq!(k.status(&id), "created", "after {kind} {step}");
         k.delete_force(&id).ok();
         k.assert_gone(&id);
     }

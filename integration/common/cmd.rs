@@ -32,6 +32,9 @@ pub struct Opts {
     /// With `as_user`: the cgroup2 directory the process is moved into
     /// first (see `User::apply_in_cgroup`).
     pub cgroup: Option<PathBuf>,
+    /// Runs in the child between fork and exec (e.g. to install a seccomp
+    /// filter on the runtime); must be async-signal-safe.
+    pub pre_exec: Option<fn() -> std::io::Result<()>>,
 }
 
 /// The result of one runtime invocation.
@@ -253,6 +256,12 @@ pub fn spawn(bin: &Path, argv: &[OsString], dir: &Path, mark: &str, opts: Opts) 
                 }
                 Ok(())
             });
+        }
+    }
+    if let Some(f) = opts.pre_exec {
+        // SAFETY: Opts::pre_exec is documented to be async-signal-safe.
+        unsafe {
+            c.pre_exec(f);
         }
     }
     if let Some(d) = &opts.cwd {

@@ -154,11 +154,26 @@ impl Cgroup {
 
     /// cgroupfs: creates the container's directory in every hierarchy.
     fn fs_create(&self) -> Result<()> {
-        for d in &self.v1 {
-            v1::create(d).context("create cgroup")?;
-        }
+        self.create_v1()?;
+        self.create_unified()
+    }
+
+    /// cgroupfs: only the cgroup2 directory (if the host has cgroup2), the
+    /// one clone3(CLONE_INTO_CGROUP) needs: an early launch (see
+    /// `container::launch`) clones the init there and makes the v1
+    /// directories with [`Self::create_v1`] while the init makes its
+    /// network namespace.
+    pub fn create_unified(&self) -> Result<()> {
         if let Some(u) = &self.unified {
             v2::create(u, self.mode == Mode::V2).context("create cgroup")?;
+        }
+        Ok(())
+    }
+
+    /// cgroupfs: the container's directory in every v1 hierarchy.
+    pub fn create_v1(&self) -> Result<()> {
+        for d in &self.v1 {
+            v1::create(d).context("create cgroup")?;
         }
         Ok(())
     }

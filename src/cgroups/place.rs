@@ -35,12 +35,14 @@ impl Cgroup {
             return Ok((None, SelfPlacement { tasks: Vec::new() }));
         }
         let unified = self.unified_fd()?;
-        let mut tasks: Vec<(PathBuf, std::fs::File)> = Vec::with_capacity(self.v1.len());
-        for d in &self.v1 {
-            let path = d.path.join("tasks");
-            if tasks.iter().any(|(p, _)| *p == path) {
-                continue;
-            }
+        Ok((unified, self.v1_placement()?))
+    }
+
+    /// The v1 half of [`Self::placement`]: the `tasks` files, opened here.
+    pub fn v1_placement(&self) -> Result<SelfPlacement> {
+        let paths = self.tasks_paths();
+        let mut tasks: Vec<(PathBuf, std::fs::File)> = Vec::with_capacity(paths.len());
+        for path in paths {
             let f = std::fs::OpenOptions::new()
                 .write(true)
                 .custom_flags(libc::O_CLOEXEC)
@@ -48,11 +50,53 @@ impl Cgroup {
                 .with_context(|| format!("cgroup: open {}", path.display()))?;
             tasks.push((path, f));
         }
-        Ok((unified, SelfPlacement { tasks }))
+        Ok(SelfPlacement { tasks })
+    }
+
+    /// Each v1 hierarchy's `tasks` file, once, in a fixed order (the order
+    /// [`SelfPlacement::into_fds`] sends them in and [`SelfPlacement::adopt`]
+    /// takes them back).
+    fn tasks_paths(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::with_capacity(self.v1.len());
+        for d in &self.v1 {
+            let path = d.path.join("tasks");
+            if !out.contains(&path) {
+                out.push(path);
+            }
+        }
+        out
     }
 }
 
 impl SelfPlacement {
+    /// The open files, to hand to a process that exists already (an early
+    /// launch sends them with Go), in the order of `Cgroup::tasks_paths`.
+    pub fn into_fds(self) -> Vec<OwnedFd> {
+        self.tasks
+            .into_iter()
+            .map(|(_, f)| OwnedFd::from(f))
+            .collect()
+    }
+
+    /// In the process that received [`Self::into_fds`] of `cgroup`'s
+    /// placement: the same placement again.
+    pub fn adopt(cgroup: &Cgroup, fds: Vec<OwnedFd>) -> Result<SelfPlacement> {
+        let paths = cgroup.tasks_paths();
+        if paths.len() != fds.len() {
+            return Err(Error::new(format!(
+                "cgroup: got {} v1 tasks files from the runtime, expected {}",
+                fds.len(),
+                paths.len()
+            )));
+        }
+        let tasks = paths
+            .into_iter()
+            .zip(fds)
+            .map(|(p, fd)| (p, std::fs::File::from(fd)))
+            .collect();
+        Ok(SelfPlacement { tasks })
+    }
+
     /// In the new process: moves the calling thread (the process: it has one)
     /// into every v1 hierarchy's cgroup. Drop it then, to close the files.
     /// Allocates nothing unless it fails.

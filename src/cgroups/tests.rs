@@ -530,6 +530,42 @@ fn v2_relative_placement() {
     t.cg.apply(&res(r#"{"pids":{"limit":3}}"#)).unwrap();
 }
 
+/// An early launch sends the v1 `tasks` files to the init: they are taken
+/// back one per distinct hierarchy directory, in the same order, and a
+/// count that does not match is an error, not a silent partial placement.
+#[test]
+fn placement_files_are_adopted_one_per_hierarchy() {
+    let dir = |ctl: &str, path: &str| V1Dir {
+        controllers: vec![ctl.to_string()],
+        mount: format!("/sys/fs/cgroup/{ctl}").into(),
+        path: path.into(),
+    };
+    let cg = Cgroup {
+        driver: Driver::Cgroupfs,
+        mode: Mode::Hybrid,
+        v1: vec![
+            dir("cpu", "/a/cpu,cpuacct/c"),
+            dir("cpuacct", "/a/cpu,cpuacct/c"),
+            dir("memory", "/a/memory/c"),
+        ],
+        unified: None,
+    };
+    let files = |n: usize| -> Vec<std::os::fd::OwnedFd> {
+        (0..n)
+            .map(|_| std::fs::File::open("/dev/null").unwrap().into())
+            .collect()
+    };
+    let err = SelfPlacement::adopt(&cg, files(3)).err().unwrap();
+    assert!(err.to_string().contains("got 3 v1 tasks files"), "{err}");
+    assert_eq!(
+        SelfPlacement::adopt(&cg, files(2))
+            .unwrap()
+            .into_fds()
+            .len(),
+        2
+    );
+}
+
 /// What `create` and `exec` do instead of writing a pid into cgroup.procs:
 /// the child is created in the cgroup2 directory and moves itself into
 /// every v1 hierarchy's cgroup.

@@ -21,8 +21,8 @@ pub struct InitArgs<'a> {
     pub plan: &'a Plan,
     pub channel: Channel,
     /// O_PATH fd of the state dir's FIFO that `start` opens (see
-    /// `wait_for_start`).
-    pub start_fifo: OwnedFd,
+    /// `wait_for_start`); in an early launch set when it comes with Go.
+    pub start_fifo: std::cell::OnceCell<OwnedFd>,
     pub console: Option<OwnedFd>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -45,6 +45,11 @@ pub struct InitArgs<'a> {
     /// The container's cgroup2 directory on the host, if it has one (a
     /// `cgroup` mount that cannot be made fresh binds it instead).
     pub cgroup2_dir: Option<&'a Path>,
+    /// Early launch (`container::launch`): the init was cloned before the
+    /// rest of this cgroup existed and without its new network namespace,
+    /// which it makes itself before Go; the start FIFO and the v1 `tasks`
+    /// files of this cgroup come with Go.
+    pub early: Option<&'a crate::cgroups::Cgroup>,
 }
 
 pub fn run(args: InitArgs) -> ! {
@@ -124,20 +129,48 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
     }
 
+    if a.early.is_some() {
+        // While the runtime makes the rest of the cgroup and the limits:
+        // only kist code runs here until Go (this unshare, then the wait),
+        // so nothing of the container's runs outside its cgroups or limits.
+        nix::sched::unshare(CloneFlags::CLONE_NEWNET)
+            .with_context(|| format!("{}: create the network namespace", netns_field(spec)))?;
+        crate::timing::mark("network namespace");
+    }
+
     if a.via_middle {
         if a.plan.has(NS::User) {
             become_root_in_userns()?;
         }
     } else {
-        a.channel
-            .expect(Msg::Go)
-            .context("init: wait for the runtime")?;
+        let mut placement = a.cgroup.take();
+        match a.early {
+            Some(cgroup) => {
+                let mut files = a
+                    .channel
+                    .expect_go_with()
+                    .context("init: wait for the runtime")?
+                    .into_iter();
+                let fifo = files
+                    .next()
+                    .ok_or_else(|| Error::new("init: no start FIFO came with Go"))?;
+                let _ = a.start_fifo.set(fifo);
+                placement = Some(crate::cgroups::SelfPlacement::adopt(
+                    cgroup,
+                    files.collect(),
+                )?);
+            }
+            None => a
+                .channel
+                .expect(Msg::Go)
+                .context("init: wait for the runtime")?,
+        }
         if maps_later {
             nix::sys::prctl::set_dumpable(false).context("init: set non-dumpable")?;
         }
         // Before anything of the container's runs, as runc places its init.
         crate::timing::mark("wait for Go");
-        if let Some(p) = a.cgroup.take() {
+        if let Some(p) = placement {
             p.join()?;
         }
         crate::timing::mark("v1 cgroups");
@@ -233,7 +266,11 @@ fn setup(a: &InitArgs) -> Result<Prepared> {
         crate::timing::report();
         return Ok(Prepared::NoProcess);
     };
-    let fifo = start_fifo_path(&a.start_fifo)?;
+    let fifo = start_fifo_path(
+        a.start_fifo
+            .get()
+            .ok_or_else(|| Error::new("init: no start FIFO"))?,
+    )?;
     let plan = process::prepare(proc_, a.preserve_fds, a.seccomp)?;
     // The seccomp filter goes in where runc 1.1 installs it. Without
     // no_new_privs: here, before the capability drop, so the init waits for
@@ -312,6 +349,21 @@ fn host_pid() -> i32 {
 
 fn hook_state(a: &InitArgs, status: &str, pid: i32) -> Vec<u8> {
     crate::state::hook_state(a.id, status, pid, a.bundle, a.spec)
+}
+
+/// `linux.namespaces[i]` of the new network namespace, for its errors.
+fn netns_field(spec: &Spec) -> String {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|ns| {
+            ns.iter()
+                .position(|n| n.typ() == NS::Network && n.path().is_none())
+        })
+        .map_or_else(
+            || "linux.namespaces".into(),
+            |i| format!("linux.namespaces[{i}]"),
+        )
 }
 
 fn become_root_in_userns() -> Result<()> {

@@ -24,6 +24,10 @@
 //! state.json, pid file; exit           write end of <state>/start.sock
 //! ```
 //!
+//! With a new network namespace (and no user namespace, netDevices,
+//! systemd driver, rootless or resources.unified) the clone comes earlier:
+//! see `launch` ("early launch") and docs/architecture.md.
+//!
 //! `start` opens the FIFO for reading: the init's open returns, it installs
 //! a noNewPrivileges filter, runs startContainer hooks and execs the user
 //! program; its end is close-on-exec, so `start` reads EOF on success and
@@ -294,75 +298,43 @@ fn launch(
         .map(|c| c.dir.clone())
         .unwrap_or_default();
     cleanup.cgroup = Some(st.cgroup.clone());
-    if st.cgroup.driver.is_cgroupfs() {
-        let explicit = bundle
-            .spec
-            .linux()
-            .as_ref()
-            .is_some_and(|l| l.cgroups_path().is_some());
-        if st.cgroup.create_reachable(explicit)? {
-            cleanup.cgroup = Some(st.cgroup.clone());
-            cleanup.save(st)?;
-        }
+    // Early launch: the init is cloned as soon as its cgroup2 directory
+    // exists (CLONE_INTO_CGROUP still places it), without CLONE_NEWNET, and
+    // makes its network namespace itself (~300 µs of kernel work) while
+    // this process makes the rest of the cgroup, the limits and the start
+    // FIFO, which then go to the init with Go. Until Go the init runs only
+    // kist code (the unshare, then the wait), so everything of the
+    // container's still runs under its limits, in all its cgroups.
+    let early = early_launch(bundle, plan, net_devices, &st.cgroup);
+    let start_fifo = if early {
+        st.cgroup.create_unified()?;
+        crate::timing::mark("cgroup2 dir");
+        None
     } else {
-        st.cgroup.create()?;
-    }
+        make_cgroup(bundle, st, cleanup, true)?;
+        Some(make_start_fifo(&dir)?)
+    };
     let cgroup = st.cgroup.clone();
-    crate::timing::mark("cgroup create");
-    crash_point("cgroup");
-    // Limits are in place before the init enters the cgroup.
-    if let Some(linux) = bundle.spec.linux() {
-        let resources = linux.resources().clone().unwrap_or_default();
-        cgroup.apply(&resources)?;
-    }
-    crate::timing::mark("cgroup limits");
-    crash_point("limits");
-
-    // The path of a unix socket is limited to 108 bytes; a long root or id
-    // would not fit, so bind through a short /proc/self/fd path to the dir.
-    let dir_fd = std::fs::File::open(&dir).with_context(|| format!("open {}", dir.display()))?;
-    // The FIFO `start` opens: the init reopens this O_PATH fd for writing
-    // through /proc/self/fd, which blocks until `start` is there (runc's
-    // exec.fifo); a path short enough for any root, through the dir's fd.
-    let fifo = fd_path(&dir_fd, state::START_SOCKET);
-    let fifo_name = || dir.join(state::START_SOCKET).display().to_string();
-    // Writable by all, as runc's: the init opens it after the user switch,
-    // as any uid; only the 0700 state root guards the path.
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .with_context(|| format!("create FIFO {}", fifo_name()))?;
-    nix::sys::stat::fchmodat(
-        None,
-        &fifo,
-        nix::sys::stat::Mode::from_bits_truncate(0o622),
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    )
-    .with_context(|| format!("chmod {}", fifo_name()))?;
-    let start_fifo: OwnedFd = nix::fcntl::open(
-        &fifo,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map(|fd| {
-        // SAFETY: open just returned this fd and nothing else owns it.
-        unsafe { OwnedFd::from_raw_fd(fd) }
-    })
-    .with_context(|| format!("open {}", fifo_name()))?;
-    drop(dir_fd);
-    crate::timing::mark("start fifo");
-    crash_point("listener");
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
 
     // The init is created in its cgroup2 directory and moves itself into
     // its v1 ones (cgroups/place.rs): no pid written into another's cgroup.
-    let (cgroup_fd, placement) = cgroup.placement()?;
-    let mut placement = Some(placement);
+    // Early, the v1 ones do not exist yet: their files come with Go.
+    let (cgroup_fd, mut placement) = if early {
+        (cgroup.unified_fd()?, None)
+    } else {
+        let (fd, placement) = cgroup.placement()?;
+        (fd, Some(placement))
+    };
     let child_ns = namespaces::prepare_children(plan, &bundle.spec)?;
     // The cgroup namespace is made by the init itself once it sits in its
     // cgroup, so that cgroup becomes the namespace's root.
     let two_step = plan.two_step();
     let flags = if two_step {
         CloneFlags::empty()
+    } else if early {
+        plan.clone_flags - CloneFlags::CLONE_NEWCGROUP - CloneFlags::CLONE_NEWNET
     } else {
         plan.clone_flags - CloneFlags::CLONE_NEWCGROUP
     };
@@ -407,7 +379,9 @@ fn launch(
             id: opts.id,
             plan,
             channel: child_ch,
-            start_fifo,
+            start_fifo: start_fifo
+                .map(std::cell::OnceCell::from)
+                .unwrap_or_default(),
             console: console.map(OwnedFd::from),
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
@@ -420,6 +394,7 @@ fn launch(
             memory_policy: memory_policy.as_ref(),
             cgroup: std::cell::Cell::new(placement.take()),
             cgroup2_dir: cgroup.unified_path(),
+            early: early.then_some(&cgroup),
         });
     }
     drop(placement);
@@ -438,6 +413,21 @@ fn launch(
         crash_point("pid");
     }
     crate::timing::mark("clone");
+    // Early: the rest of the cgroup and the start FIFO, while the init
+    // makes its network namespace.
+    let (start_fifo, go) = match start_fifo {
+        Some(f) => (f, Msg::Go),
+        None => {
+            make_cgroup(bundle, st, cleanup, false)?;
+            let start_fifo = make_start_fifo(&dir)?;
+            let mut files = vec![start_fifo
+                .try_clone()
+                .with_context(|| format!("dup the start FIFO of {}", dir.display()))?];
+            files.extend(cgroup.v1_placement()?.into_fds());
+            crate::timing::mark("v1 cgroup files");
+            (start_fifo, Msg::GoWith(files))
+        }
+    };
     // The systemd driver's unit is started around the first process.
     st.cgroup.attach(pid.as_raw(), &bundle.spec)?;
     // linux.netDevices go in as soon as the init's network namespace
@@ -482,7 +472,8 @@ fn launch(
             write_maps(bundle, pid)?;
         }
         move_devices(pid)?;
-        parent_ch.send(&Msg::Go)?;
+        send_go(&parent_ch, &go)?;
+        drop(go);
         // Recorded while the init sets up, off its critical path: until
         // then a kill of this process kills the init (PDEATHSIG) and the
         // state already names the cgroups.
@@ -550,6 +541,118 @@ fn launch(
     }
     crate::timing::mark("state.json+pid file");
     Ok(start_reader)
+}
+
+/// cgroupfs or systemd: makes the container's cgroup directories (all of
+/// them, or, `with_unified` false, all but the cgroup2 one an early launch
+/// made first) and applies linux.resources.
+fn make_cgroup(
+    bundle: &Bundle,
+    st: &mut State,
+    cleanup: &mut Cleanup,
+    with_unified: bool,
+) -> Result<()> {
+    if !with_unified {
+        // Early launch: cgroupfs, no rootless hierarchies to leave out.
+        st.cgroup.create_v1()?;
+    } else if st.cgroup.driver.is_cgroupfs() {
+        let explicit = bundle
+            .spec
+            .linux()
+            .as_ref()
+            .is_some_and(|l| l.cgroups_path().is_some());
+        if st.cgroup.create_reachable(explicit)? {
+            cleanup.cgroup = Some(st.cgroup.clone());
+            cleanup.save(st)?;
+        }
+    } else {
+        st.cgroup.create()?;
+    }
+    crate::timing::mark("cgroup create");
+    crash_point("cgroup");
+    // Limits are in place before the init enters the cgroup (early launch:
+    // before Go, and until Go the init runs only kist code).
+    if let Some(linux) = bundle.spec.linux() {
+        let resources = linux.resources().clone().unwrap_or_default();
+        st.cgroup.apply(&resources)?;
+    }
+    crate::timing::mark("cgroup limits");
+    crash_point("limits");
+    Ok(())
+}
+
+/// The FIFO `start` opens, in the state directory `dir`: the init reopens
+/// the O_PATH fd returned for writing through /proc/self/fd, which blocks
+/// until `start` is there (runc's exec.fifo).
+fn make_start_fifo(dir: &Path) -> Result<OwnedFd> {
+    // The path of a unix socket is limited to 108 bytes; a long root or id
+    // would not fit, so bind through a short /proc/self/fd path to the dir.
+    let dir_fd = std::fs::File::open(dir).with_context(|| format!("open {}", dir.display()))?;
+    // A path short enough for any root, through the dir's fd.
+    let fifo = fd_path(&dir_fd, state::START_SOCKET);
+    let fifo_name = || dir.join(state::START_SOCKET).display().to_string();
+    // Writable by all, as runc's: the init opens it after the user switch,
+    // as any uid; only the 0700 state root guards the path.
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .with_context(|| format!("create FIFO {}", fifo_name()))?;
+    nix::sys::stat::fchmodat(
+        None,
+        &fifo,
+        nix::sys::stat::Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .with_context(|| format!("chmod {}", fifo_name()))?;
+    let start_fifo: OwnedFd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map(|fd| {
+        // SAFETY: open just returned this fd and nothing else owns it.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    })
+    .with_context(|| format!("open {}", fifo_name()))?;
+    drop(dir_fd);
+    crate::timing::mark("start fifo");
+    crash_point("listener");
+    Ok(start_fifo)
+}
+
+/// Whether `launch` may clone the init early (see there): a new network
+/// namespace to overlap with the cgroup work, and none of what needs
+/// today's order: a user namespace (its id maps, a two-step launch),
+/// linux.netDevices (moved into the netns before Go), the systemd driver
+/// (its unit starts around the first process), rootless (hierarchies
+/// left out on the way), and linux.resources.unified (which may write
+/// files, like cgroup.subtree_control, that refuse a populated cgroup).
+fn early_launch(
+    bundle: &Bundle,
+    plan: &Plan,
+    net_devices: &[crate::netdev::Device],
+    cgroup: &Cgroup,
+) -> bool {
+    plan.creates(LinuxNamespaceType::Network)
+        && !plan.has(LinuxNamespaceType::User)
+        && !plan.two_step()
+        && net_devices.is_empty()
+        && cgroup.driver.is_cgroupfs()
+        && !crate::rootless::active()
+        && bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.unified().as_ref())
+            .is_none_or(|u| u.is_empty())
+}
+
+/// Sends Go (or GoWith): an init that already failed has said why on the
+/// channel, which is the better error than the broken pipe.
+fn send_go(ch: &sync::Channel, go: &Msg) -> Result<()> {
+    ch.send(go).map_err(|e| match ch.recv() {
+        Ok(Some(Msg::Failed(why))) => Error::new(why),
+        _ => e,
+    })
 }
 
 /// Records the init's pid (and start time) as soon as it exists, so that a

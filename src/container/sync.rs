@@ -13,12 +13,18 @@ use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixCredentials,
 };
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 #[derive(Debug)]
 pub enum Msg {
     /// parent → child: id maps are written (and netDevices moved); go on.
     Go,
+    /// parent → init, in an early launch (the init was cloned before the
+    /// rest of its cgroup existed, see `container::launch`): go on, with
+    /// the files made after the clone, sent with SCM_RIGHTS: the start
+    /// FIFO (O_PATH) first, then the v1 `tasks` files
+    /// (`cgroups::SelfPlacement::into_fds`).
+    GoWith(Vec<OwnedFd>),
     /// child → parent: namespaces exist and the rootfs is mounted but not yet
     /// entered; run prestart/createRuntime hooks now.
     RunHooks,
@@ -59,6 +65,8 @@ impl Msg {
             Msg::Ready => 7,
             Msg::Failed(_) => 8,
             Msg::SeccompFd(_) => 9,
+            // 10 is FD_TAKEN, a bare answer byte outside this framing.
+            Msg::GoWith(_) => 11,
         }
     }
 }
@@ -72,6 +80,10 @@ pub struct Channel {
 }
 
 const FD_TAKEN: u8 = 10;
+
+/// The most fds one message may carry: the start FIFO and a `tasks` file
+/// per v1 hierarchy (a dozen at most on today's kernels).
+const MAX_FDS: usize = 32;
 
 pub fn pair() -> Result<(Channel, Channel)> {
     let (a, b) = socketpair(
@@ -128,7 +140,17 @@ impl Channel {
             _ => {}
         }
         let creds = matches!(msg, Msg::InitPid(0)).then(UnixCredentials::new);
-        if creds.is_none() {
+        let fds: Vec<RawFd> = match msg {
+            Msg::GoWith(f) => f.iter().map(AsRawFd::as_raw_fd).collect(),
+            _ => Vec::new(),
+        };
+        if fds.len() > MAX_FDS {
+            return Err(Error::new(format!(
+                "sync: {} fds in one message, at most {MAX_FDS}",
+                fds.len()
+            )));
+        }
+        if creds.is_none() && fds.is_empty() {
             // write(2), and for a bare tag without allocating: after the
             // seccomp filter the init still sends Ready (or an error), and
             // write is a syscall runc 1.1 makes there too (sendmsg is not).
@@ -144,6 +166,10 @@ impl Channel {
         if let Some(c) = &creds {
             cmsg.push(ControlMessage::ScmCredentials(c));
         }
+        if !fds.is_empty() {
+            cmsg.push(ControlMessage::ScmRights(&fds));
+        }
+        let buf = if buf.is_empty() { vec![tag] } else { buf };
         let iov = [IoSlice::new(&buf)];
         sendmsg::<()>(
             self.fd.as_raw_fd(),
@@ -223,8 +249,8 @@ impl Channel {
         if buf.len() < want.max(1) {
             buf.resize(want.max(1), 0);
         }
-        let mut space = nix::cmsg_space!(UnixCredentials);
-        let (n, pid) = loop {
+        let mut space = nix::cmsg_space!(UnixCredentials, [RawFd; MAX_FDS]);
+        let (n, pid, fds) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(
                 self.fd.as_raw_fd(),
@@ -236,15 +262,28 @@ impl Channel {
                 r => {
                     let msg = r.context("sync: receive")?;
                     let mut pid = None;
+                    let mut fds: Vec<OwnedFd> = Vec::new();
                     for c in msg
                         .cmsgs()
                         .map_err(|e| Error::os("sync: control message", e))?
                     {
-                        if let ControlMessageOwned::ScmCredentials(c) = c {
-                            pid = Some(c.pid());
+                        match c {
+                            ControlMessageOwned::ScmCredentials(c) => pid = Some(c.pid()),
+                            ControlMessageOwned::ScmRights(r) => {
+                                fds.extend(r.into_iter().map(|fd| {
+                                    // SAFETY: the kernel just installed this fd
+                                    // in our table for this message; nothing
+                                    // else owns it.
+                                    unsafe { OwnedFd::from_raw_fd(fd) }
+                                }))
+                            }
+                            _ => {}
                         }
                     }
-                    break (msg.bytes, pid);
+                    if msg.flags.contains(MsgFlags::MSG_CTRUNC) {
+                        return Err(Error::new("sync: control data truncated (too many fds)"));
+                    }
+                    break (msg.bytes, pid, fds);
                 }
             }
         };
@@ -255,6 +294,7 @@ impl Channel {
         let msg =
             match buf[0] {
                 1 => Msg::Go,
+                11 => Msg::GoWith(fds),
                 2 => Msg::RunHooks,
                 3 => Msg::HooksDone,
                 4 => Msg::WriteMaps,
@@ -286,6 +326,17 @@ impl Channel {
         Ok(Some(msg))
     }
 
+    /// Waits for `GoWith` and returns its files; a `Failed` from the peer
+    /// becomes the error.
+    pub fn expect_go_with(&self) -> Result<Vec<OwnedFd>> {
+        match self.recv()? {
+            Some(Msg::GoWith(fds)) => Ok(fds),
+            Some(Msg::Failed(e)) => Err(Error::new(e)),
+            Some(m) => Err(Error::new(format!("sync: expected GoWith, got {m:?}"))),
+            None => Err(Error::new("sync: peer exited while waiting for GoWith")),
+        }
+    }
+
     /// Waits for a message of `want`'s kind (payloads are not compared: this
     /// is for the payload-less steps of the handshake); a `Failed` from the
     /// peer becomes the error.
@@ -298,5 +349,51 @@ impl Channel {
                 "sync: peer exited while waiting for {want:?}"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn go_with_carries_open_files_in_order() {
+        let (a, b) = pair().unwrap();
+        let (r1, w1) = nix::unistd::pipe().unwrap();
+        let (r2, w2) = nix::unistd::pipe().unwrap();
+        a.send(&Msg::GoWith(vec![w1, w2])).unwrap();
+        let mut fds = b.expect_go_with().unwrap().into_iter();
+        // The received copies are the same pipes, in the order sent, and
+        // close-on-exec.
+        for (n, r) in [(1u8, r1), (2u8, r2)] {
+            let fd = fds.next().unwrap();
+            // SAFETY: F_GETFD only queries the descriptor table.
+            let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+            assert!(flags & libc::FD_CLOEXEC != 0);
+            std::fs::File::from(fd).write_all(&[n]).unwrap();
+            let mut got = [0u8];
+            std::fs::File::from(r).read_exact(&mut got).unwrap();
+            assert_eq!(got, [n]);
+        }
+        assert!(fds.next().is_none());
+    }
+
+    #[test]
+    fn go_with_refuses_more_files_than_a_message_may_carry() {
+        let (a, _b) = pair().unwrap();
+        let files = (0..=MAX_FDS)
+            .map(|_| std::fs::File::open("/dev/null").unwrap().into())
+            .collect();
+        assert!(a.send(&Msg::GoWith(files)).is_err());
+    }
+
+    #[test]
+    fn a_failure_instead_of_go_with_is_the_error() {
+        let (a, b) = pair().unwrap();
+        a.send(&Msg::Failed("create the network namespace: nope".into()))
+            .unwrap();
+        let e = b.expect_go_with().unwrap_err();
+        assert_eq!(e.to_string(), "create the network namespace: nope");
     }
 }
