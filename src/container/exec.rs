@@ -129,8 +129,12 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     // would be in the container's pid namespace with the host's root until
     // its chroot), no container process that may ptrace the runtime's
     // (the child holds the runtime's descriptors for a moment after its
-    // birth), and a runtime allowed to enter the pid namespace.
-    let visit = if shares_mount_ns || may_ptrace || crate::rootless::euid_rootless() {
+    // birth), and a runtime that may enter the container's namespaces and
+    // surely come back: root in the initial user namespace. Rootless (uid
+    // 0 in a user namespace too, as under rootless podman) it may enter a
+    // pid namespace owned by its user namespace but never go back to its
+    // own, owned by the host's.
+    let visit = if shares_mount_ns || may_ptrace || rootless {
         None
     } else {
         match visit::Visit::enter(pidfd.as_fd(), child_flags & visit::VISITED) {
