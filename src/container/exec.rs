@@ -1,17 +1,27 @@
-//! `exec`: a new process in a running container, in two steps so that no
-//! process of ours is ever in the container's pid namespace while it is
-//! still in the host's others. The runtime (re-executed from a sealed copy
-//! first when `seal` asks for it) clones a middle process in the host's pid
-//! namespace, straight into the container's cgroup on cgroup v2
-//! (CLONE_INTO_CGROUP). The middle process turns non-dumpable, joins every
-//! namespace of the container at once through a pidfd of its init (so the
-//! container cannot be swapped for another between lookups), takes the
-//! init's root when there is no mount namespace to join, forks the exec
-//! child as the runtime's child (CLONE_PARENT), reports its pid and exits.
-//! The runtime moves the child into the v1 cgroups, lets it go, and relays
-//! a seccomp notify fd if the filter has one; the child applies `process`
-//! as the init does and execs. The sync channel is close-on-exec: EOF tells
-//! the runtime the exec happened.
+//! `exec`: a new process in a running container, never visible there while
+//! it is still in the host's mount or network namespace. The runtime (re-
+//! executed from a sealed copy first when `seal` asks for it) opens a pidfd
+//! of the init (so the container cannot be swapped for another between
+//! lookups) and, in the common case, visits the container's pid (for its
+//! children), mount, network, ipc and uts namespaces (visit.rs), clones the
+//! exec child there, straight into the container's cgroup on cgroup v2
+//! (CLONE_INTO_CGROUP), and comes back at once; the child, non-dumpable from
+//! birth, joins the user, cgroup and time namespaces itself. One clone, no
+//! middle process to reap, the host pid from clone3.
+//!
+//! Two steps where one is not safe or not allowed: no mount namespace (the
+//! child would show the host's root until its chroot), a container process
+//! that may hold CAP_SYS_PTRACE over ours (it could reach the runtime's
+//! descriptors the child holds for a moment), or a rootless runtime (it
+//! could not come back to its own pid namespace). A middle process in the
+//! host's pid namespace then joins every namespace through the pidfd, takes
+//! the init's root when there is no mount namespace, forks the exec child as
+//! the runtime's child (CLONE_PARENT), reports its pid and exits.
+//!
+//! Either way the child moves itself into the v1 cgroups, the runtime relays
+//! a seccomp notify fd if the filter has one, and the child applies
+//! `process` as the init does and execs. The sync channel is close-on-exec:
+//! EOF tells the runtime the exec happened.
 
 use super::sync::{self, Msg};
 use super::{clone3, visit, write_pid_file};
