@@ -210,14 +210,23 @@ fn kist_only_exec_clones_once_unless_the_container_may_ptrace() {
     let line = exec_phases(&log);
     assert!(line.contains(ONE_CLONE) && !line.contains(MIDDLE), "{line}");
     // Not for a process given CAP_SYS_PTRACE...
-    k.cmd(&["exec", "--cap", "CAP_SYS_PTRACE", &id, "true"]).ok();
+    k.cmd(&["exec", "--cap", "CAP_SYS_PTRACE", &id, "true"])
+        .ok();
     let line = exec_phases(&log);
     assert!(line.contains(MIDDLE), "{line}");
     // ... nor for any exec while one runs that has it.
     let pid_file = k.path("spy.pid");
     let pf = pid_file.to_string_lossy().into_owned();
     k.cmd(&[
-        "exec", "-d", "--pid-file", &pf, "--cap", "CAP_SYS_PTRACE", &id, "sleep", "100",
+        "exec",
+        "-d",
+        "--pid-file",
+        &pf,
+        "--cap",
+        "CAP_SYS_PTRACE",
+        &id,
+        "sleep",
+        "100",
     ])
     .ok();
     let spy: i32 = crate::common::read(&pid_file).trim().parse().unwrap();
@@ -286,5 +295,8 @@ fn kist_only_exec_joins_every_namespace_of_the_container() {
         .and_then(|l| l.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("uptime: {}", o.stdout));
-    assert!(up > 864000.0, "exec'd process's uptime {up}: not the container's clock");
+    assert!(
+        up > 864000.0,
+        "exec'd process's uptime {up}: not the container's clock"
+    );
 }

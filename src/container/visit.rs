@@ -94,8 +94,9 @@ impl Visit {
 
     fn restore(&mut self) -> Result<()> {
         for (fd, f) in self.own.drain(..) {
-            setns(fd.as_fd(), f)
-                .map_err(|e| Error::os(format!("exec: back to the runtime's namespace {f:?}"), e))?;
+            setns(fd.as_fd(), f).map_err(|e| {
+                Error::os(format!("exec: back to the runtime's namespace {f:?}"), e)
+            })?;
         }
         if let Some(root) = self.root.take() {
             nix::unistd::fchdir(root.as_raw_fd())
