@@ -296,10 +296,22 @@ impl Spawn<'_> {
         }
         Self::warn_outside_cgroup(outside);
         let pid = forked?;
+        // Queued while this process still holds the child's end too: a
+        // child that failed and exited already cannot make it EPIPE, and
+        // its report is read (and it is reaped) by the caller. The child
+        // goes on as soon as it has set its pdeathsig.
+        let go = self.parent_ch.as_ref().map_or_else(
+            || Err(Error::new("sync: the runtime's end is gone")),
+            |c| c.send(&Msg::Go),
+        );
+        if let Err(e) = go {
+            // The child would wait for Go forever: end and reap it.
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+            return Err(e.context("exec"));
+        }
         let parent_ch = self.parent_end()?;
         drop(self);
-        // The child goes on as soon as it has set its pdeathsig.
-        parent_ch.send(&Msg::Go)?;
         Ok((pid, parent_ch))
     }
 
