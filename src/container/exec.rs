@@ -291,8 +291,9 @@ impl Spawn<'_> {
             visit::abandon(&e);
         }
         if dumpable {
-            // Only the runtime's own: the child has its own copy of the flag.
-            nix::sys::prctl::set_dumpable(true).context("exec: set dumpable again")?;
+            // Only the runtime's own: the child has its own copy of the
+            // flag. Failing would only leave the runtime non-dumpable.
+            let _ = nix::sys::prctl::set_dumpable(true);
         }
         Self::warn_outside_cgroup(outside);
         let pid = forked?;
