@@ -309,6 +309,19 @@ fn kist_only_created_init_is_not_dumpable() {
     }
 }
 
+/// Runs `spy` (a shell script that records what it sees in /seen until
+/// /stop exists) in running container `id` of bundle `b` while `n` plain
+/// execs run into it; returns what it recorded.
+fn spy_on_execs(k: &Kist, b: &Bundle, id: &str, spy: &str, n: usize) -> String {
+    let spy_pid = exec_detached(k, &common::bin(), &[], id, &["sh", "-c", spy]);
+    for _ in 0..n {
+        k.cmd(&["exec", id, "true"]).ok();
+    }
+    std::fs::write(b.rootfs().join("stop"), "").unwrap();
+    stop(k, id, &[spy_pid]);
+    std::fs::read_to_string(b.rootfs().join("seen")).unwrap_or_default()
+}
+
 #[test]
 fn exec_child_is_not_dumpable_while_it_runs_runtime_code() {
     // A process in the container scans /proc for new processes and records
@@ -322,13 +335,7 @@ fn exec_child_is_not_dumpable_while_it_runs_runtime_code() {
                e=$(readlink $p/exe 2>/dev/null) || continue; \
                case \"$e\" in /bin/busybox) ;; *) echo \"$p $e\" >> /seen;; esac; \
                done; done";
-    let spy_pid = exec_detached(&k, &common::bin(), &[], &id, &["sh", "-c", spy]);
-    for _ in 0..30 {
-        k.cmd(&["exec", &id, "true"]).ok();
-    }
-    std::fs::write(b.rootfs().join("stop"), "").unwrap();
-    stop(&k, &id, &[spy_pid]);
-    let seen = std::fs::read_to_string(b.rootfs().join("seen")).unwrap_or_default();
+    let seen = spy_on_execs(&k, &b, &id, spy, 30);
     assert!(
         seen.is_empty(),
         "a container process could read the exe of a runtime process:\n{seen}"
@@ -400,13 +407,7 @@ while [ ! -e /stop ]; do
     [ "$n" -le "$ifs" ] || echo "$p net/dev: $n interfaces" >> /seen
   done
 done"#;
-    let spy = exec_detached(&k, &common::bin(), &[], &id, &["sh", "-c", spy]);
-    for _ in 0..40 {
-        k.cmd(&["exec", &id, "true"]).ok();
-    }
-    std::fs::write(b.rootfs().join("stop"), "").unwrap();
-    stop(&k, &id, &[spy]);
-    let seen = std::fs::read_to_string(b.rootfs().join("seen")).unwrap_or_default();
+    let seen = spy_on_execs(&k, &b, &id, spy, 40);
     assert!(
         seen.is_empty(),
         "a container process saw the host's mounts or network through a runtime process:\n{seen}"
