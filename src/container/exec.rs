@@ -115,6 +115,11 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     crate::timing::mark("sub-cgroup+seccomp compile+mempolicy");
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
+    // Go is queued before the clone: nothing of the runtime's has to happen
+    // before the exec child goes on (it moves itself into the v1 cgroups),
+    // so it never waits to be scheduled after us. It reads Go once its
+    // pdeathsig is set, then checks that our end is still open.
+    parent_ch.send(&Msg::Go)?;
     if nss.contains(&NS::Pid) {
         child_flags |= CloneFlags::CLONE_NEWPID;
     }
@@ -269,7 +274,7 @@ impl Spawn<'_> {
     /// One clone: the runtime visits the container's namespaces (`v`, see
     /// visit.rs), clones the exec child there and comes back at once; the
     /// child joins `join` itself. Returns its host pid, straight from
-    /// clone3, with Go queued.
+    /// clone3.
     fn one_step(mut self, v: visit::Visit, join: CloneFlags) -> Result<(i32, sync::Channel)> {
         // Inherited by the child from its first instruction on: it is
         // visible in the container's pid namespace from its birth.
@@ -297,20 +302,6 @@ impl Spawn<'_> {
         }
         Self::warn_outside_cgroup(outside);
         let pid = forked?;
-        // Queued while this process still holds the child's end too: a
-        // child that failed and exited already cannot make it EPIPE, and
-        // its report is read (and it is reaped) by the caller. The child
-        // goes on as soon as it has set its pdeathsig.
-        let go = self.parent_ch.as_ref().map_or_else(
-            || Err(Error::new("sync: the runtime's end is gone")),
-            |c| c.send(&Msg::Go),
-        );
-        if let Err(e) = go {
-            // The child would wait for Go forever: end and reap it.
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            let _ = waitpid(Pid::from_raw(pid), None);
-            return Err(e.context("exec"));
-        }
         let parent_ch = self.parent_end()?;
         drop(self);
         Ok((pid, parent_ch))
@@ -326,7 +317,7 @@ impl Spawn<'_> {
     /// every namespace of the container (`flags`), takes the init's `root`
     /// when there is no mount namespace, forks the exec child as the
     /// runtime's child (CLONE_PARENT), reports its pid and exits. Returns
-    /// the child's host pid, with Go queued.
+    /// the child's host pid.
     fn two_steps(
         mut self,
         flags: CloneFlags,
@@ -356,17 +347,15 @@ impl Spawn<'_> {
         drop(root);
         let parent_ch = self.parent_end()?;
         drop(self);
-        // Go is queued at once (the middle process never reads): the exec
-        // child goes on as soon as it exists instead of waiting for this
-        // process to hear of it, reap the middle and answer; three scheduling
-        // hand-offs fewer. The child checks that our end is still open instead.
-        let go = parent_ch.send(&Msg::Go);
-        let first = go.and_then(|()| parent_ch.recv());
+        // Go was queued before the clone (the middle process never reads):
+        // the exec child goes on as soon as it exists instead of waiting for
+        // this process to hear of it, reap the middle and answer.
+        let first = parent_ch.recv();
         let _ = waitpid(middle, None);
         match first? {
             Some(Msg::InitPid(p)) => Ok((p, parent_ch)),
             Some(Msg::Failed(e)) => {
-                // With Go queued at once the child can fail before the middle
+                // With Go queued early the child can fail before the middle
                 // has reported its pid. It is our child (CLONE_PARENT): reap
                 // it, or it stays a zombie in the container's pid namespace,
                 // whose init then cannot finish exiting, so `delete` finds the
