@@ -457,8 +457,7 @@ fn kist_only_debug_log_times_each_phase() {
         assert!(init.contains(&format!("{step}=")), "{step}: {init}");
     }
     let exec = line("exec");
-    // One clone straight into the container's namespaces (no middle).
-    assert!(exec.contains("visit namespaces+clone="), "{exec}");
+    assert!(exec.contains("clone+join namespaces+fork="), "{exec}");
     // Every duration is a number of microseconds.
     let steps = create.split("(µs): ").nth(1).unwrap().trim_end_matches('"');
     for s in steps.split(", ") {

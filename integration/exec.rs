@@ -181,74 +181,9 @@ fn capability_added_with_cap() {
         .stderr_has("CAP_NOPE");
 }
 
-/// The `exec phases` line of the `--debug` log that `k` writes to `log`
-/// for `exec` (the last one).
-fn exec_phases(log: &std::path::Path) -> String {
-    let text = crate::common::read(log);
-    text.lines()
-        .rfind(|l| l.contains("exec phases (µs): "))
-        .unwrap_or_else(|| panic!("no exec phases line in:\n{text}"))
-        .to_string()
-}
-
-const ONE_CLONE: &str = "visit namespaces+clone=";
-const MIDDLE: &str = "clone+join namespaces+fork=";
-
-/// KIST-ONLY (kist's process model, seen through its `--debug` phases):
-/// `exec` clones the process straight into the container's namespaces, with
-/// no middle process, unless a container process may hold CAP_SYS_PTRACE
-/// over the runtime's (in the container's config, or given by an earlier
-/// `exec --cap`): the child holds the runtime's descriptors for a moment
-/// after its birth, so a middle process joins for it then.
-#[test]
-fn kist_only_exec_clones_once_unless_the_container_may_ptrace() {
-    let k = Kist::new();
-    let log = k.path("log");
-    k.global_flags(&["--log", log.to_str().unwrap(), "--debug"]);
-    let (id, _) = running(&k, "exec-once");
-    k.cmd(&["exec", &id, "true"]).ok();
-    let line = exec_phases(&log);
-    assert!(line.contains(ONE_CLONE) && !line.contains(MIDDLE), "{line}");
-    // Not for a process given CAP_SYS_PTRACE...
-    k.cmd(&["exec", "--cap", "CAP_SYS_PTRACE", &id, "true"])
-        .ok();
-    let line = exec_phases(&log);
-    assert!(line.contains(MIDDLE), "{line}");
-    // ... nor for any exec while one runs that has it.
-    let pid_file = k.path("spy.pid");
-    let pf = pid_file.to_string_lossy().into_owned();
-    k.cmd(&[
-        "exec",
-        "-d",
-        "--pid-file",
-        &pf,
-        "--cap",
-        "CAP_SYS_PTRACE",
-        &id,
-        "sleep",
-        "100",
-    ])
-    .ok();
-    let spy: i32 = crate::common::read(&pid_file).trim().parse().unwrap();
-    k.cmd(&["exec", &id, "true"]).ok();
-    let line = exec_phases(&log);
-    assert!(line.contains(MIDDLE), "{line}");
-    k.kill(&id, "KILL").ok();
-    crate::common::reap_pid(spy);
-
-    let mut b = k.bundle(&["sleep", "100"]);
-    b.set_caps(&["CAP_SYS_PTRACE", "CAP_KILL"]);
-    let id = k.id("exec-ptrace");
-    k.run_with(&b, &id, &["-d"]).ok();
-    k.cmd(&["exec", &id, "true"]).ok();
-    let line = exec_phases(&log);
-    assert!(line.contains(MIDDLE), "{line}");
-}
-
 /// KIST-ONLY (runc 1.1 has no time namespace): the exec'd process is in
-/// every namespace of the container, those the runtime enters before the
-/// clone (pid, mount, network, ipc, uts) and those the child joins itself
-/// (user, cgroup, time), with the container's id mappings and clocks.
+/// every namespace of the container (user, mount, pid, network, ipc, uts,
+/// cgroup, time), with the container's id mappings and clocks.
 #[test]
 fn kist_only_exec_joins_every_namespace_of_the_container() {
     use std::os::unix::fs::PermissionsExt;

@@ -1,30 +1,20 @@
-//! `exec`: a new process in a running container, never visible there while
-//! it is still in the host's mount or network namespace. The runtime (re-
-//! executed from a sealed copy first when `seal` asks for it) opens a pidfd
-//! of the init (so the container cannot be swapped for another between
-//! lookups) and, in the common case, visits the container's pid (for its
-//! children), mount, network, ipc and uts namespaces (visit.rs), clones the
-//! exec child there, straight into the container's cgroup on cgroup v2
-//! (CLONE_INTO_CGROUP), and comes back at once; the child, non-dumpable from
-//! birth, joins the user, cgroup and time namespaces itself. One clone, no
-//! middle process to reap, the host pid from clone3.
-//!
-//! Two steps where one is not safe or not allowed: no mount namespace (the
-//! child would show the host's root until its chroot), a container process
-//! that may hold CAP_SYS_PTRACE over ours (it could reach the runtime's
-//! descriptors the child holds for a moment), or a rootless runtime (it
-//! could not come back to its own pid namespace). A middle process in the
-//! host's pid namespace then joins every namespace through the pidfd, takes
-//! the init's root when there is no mount namespace, forks the exec child as
-//! the runtime's child (CLONE_PARENT), reports its pid and exits.
-//!
-//! Either way the child moves itself into the v1 cgroups, the runtime relays
-//! a seccomp notify fd if the filter has one, and the child applies
-//! `process` as the init does and execs. The sync channel is close-on-exec:
-//! EOF tells the runtime the exec happened.
+//! `exec`: a new process in a running container, in two steps so that no
+//! process of ours is ever in the container's pid namespace while it is
+//! still in the host's others. The runtime (re-executed from a sealed copy
+//! first when `seal` asks for it) clones a middle process in the host's pid
+//! namespace, straight into the container's cgroup on cgroup v2
+//! (CLONE_INTO_CGROUP). The middle process turns non-dumpable, joins every
+//! namespace of the container at once through a pidfd of its init (so the
+//! container cannot be swapped for another between lookups), takes the
+//! init's root when there is no mount namespace to join, forks the exec
+//! child as the runtime's child (CLONE_PARENT), reports its pid and exits.
+//! The runtime moves the child into the v1 cgroups, lets it go, and relays
+//! a seccomp notify fd if the filter has one; the child applies `process`
+//! as the init does and execs. The sync channel is close-on-exec: EOF tells
+//! the runtime the exec happened.
 
 use super::sync::{self, Msg};
-use super::{clone3, visit, write_pid_file};
+use super::{clone3, write_pid_file};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::flag;
 use crate::process::{self, fds, terminal};
@@ -54,7 +44,7 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     fds::check_preserved(opts.preserve_fds)?;
     // Before anything is opened: may restart the command.
     let running = st.pids().ok();
-    let may_ptrace = super::seal::ensure(&st.config, Some(&opts.process), running.as_deref())?;
+    super::seal::ensure(&st.config, Some(&opts.process), running.as_deref())?;
     crate::timing::mark("seal check");
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && !opts.console.is_some() {
@@ -115,66 +105,98 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
     crate::timing::mark("sub-cgroup+seccomp compile+mempolicy");
     let console = opts.console.connect()?;
     let (parent_ch, child_ch) = sync::pair()?;
-    // Go is queued before the clone: nothing of the runtime's has to happen
-    // before the exec child goes on (it moves itself into the v1 cgroups),
-    // so it never waits to be scheduled after us. It reads Go once its
-    // pdeathsig is set, then checks that our end is still open.
-    parent_ch.send(&Msg::Go)?;
     if nss.contains(&NS::Pid) {
         child_flags |= CloneFlags::CLONE_NEWPID;
     }
     // Created in the cgroup2 directory (the middle process already); the
     // exec child moves itself into the v1 ones (cgroups/place.rs).
     let (cgroup_fd, placement) = cgroup.placement()?;
-    // Read now: /proc/self is not the runtime's inside the visit.
-    let rootless = crate::rootless::active();
-    let spawned = Spawn {
-        pidfd: &pidfd,
-        cgroup_fd,
-        rootless,
-        parent_ch: Some(parent_ch),
-        child_ch,
-        console,
-        placement,
-        opts,
-        seccomp: seccomp.as_ref(),
-        mempolicy: mempolicy.as_ref(),
-    };
-    // One step needs a mount namespace to visit (without one the child
-    // would be in the container's pid namespace with the host's root until
-    // its chroot), no container process that may ptrace the runtime's
-    // (the child holds the runtime's descriptors for a moment after its
-    // birth), and a runtime that may enter the container's namespaces and
-    // surely come back: root in the initial user namespace. Rootless (uid
-    // 0 in a user namespace too, as under rootless podman) it may enter a
-    // pid namespace owned by its user namespace but never go back to its
-    // own, owned by the host's.
-    let visit = if shares_mount_ns || may_ptrace || rootless {
-        None
-    } else {
-        match visit::Visit::enter(pidfd.as_fd(), child_flags & visit::VISITED) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                crate::logger::debug(&format!(
-                    "exec: the runtime cannot enter the container's namespaces ({e}); a middle process joins them"
-                ));
-                None
+    // Two steps, so that no process of ours is ever visible in the
+    // container's pid namespace while it is still in the host's other
+    // namespaces: a container process with CAP_SYS_PTRACE could read and
+    // write host files through its /proc/<pid>/root, or ptrace it. The
+    // middle process, in the host's pid namespace, joins every namespace,
+    // forks the exec child as our child (CLONE_PARENT), reports its pid and
+    // exits.
+    let mut middle = clone3(0, cgroup_fd.as_ref());
+    if cgroup_fd.is_some()
+        && crate::rootless::active()
+        && matches!(
+            middle.as_ref().map_err(|e| e.errno()),
+            Err(Some(libc::EACCES | libc::EPERM))
+        )
+    {
+        // Moving into a cgroup needs write access to the common ancestor of
+        // the caller's cgroup and the container's: a rootless caller outside
+        // the subtree delegated to the user (the user's systemd instance)
+        // has none. runc leaves the process where the caller is, then.
+        crate::logger::warn(
+            "exec: the container's cgroup is not reachable from the caller's (not in the user's delegated subtree): the process stays in the caller's cgroup",
+        );
+        middle = clone3(0, None);
+    }
+    if middle.as_ref().is_ok_and(|p| *p == 0) {
+        // No host directory fd may stay open below (CVE-2024-21626).
+        drop(parent_ch);
+        drop(cgroup_fd);
+        let err = match join_and_fork(&pidfd, child_flags, root) {
+            Ok(0) => match child(
+                &child_ch,
+                console.as_ref(),
+                opts,
+                seccomp.as_ref(),
+                mempolicy.as_ref(),
+                placement,
+            ) {
+                Ok(plan) => plan.exec(),
+                Err(e) => e,
+            },
+            Ok(pid) => {
+                let _ = child_ch.send(&Msg::InitPid(pid));
+                // SAFETY: _exit skips destructors of the parent's copied state.
+                unsafe { libc::_exit(0) }
             }
+            Err(e) => e,
+        };
+        let _ = child_ch.send(&Msg::Failed(err.to_string()));
+        // SAFETY: as above.
+        unsafe { libc::_exit(127) }
+    }
+    let middle = Pid::from_raw(middle?);
+    drop(placement);
+    drop(child_ch);
+    drop(console);
+    drop(cgroup_fd);
+    // Go is queued at once (the middle process never reads): the exec
+    // child goes on as soon as it exists instead of waiting for this
+    // process to hear of it, reap the middle and answer; three scheduling
+    // hand-offs fewer. The child checks that our end is still open instead.
+    let go = parent_ch.send(&Msg::Go);
+    let first = go.and_then(|()| parent_ch.recv());
+    let _ = waitpid(middle, None);
+    let pid = match first? {
+        Some(Msg::InitPid(p)) => p,
+        Some(Msg::Failed(e)) => {
+            // With Go queued at once the child can fail before the middle
+            // has reported its pid. It is our child (CLONE_PARENT): reap
+            // it, or it stays a zombie in the container's pid namespace,
+            // whose init then cannot finish exiting, so `delete` finds the
+            // cgroup busy. The middle has exited, so its report (or EOF)
+            // is already queued.
+            if let Ok(Some(Msg::InitPid(p))) = parent_ch.recv() {
+                let _ = waitpid(Pid::from_raw(p), None);
+            }
+            return Err(Error::new(e).context("exec"));
         }
-    };
-    let (pid, parent_ch) = match visit {
-        Some(v) => {
-            let r = spawned.one_step(v, child_flags - visit::VISITED)?;
-            crate::timing::mark("visit namespaces+clone");
-            r
-        }
+        Some(m) => return Err(Error::new(format!("exec: sync: unexpected {m:?}"))),
         None => {
-            let r = spawned.two_steps(child_flags, root)?;
-            crate::timing::mark("clone+join namespaces+fork");
-            r
+            return Err(Error::new(
+                "exec: the process joining the container's namespaces exited",
+            ))
         }
     };
     parent_ch.set_peer(pid);
+    crate::timing::mark("clone+join namespaces+fork");
     let res = (|| loop {
         match parent_ch.recv()? {
             None => return Ok(()),
@@ -200,187 +222,6 @@ pub fn spawn(st: &State, opts: &ExecOptions) -> Result<i32> {
         write_pid_file(p, pid)?;
     }
     Ok(pid)
-}
-
-/// What the clone of the exec child needs, in either shape.
-struct Spawn<'a> {
-    pidfd: &'a OwnedFd,
-    cgroup_fd: Option<OwnedFd>,
-    rootless: bool,
-    /// The runtime's end; None in the processes forked here.
-    parent_ch: Option<sync::Channel>,
-    child_ch: sync::Channel,
-    console: Option<UnixStream>,
-    placement: crate::cgroups::SelfPlacement,
-    opts: &'a ExecOptions<'a>,
-    seccomp: Option<&'a crate::seccomp::Filter>,
-    mempolicy: Option<&'a process::mempolicy::Policy>,
-}
-
-impl Spawn<'_> {
-    /// clone3 into the container's cgroup2 directory. A rootless caller
-    /// outside the subtree delegated to the user (the user's systemd
-    /// instance) may not move a process there (that needs write access to
-    /// the common ancestor of both cgroups): runc leaves the process where
-    /// the caller is, then. The bool says so, to be logged by the caller
-    /// (nothing may be logged inside a visit).
-    fn clone(&self, flags: u64) -> (Result<i32>, bool) {
-        let res = clone3(flags, self.cgroup_fd.as_ref());
-        if self.cgroup_fd.is_some()
-            && self.rootless
-            && matches!(
-                res.as_ref().map_err(|e| e.errno()),
-                Err(Some(libc::EACCES | libc::EPERM))
-            )
-        {
-            return (clone3(flags, None), true);
-        }
-        (res, false)
-    }
-
-    fn warn_outside_cgroup(outside: bool) {
-        if outside {
-            crate::logger::warn(
-                "exec: the container's cgroup is not reachable from the caller's (not in the user's delegated subtree): the process stays in the caller's cgroup",
-            );
-        }
-    }
-
-    /// In the forked exec child, already in the container's namespaces but
-    /// `join` (those only a process of its own may join): never returns.
-    fn run_child(mut self, join: CloneFlags) -> ! {
-        // No host directory fd may stay open below (CVE-2024-21626), and
-        // only the runtime may hold its end (the child watches it close).
-        self.cgroup_fd = None;
-        self.parent_ch = None;
-        let err = match join_in_child(self.pidfd, join).and_then(|()| {
-            child(
-                &self.child_ch,
-                self.console.as_ref(),
-                self.opts,
-                self.seccomp,
-                self.mempolicy,
-                self.placement,
-            )
-        }) {
-            Ok(plan) => plan.exec(),
-            Err(e) => e,
-        };
-        let _ = self.child_ch.send(&Msg::Failed(err.to_string()));
-        // SAFETY: _exit skips destructors of the parent's copied state.
-        unsafe { libc::_exit(127) }
-    }
-
-    /// One clone: the runtime visits the container's namespaces (`v`, see
-    /// visit.rs), clones the exec child there and comes back at once; the
-    /// child joins `join` itself. Returns its host pid, straight from
-    /// clone3.
-    fn one_step(mut self, v: visit::Visit, join: CloneFlags) -> Result<(i32, sync::Channel)> {
-        // Inherited by the child from its first instruction on: it is
-        // visible in the container's pid namespace from its birth.
-        let dumpable = nix::sys::prctl::get_dumpable().unwrap_or(false);
-        if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-            drop(v);
-            return Err(Error::os("exec: set non-dumpable", e));
-        }
-        let (forked, outside) = self.clone(0);
-        if forked.as_ref().is_ok_and(|p| *p == 0) {
-            v.stay();
-            self.run_child(join);
-        }
-        if let Err(e) = v.leave() {
-            if let Ok(p) = forked {
-                let _ = nix::sys::signal::kill(Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
-                let _ = waitpid(Pid::from_raw(p), None);
-            }
-            visit::abandon(&e);
-        }
-        if dumpable {
-            // Only the runtime's own: the child has its own copy of the
-            // flag. Failing would only leave the runtime non-dumpable.
-            let _ = nix::sys::prctl::set_dumpable(true);
-        }
-        Self::warn_outside_cgroup(outside);
-        let pid = forked?;
-        let parent_ch = self.parent_end()?;
-        drop(self);
-        Ok((pid, parent_ch))
-    }
-
-    fn parent_end(&mut self) -> Result<sync::Channel> {
-        self.parent_ch
-            .take()
-            .ok_or_else(|| Error::new("exec: sync: the runtime's end is gone"))
-    }
-
-    /// The fallback: a middle process in the host's pid namespace joins
-    /// every namespace of the container (`flags`), takes the init's `root`
-    /// when there is no mount namespace, forks the exec child as the
-    /// runtime's child (CLONE_PARENT), reports its pid and exits. Returns
-    /// the child's host pid.
-    fn two_steps(
-        mut self,
-        flags: CloneFlags,
-        root: Option<OwnedFd>,
-    ) -> Result<(i32, sync::Channel)> {
-        let (middle, outside) = self.clone(0);
-        Self::warn_outside_cgroup(outside);
-        if middle.as_ref().is_ok_and(|p| *p == 0) {
-            // No host directory fd may stay open below (CVE-2024-21626).
-            self.cgroup_fd = None;
-            self.parent_ch = None;
-            match join_and_fork(self.pidfd, flags, root) {
-                Ok(0) => self.run_child(CloneFlags::empty()),
-                Ok(pid) => {
-                    let _ = self.child_ch.send(&Msg::InitPid(pid));
-                    // SAFETY: _exit skips destructors of the parent's copied state.
-                    unsafe { libc::_exit(0) }
-                }
-                Err(e) => {
-                    let _ = self.child_ch.send(&Msg::Failed(e.to_string()));
-                    // SAFETY: as above.
-                    unsafe { libc::_exit(127) }
-                }
-            }
-        }
-        let middle = Pid::from_raw(middle?);
-        drop(root);
-        let parent_ch = self.parent_end()?;
-        drop(self);
-        // Go was queued before the clone (the middle process never reads):
-        // the exec child goes on as soon as it exists instead of waiting for
-        // this process to hear of it, reap the middle and answer.
-        let first = parent_ch.recv();
-        let _ = waitpid(middle, None);
-        match first? {
-            Some(Msg::InitPid(p)) => Ok((p, parent_ch)),
-            Some(Msg::Failed(e)) => {
-                // With Go queued early the child can fail before the middle
-                // has reported its pid. It is our child (CLONE_PARENT): reap
-                // it, or it stays a zombie in the container's pid namespace,
-                // whose init then cannot finish exiting, so `delete` finds the
-                // cgroup busy. The middle has exited, so its report (or EOF)
-                // is already queued.
-                if let Ok(Some(Msg::InitPid(p))) = parent_ch.recv() {
-                    let _ = waitpid(Pid::from_raw(p), None);
-                }
-                Err(Error::new(e).context("exec"))
-            }
-            Some(m) => Err(Error::new(format!("exec: sync: unexpected {m:?}"))),
-            None => Err(Error::new(
-                "exec: the process joining the container's namespaces exited",
-            )),
-        }
-    }
-}
-
-/// In a one-step exec child: the namespaces the runtime could not visit.
-fn join_in_child(pidfd: &OwnedFd, flags: CloneFlags) -> Result<()> {
-    if flags.is_empty() {
-        return Ok(());
-    }
-    // One call: user namespace first is the kernel's own order here.
-    setns(pidfd.as_fd(), flags).context("exec: join the container's namespaces")
 }
 
 /// In the middle process: joins the container's namespaces (pid: for the

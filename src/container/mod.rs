@@ -33,7 +33,6 @@ pub mod exec;
 pub mod init;
 pub mod seal;
 pub mod sync;
-pub mod visit;
 
 use crate::cgroups::Cgroup;
 use crate::config::{self, Bundle};

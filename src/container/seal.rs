@@ -71,20 +71,15 @@ fn bounding_has_ptrace(pid: i32) -> bool {
 }
 
 /// Re-executes the runtime from a sealed binary when `needed` and not done
-/// yet; returns when nothing has to be done, with `needed`'s answer (a
-/// container process may hold CAP_SYS_PTRACE over the runtime's). Must be
-/// called before anything is created: the re-executed runtime starts the
-/// command from scratch.
-pub fn ensure(spec: &Spec, exec: Option<&Process>, running: Option<&[i32]>) -> Result<bool> {
+/// yet; returns when nothing has to be done. Must be called before anything
+/// is created: the re-executed runtime starts the command from scratch.
+pub fn ensure(spec: &Spec, exec: Option<&Process>, running: Option<&[i32]>) -> Result<()> {
     let reexecuted = std::env::var_os(SEALED_ENV).is_some();
     if reexecuted {
         std::env::remove_var(SEALED_ENV);
     }
-    if !needed(spec, exec, running) {
-        return Ok(false);
-    }
-    if is_sealed() {
-        return Ok(true);
+    if !needed(spec, exec, running) || is_sealed() {
+        return Ok(());
     }
     if reexecuted {
         return Err(Error::new(
