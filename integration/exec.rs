@@ -180,3 +180,58 @@ fn capability_added_with_cap() {
         .fail()
         .stderr_has("CAP_NOPE");
 }
+
+/// KIST-ONLY (runc 1.1 has no time namespace): the exec'd process is in
+/// every namespace of the container (user, mount, pid, network, ipc, uts,
+/// cgroup, time), with the container's id mappings and clocks.
+#[test]
+fn kist_only_exec_joins_every_namespace_of_the_container() {
+    use std::os::unix::fs::PermissionsExt;
+    let k = Kist::new();
+    let mut b = k.bundle(&["sleep", "100"]);
+    b.set_namespace(json!({"type": "user"}));
+    b.set_namespace(json!({"type": "time"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+    for p in [k.dir.clone(), b.dir.clone(), b.rootfs()] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let id = k.id("exec-allns");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let init = k.pid(&id);
+    let types = ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup", "time"];
+    let script = format!(
+        "for t in {}; do readlink /proc/self/ns/$t; done; id -u; cat /proc/self/uid_map; cat /proc/uptime",
+        types.join(" ")
+    );
+    let o = k.cmd(&["exec", &id, "sh", "-c", &script]).ok();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    for (i, t) in types.iter().enumerate() {
+        let want = std::fs::read_link(format!("/proc/{init}/ns/{t}")).expect("ns link");
+        assert_eq!(
+            lines.get(i).copied(),
+            Some(want.to_string_lossy().as_ref()),
+            "{t}: {}",
+            o.stdout
+        );
+    }
+    assert_eq!(lines.get(types.len()), Some(&"0"), "{}", o.stdout);
+    assert_eq!(
+        lines
+            .get(types.len() + 1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["0", "200000", "65536"]),
+        "{}",
+        o.stdout
+    );
+    let up: f64 = lines
+        .get(types.len() + 2)
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("uptime: {}", o.stdout));
+    assert!(
+        up > 864000.0,
+        "exec'd process's uptime {up}: not the container's clock"
+    );
+}

@@ -309,6 +309,19 @@ fn kist_only_created_init_is_not_dumpable() {
     }
 }
 
+/// Runs `spy` (a shell script that records what it sees in /seen until
+/// /stop exists) in running container `id` of bundle `b` while `n` plain
+/// execs run into it; returns what it recorded.
+fn spy_on_execs(k: &Kist, b: &Bundle, id: &str, spy: &str, n: usize) -> String {
+    let spy_pid = exec_detached(k, &common::bin(), &[], id, &["sh", "-c", spy]);
+    for _ in 0..n {
+        k.cmd(&["exec", id, "true"]).ok();
+    }
+    std::fs::write(b.rootfs().join("stop"), "").unwrap();
+    stop(k, id, &[spy_pid]);
+    std::fs::read_to_string(b.rootfs().join("seen")).unwrap_or_default()
+}
+
 #[test]
 fn exec_child_is_not_dumpable_while_it_runs_runtime_code() {
     // A process in the container scans /proc for new processes and records
@@ -322,13 +335,7 @@ fn exec_child_is_not_dumpable_while_it_runs_runtime_code() {
                e=$(readlink $p/exe 2>/dev/null) || continue; \
                case \"$e\" in /bin/busybox) ;; *) echo \"$p $e\" >> /seen;; esac; \
                done; done";
-    let spy_pid = exec_detached(&k, &common::bin(), &[], &id, &["sh", "-c", spy]);
-    for _ in 0..30 {
-        k.cmd(&["exec", &id, "true"]).ok();
-    }
-    std::fs::write(b.rootfs().join("stop"), "").unwrap();
-    stop(&k, &id, &[spy_pid]);
-    let seen = std::fs::read_to_string(b.rootfs().join("seen")).unwrap_or_default();
+    let seen = spy_on_execs(&k, &b, &id, spy, 30);
     assert!(
         seen.is_empty(),
         "a container process could read the exe of a runtime process:\n{seen}"
@@ -371,6 +378,39 @@ done"#,
     assert!(
         !seen.contains("HOST-SECRET"),
         "a container process read a host file through a runtime process:\n{seen}"
+    );
+}
+
+#[test]
+fn exec_child_never_shows_the_host_mounts_or_network() {
+    // Not every /proc/<pid> file needs ptrace access: mountinfo and net/*
+    // are readable by any process that sees the pid, non-dumpable or not.
+    // A `kist exec` child visible in the container's pid namespace while
+    // still in the host's mount or network namespace would show the host's
+    // mount table and interfaces to an unprivileged container (this one has
+    // the default capabilities and one clone per exec). The spy compares
+    // every new process's first mountinfo line and its interface count
+    // with its own, with shell builtins only (no fork between looks).
+    let k = Kist::new();
+    let b = k.bundle(&["sleep", "100"]);
+    let id = k.id("hostns");
+    k.run_with(&b, &id, &["-d"]).ok();
+    let spy = r#"read -r mine < /proc/self/mountinfo
+count() { n=0; while read -r l; do n=$((n+1)); done < "$1"; echo $n; }
+ifs=$(count /proc/self/net/dev)
+while [ ! -e /stop ]; do
+  for p in /proc/[0-9]*; do
+    read -r l < "$p/mountinfo" 2>/dev/null || continue
+    [ "$l" = "$mine" ] || echo "$p mountinfo: $l" >> /seen
+    n=0
+    while read -r x; do n=$((n+1)); done < "$p/net/dev" 2>/dev/null
+    [ "$n" -le "$ifs" ] || echo "$p net/dev: $n interfaces" >> /seen
+  done
+done"#;
+    let seen = spy_on_execs(&k, &b, &id, spy, 40);
+    assert!(
+        seen.is_empty(),
+        "a container process saw the host's mounts or network through a runtime process:\n{seen}"
     );
 }
 
