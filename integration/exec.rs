@@ -96,11 +96,12 @@ fn into_an_existing_sub_cgroup() {
     let (id, cg) = running(&k, "exec-cg");
     // The sub-cgroup must exist in every hierarchy the container uses.
     let mut made = Vec::new();
-    for entry in std::fs::read_dir("/sys/fs/cgroup").expect("cgroup root") {
-        let dir = entry
-            .expect("entry")
-            .path()
-            .join(cg.trim_start_matches('/'));
+    // v1: /sys/fs/cgroup/<controller>/<cg>; pure v2: /sys/fs/cgroup/<cg>.
+    let roots = std::fs::read_dir("/sys/fs/cgroup")
+        .expect("cgroup root")
+        .map(|e| e.expect("entry").path());
+    for root in std::iter::once(std::path::PathBuf::from("/sys/fs/cgroup")).chain(roots) {
+        let dir = root.join(cg.trim_start_matches('/'));
         if dir.is_dir() {
             let sub = dir.join("sub");
             std::fs::create_dir(&sub).expect("mkdir sub-cgroup");
