@@ -59,7 +59,7 @@ pub fn needed(spec: &Spec, exec: Option<&Process>, running: Option<&[i32]>) -> b
 /// counts as having it.
 fn bounding_has_ptrace(pid: i32) -> bool {
     const CAP_SYS_PTRACE: u32 = 19;
-    let status = match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+    let status = match crate::procfs::read(format!("/proc/{pid}/status")) {
         Ok(s) => s,
         Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
     };
