@@ -427,22 +427,10 @@ fn rootless_as_root_of_a_user_namespace_like_rootless_podman() {
     let root = k.dir.join("root").to_string_lossy().into_owned();
     let bdir = b.dir.to_string_lossy().into_owned();
     let b = bin().to_string_lossy().into_owned();
-    let o = u.run(
+    let o = as_root_in_own_userns(
+        u,
         &k.dir,
-        "/usr/bin/unshare",
-        &[
-            "--user",
-            "--map-root-user",
-            "--mount",
-            "--",
-            &b,
-            "--root",
-            &root,
-            "run",
-            "--bundle",
-            &bdir,
-            &id,
-        ],
+        &[&b, "--root", &root, "run", "--bundle", &bdir, &id],
     );
     k.track(&id);
     assert!(o.success(), "{}", o.describe());
@@ -474,19 +462,7 @@ fn rootless_in_a_user_namespace_uses_the_xdg_root_for_every_command() {
          $R exec {id} id -u; $R list -q; $R kill {id} KILL; \
          while $R state {id} | grep -q running; do sleep 0.05; done; $R delete {id}; echo deleted"
     );
-    let o = u.run(
-        &k.dir,
-        "/usr/bin/unshare",
-        &[
-            "--user",
-            "--map-root-user",
-            "--mount",
-            "--",
-            "/bin/sh",
-            "-c",
-            &script,
-        ],
-    );
+    let o = as_root_in_own_userns(u, &k.dir, &["/bin/sh", "-c", &script]);
     assert!(o.success(), "{}", o.describe());
     assert_eq!(o.stdout, format!("0\n{id}\ndeleted\n"), "{}", o.describe());
     assert!(!default_root(u).join(&id).exists());
@@ -705,4 +681,17 @@ fn rootless_memory_limit_in_a_delegated_cgroup2_subtree() {
             o.stderr_has("linux.resources.memory.limit");
         }
     }
+}
+
+/// Runs `argv` as `u`, but as uid 0 of a user namespace of its own (with a
+/// mount namespace), as rootless podman runs the runtime.
+#[track_caller]
+fn as_root_in_own_userns(
+    u: &'static User,
+    dir: &std::path::Path,
+    argv: &[&str],
+) -> crate::common::cmd::Output {
+    let mut args = vec!["--user", "--map-root-user", "--mount", "--"];
+    args.extend_from_slice(argv);
+    u.run(dir, "/usr/bin/unshare", &args)
 }
